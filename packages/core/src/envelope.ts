@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The wire format every broker carries as its message body (docs/wire-format.md).
+ * A producer in another language may send only `{type, payload}`; see decodeEnvelope.
+ */
+export const envelopeSchema = z.object({
+  id: z.string().min(1).max(200),
+  type: z.string().min(1).max(100),
+  payload: z.unknown(),
+  attempt: z.number().int().min(1).default(1),
+  createdAt: z.iso.datetime(),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  traceparent: z.string().max(200).optional(),
+});
+
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+/** The minimal foreign shape the classic PHP/Python producers send. */
+const foreignShapeSchema = z.object({ type: z.string().min(1).max(100), payload: z.unknown() });
+
+export interface NewEnvelopeOptions {
+  id?: string;
+  idempotencyKey?: string;
+  traceparent?: string;
+  now?: Date;
+}
+
+export function createEnvelope(type: string, payload: unknown, options: NewEnvelopeOptions = {}): Envelope {
+  const envelope: Envelope = {
+    id: options.id ?? randomUUID(),
+    type,
+    payload,
+    attempt: 1,
+    createdAt: (options.now ?? new Date()).toISOString(),
+  };
+  if (options.idempotencyKey !== undefined) envelope.idempotencyKey = options.idempotencyKey;
+  if (options.traceparent !== undefined) envelope.traceparent = options.traceparent;
+  return envelope;
+}
+
+export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: string };
+
+/**
+ * Turns a message body into an envelope. A body with only `{type, payload}` is accepted as a
+ * foreign message: its id is the broker's own message id and it is on its first attempt.
+ * Anything else yields a reason, for the dead-letter record; this never throws.
+ */
+export function decodeEnvelope(body: string, brokerMessageId: string): DecodeResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    return { ok: false, reason: `malformed message: body is not JSON (${(error as Error).message})` };
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return { ok: false, reason: 'malformed message: body is not a JSON object' };
+  }
+  if (!('id' in json) && !('createdAt' in json)) {
+    const foreign = foreignShapeSchema.safeParse(json);
+    if (!foreign.success) return { ok: false, reason: `malformed message: ${describeIssues(foreign.error)}` };
+    return { ok: true, envelope: createEnvelope(foreign.data.type, foreign.data.payload, { id: brokerMessageId }) };
+  }
+  const parsed = envelopeSchema.safeParse(json);
+  if (!parsed.success) return { ok: false, reason: `malformed envelope: ${describeIssues(parsed.error)}` };
+  return { ok: true, envelope: parsed.data };
+}
+
+export function encodeEnvelope(envelope: Envelope): string {
+  return JSON.stringify(envelope);
+}
+
+/**
+ * The attempt number a body records (1 when absent or unreadable). Drivers that carry out
+ * retry() by publishing again use it with withAttempt().
+ */
+export function attemptOf(body: string): number {
+  try {
+    const attempt = (JSON.parse(body) as { attempt?: unknown }).attempt;
+    return typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/**
+ * The body to publish again for a retry: the same envelope with `attempt` set. A foreign
+ * `{type, payload}` body gains the full envelope shape, keeping the id it was first given.
+ */
+export function withAttempt(body: string, attempt: number, brokerMessageId: string): string {
+  const decoded = decodeEnvelope(body, brokerMessageId);
+  if (!decoded.ok) return body;
+  return encodeEnvelope({ ...decoded.envelope, attempt });
+}
+
+/** One line naming each failing field, e.g. `payload.to: Invalid email address`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}

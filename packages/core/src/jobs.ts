@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/** send_email: `body` is the plain-text part; `template` + `vars` render both parts. */
+export const sendEmailPayloadSchema = z
+  .object({
+    to: z.union([z.email(), z.array(z.email()).min(1).max(50)]),
+    subject: z.string().min(1).max(998),
+    body: z.string().max(1_000_000).optional(),
+    html: z.string().max(1_000_000).optional(),
+    template: z.string().min(1).max(100).optional(),
+    vars: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((p) => p.body !== undefined || p.html !== undefined || p.template !== undefined, {
+    message: 'one of body, html or template is required',
+    path: ['body'],
+  });
+
+export type SendEmailPayload = z.infer<typeof sendEmailPayloadSchema>;
+
+export const imageVariantSchema = z.object({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, - and _ (at most 32)'),
+  width: z.number().int().min(1).max(8192),
+  height: z.number().int().min(1).max(8192).optional(),
+  fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).optional(),
+  format: z.enum(['webp', 'jpeg', 'png', 'avif']).optional(),
+  quality: z.number().int().min(1).max(100).optional(),
+});
+
+export type ImageVariant = z.infer<typeof imageVariantSchema>;
+
+/** The variants made when a process_image job names none. */
+export const DEFAULT_IMAGE_VARIANTS: readonly ImageVariant[] = [
+  { name: 'thumbnail', width: 256, height: 256, fit: 'cover', format: 'webp' },
+  { name: 'medium', width: 1024, fit: 'inside', format: 'webp' },
+];
+
+/** process_image: `path` is relative to the storage root and may not leave it. */
+export const processImagePayloadSchema = z.object({
+  path: z
+    .string()
+    .min(1)
+    .max(500)
+    .refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..') && !p.includes('\0'), {
+      message: 'must be a relative path inside the storage root (no leading / and no ..)',
+    }),
+  variants: z
+    .array(imageVariantSchema)
+    .min(1)
+    .max(10)
+    .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, { message: 'variant names must be unique' })
+    .optional(),
+});
+
+export type ProcessImagePayload = z.infer<typeof processImagePayloadSchema>;
+
+/** Every job type polyqueue knows, with its payload schema; the key is the envelope's `type`. */
+export const jobSchemas = {
+  send_email: sendEmailPayloadSchema,
+  process_image: processImagePayloadSchema,
+} as const;
+
+export type JobType = keyof typeof jobSchemas;
+export type JobPayload<T extends JobType> = z.infer<(typeof jobSchemas)[T]>;
+
+/** The logical queue each job type goes to. */
+export const queueForJobType: Record<JobType, string> = {
+  send_email: 'email',
+  process_image: 'image',
+};
+
+export function isJobType(type: string): type is JobType {
+  return Object.hasOwn(jobSchemas, type);
+}

@@ -1,0 +1,252 @@
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff';
+import type { Broker, Delivery } from './broker';
+import { decodeEnvelope, describeIssues, type Envelope } from './envelope';
+import { errorMessage, NonRetryableError, RetryableError } from './errors';
+import type { IdempotencyStore } from './idempotency';
+import { isJobType, jobSchemas } from './jobs';
+import { silentLogger } from './logger';
+import type { RuntimeMetrics } from './metrics';
+
+export interface JobContext {
+  envelope: Envelope;
+  attempt: number;
+  /** Aborted when the drain timeout runs out during shutdown: stop and throw. */
+  signal: AbortSignal;
+  /** Keeps the delivery's lease alive for ms more (long jobs). */
+  extend(ms: number): Promise<void>;
+  logger: Logger;
+}
+
+export interface JobHandler<P = unknown, R = unknown> {
+  /** Validates the payload; defaults to core's schema for the job type. */
+  schema?: z.ZodType<P>;
+  handle(payload: P, context: JobContext): Promise<R>;
+}
+
+export type Outcome = 'succeeded' | 'retrying' | 'dead' | 'skipped_duplicate';
+
+export interface OutcomeEvent {
+  envelope: Envelope | undefined;
+  messageId: string;
+  queue: string;
+  outcome: Outcome | 'processing';
+  attempt: number;
+  error?: string;
+  result?: unknown;
+  retryInMs?: number;
+}
+
+export interface WorkerOptions {
+  broker: Broker;
+  queue: string;
+  // biome-ignore lint/suspicious/noExplicitAny: handlers are typed per job type by their schema
+  handlers: Record<string, JobHandler<any, unknown>>;
+  idempotency: IdempotencyStore;
+  concurrency?: number;
+  /** A job failing on this attempt is dead-lettered instead of retried. */
+  maxAttempts?: number;
+  backoff?: BackoffOptions;
+  /** How long a claimed idempotency key stays locked if the worker dies mid-job. */
+  idempotencyLeaseMs?: number;
+  /** When set, the runtime renews the delivery's lease by leaseMs every heartbeatMs. */
+  heartbeat?: { everyMs: number; leaseMs: number };
+  /** How long shutdown waits for in-flight jobs before aborting their signal. */
+  drainTimeoutMs?: number;
+  logger?: Logger;
+  metrics?: RuntimeMetrics;
+  /** Told of each state change, for job status records and lifecycle events. Errors are logged, never thrown. */
+  onOutcome?: (event: OutcomeEvent) => Promise<void> | void;
+  random?: () => number;
+}
+
+export interface Worker {
+  /** Consumes until signal aborts, then drains (bounded by drainTimeoutMs) and resolves. */
+  run(signal: AbortSignal, onReady?: () => void): Promise<void>;
+}
+
+/**
+ * The worker runtime: validate -> claim the idempotency key -> handler -> ack | retry(backoff)
+ * | deadLetter. Every retry, backoff and dead-letter decision in polyqueue is made here.
+ */
+export function createWorker(options: WorkerOptions): Worker {
+  const {
+    broker,
+    queue,
+    handlers,
+    idempotency,
+    concurrency = 4,
+    maxAttempts = 5,
+    backoff = DEFAULT_BACKOFF,
+    idempotencyLeaseMs = 5 * 60_000,
+    drainTimeoutMs = 30_000,
+    logger = silentLogger(),
+    metrics,
+    random = Math.random,
+  } = options;
+  const hardStop = new AbortController();
+
+  async function notify(event: OutcomeEvent): Promise<void> {
+    if (!options.onOutcome) return;
+    try {
+      await options.onOutcome(event);
+    } catch (error) {
+      logger.warn({ err: error, jobId: event.envelope?.id }, 'outcome hook failed');
+    }
+  }
+
+  function count(type: string, outcome: Outcome): void {
+    metrics?.processed.inc({ queue, type, outcome });
+  }
+
+  async function deadLetter(delivery: Delivery, envelope: Envelope | undefined, reason: string): Promise<void> {
+    await delivery.deadLetter(reason);
+    count(envelope?.type ?? 'unknown', 'dead');
+    logger.warn({ jobId: envelope?.id ?? delivery.messageId, reason }, 'job dead-lettered');
+    await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'dead', attempt: delivery.attempt, error: reason });
+  }
+
+  async function handleDelivery(delivery: Delivery): Promise<void> {
+    const decoded = decodeEnvelope(delivery.body, delivery.messageId);
+    if (!decoded.ok) return deadLetter(delivery, undefined, decoded.reason);
+    const envelope = decoded.envelope;
+    const handler = handlers[envelope.type];
+    if (!handler) {
+      const known = Object.keys(handlers).join(', ');
+      return deadLetter(delivery, envelope, `unknown job type "${envelope.type}" on queue ${queue} (handled here: ${known})`);
+    }
+    const schema = handler.schema ?? (isJobType(envelope.type) ? jobSchemas[envelope.type] : undefined);
+    let payload = envelope.payload;
+    if (schema) {
+      const parsed = schema.safeParse(envelope.payload);
+      if (!parsed.success) return deadLetter(delivery, envelope, `invalid payload: ${describeIssues(parsed.error)}`);
+      payload = parsed.data;
+    }
+
+    const key = envelope.idempotencyKey ?? envelope.id;
+    const claim = await idempotency.claim(key, idempotencyLeaseMs);
+    if (claim.state === 'done') {
+      await delivery.ack();
+      count(envelope.type, 'skipped_duplicate');
+      logger.info({ jobId: envelope.id }, 'already done; acked without running again');
+      return;
+    }
+    if (claim.state === 'busy') {
+      // Another worker runs this key now: look again once its lease could have ended.
+      await delivery.retry(claim.retryInMs);
+      count(envelope.type, 'retrying');
+      return;
+    }
+
+    await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'processing', attempt: delivery.attempt });
+    const started = performance.now();
+    metrics?.inFlight.inc({ queue });
+    const heartbeat = options.heartbeat
+      ? setInterval(() => {
+          delivery.extend(options.heartbeat!.leaseMs).catch((error) => logger.warn({ err: error }, 'lease extension failed'));
+        }, options.heartbeat.everyMs)
+      : undefined;
+    let result: unknown;
+    let failure: unknown;
+    let failed = false;
+    try {
+      result = await handler.handle(payload, {
+        envelope,
+        attempt: delivery.attempt,
+        signal: hardStop.signal,
+        extend: (ms) => delivery.extend(ms),
+        logger: logger.child({ jobId: envelope.id, type: envelope.type }),
+      });
+    } catch (error) {
+      failed = true;
+      failure = error;
+    } finally {
+      clearInterval(heartbeat);
+      metrics?.inFlight.dec({ queue });
+      metrics?.duration.observe({ queue, type: envelope.type }, (performance.now() - started) / 1000);
+    }
+
+    if (!failed) {
+      // Mark done before the ack: a crash between them redelivers a job that is then skipped.
+      await idempotency.complete(key, result ?? null);
+      await delivery.ack();
+      count(envelope.type, 'succeeded');
+      await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'succeeded', attempt: delivery.attempt, result });
+      return;
+    }
+
+    await idempotency.release(key);
+    const reason = errorMessage(failure);
+    if (failure instanceof NonRetryableError) return deadLetter(delivery, envelope, reason);
+    if (delivery.attempt >= maxAttempts) {
+      return deadLetter(delivery, envelope, `failed after ${delivery.attempt} attempts: ${reason}`);
+    }
+    const jittered = backoffDelay(delivery.attempt, backoff, random);
+    const retryInMs =
+      failure instanceof RetryableError && failure.retryAfterMs !== undefined ? Math.max(failure.retryAfterMs, jittered) : jittered;
+    await delivery.retry(retryInMs);
+    count(envelope.type, 'retrying');
+    logger.info({ jobId: envelope.id, attempt: delivery.attempt, retryInMs, reason }, 'job failed; retrying');
+    await notify({
+      envelope,
+      messageId: delivery.messageId,
+      queue,
+      outcome: 'retrying',
+      attempt: delivery.attempt,
+      error: reason,
+      retryInMs,
+    });
+  }
+
+  async function safeHandle(delivery: Delivery): Promise<void> {
+    try {
+      await handleDelivery(delivery);
+    } catch (error) {
+      // The broker or a store failed while settling: leave the delivery unsettled so its lease
+      // (or the connection's loss) brings it back, and keep consuming.
+      logger.error({ err: error, messageId: delivery.messageId }, 'could not settle delivery');
+    }
+  }
+
+  return {
+    async run(signal, onReady) {
+      metrics?.consumers.inc({ queue });
+      const consuming = broker.consume(queue, safeHandle, { concurrency, signal, onReady });
+      const onAbort = () => {
+        const timer = setTimeout(() => {
+          logger.warn({ queue, drainTimeoutMs }, 'drain timeout: aborting in-flight jobs');
+          hardStop.abort(new Error('drain timeout'));
+        }, drainTimeoutMs);
+        timer.unref();
+        consuming.finally(() => clearTimeout(timer)).catch(() => {});
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await consuming;
+      } finally {
+        metrics?.consumers.dec({ queue });
+      }
+    },
+  };
+}
+
+/**
+ * An AbortSignal that aborts on SIGTERM or SIGINT, for an app's entry point. A second signal
+ * exits at once, for an operator who does not want to wait for the drain.
+ */
+export function shutdownSignal(logger: Logger = silentLogger()): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      logger.warn({ signal: name }, 'second signal: exiting without draining');
+      process.exit(130);
+    }
+    logger.info({ signal: name }, 'draining in-flight jobs, then exiting');
+    controller.abort(new Error(name));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return controller.signal;
+}
