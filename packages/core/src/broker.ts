@@ -97,8 +97,10 @@ export interface Capabilities {
   pubsub: 'native' | 'emulated' | 'none';
   /** extend() really renews a lease. */
   leaseExtension: boolean;
-  /** How many times the same message may reach handlers without a crash: 'at-most-once' loses on crash. */
+  /** 'at-most-once': a job whose consumer dies mid-job is lost (plain BLPOP). */
   delivery: 'at-least-once' | 'at-most-once';
+  /** Another process (a second worker, the API) reaches the same queues; false only for the in-process memory broker. */
+  crossProcess: boolean;
 }
 
 /**

@@ -1,0 +1,213 @@
+/**
+ * memory — an in-process broker for unit tests of core and the apps. Not a stand-in for a
+ * real broker: messages live in this process only and die with it.
+ *
+ * Guarantees: at-least-once while the process lives; nothing survives it (crossProcess false).
+ * Native: delayed delivery (timers), priority (three ready lanes), pub/sub (a queue per group).
+ * Brokers created with the same MEMORY_NAMESPACE in one process share their queues, so tests
+ * can run competing consumers.
+ */
+import {
+  type Broker,
+  type Capabilities,
+  type ConsumeOptions,
+  type DeadLetter,
+  type DeadLetterStore,
+  type Delivery,
+  type DeliveryHandler,
+  type Envelope,
+  encodeEnvelope,
+  type OutgoingMessage,
+  type Priority,
+  type QueueStats,
+  withAttempt,
+} from '@polyqueue/core';
+
+interface Message {
+  id: string;
+  body: string;
+  attempt: number;
+  priority: Priority;
+}
+
+const LANES: readonly Priority[] = ['high', 'normal', 'low'];
+
+class MemoryQueue {
+  readonly lanes: Record<Priority, Message[]> = { high: [], normal: [], low: [] };
+  readonly delayed = new Map<Message, NodeJS.Timeout>();
+  readonly inFlight = new Set<Message>();
+  readonly dead: (DeadLetter & { message: Message })[] = [];
+  #wakers = new Set<() => void>();
+
+  push(message: Message, delayMs = 0): void {
+    if (delayMs > 0) {
+      const timer = setTimeout(() => {
+        this.delayed.delete(message);
+        this.push(message);
+      }, delayMs);
+      timer.unref?.();
+      this.delayed.set(message, timer);
+      return;
+    }
+    this.lanes[message.priority].push(message);
+    for (const wake of this.#wakers) wake();
+  }
+
+  take(): Message | undefined {
+    for (const lane of LANES) {
+      const message = this.lanes[lane].shift();
+      if (message) {
+        this.inFlight.add(message);
+        return message;
+      }
+    }
+    return undefined;
+  }
+
+  /** Resolves when a message may be ready or the signal aborts. */
+  waitForWork(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#wakers.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#wakers.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  ready(): number {
+    return LANES.reduce((n, lane) => n + this.lanes[lane].length, 0);
+  }
+}
+
+let rawCounter = 0;
+const namespaces = new Map<string, Map<string, MemoryQueue>>();
+
+export interface MemoryBrokerOptions {
+  namespace?: string;
+}
+
+export class MemoryBroker implements Broker {
+  readonly name = 'memory';
+  readonly capabilities: Capabilities = {
+    delayedDelivery: 'native',
+    priority: 'native',
+    redeliveryAfterCrash: 'none',
+    ordering: 'fifo',
+    pubsub: 'native',
+    leaseExtension: false,
+    delivery: 'at-least-once',
+    crossProcess: false,
+  };
+  readonly #queues: Map<string, MemoryQueue>;
+  /** topic -> groups subscribed, each a queue named `topic#group`. */
+  readonly #groups = new Map<string, Set<string>>();
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    const namespace = options.namespace ?? 'default';
+    let queues = namespaces.get(namespace);
+    if (!queues) namespaces.set(namespace, (queues = new Map()));
+    this.#queues = queues;
+  }
+
+  #queue(name: string): MemoryQueue {
+    let queue = this.#queues.get(name);
+    if (!queue) this.#queues.set(name, (queue = new MemoryQueue()));
+    return queue;
+  }
+
+  async publish(queueName: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    const queue = this.#queue(queueName);
+    for (const m of messages) {
+      queue.push({ id: m.envelope.id, body: encodeEnvelope(m.envelope), attempt: m.envelope.attempt, priority: m.priority ?? 'normal' }, m.delayMs);
+    }
+  }
+
+  /** Enqueues raw bytes, as a producer in another language would (tests of malformed input). */
+  publishRaw(queueName: string, body: string): void {
+    this.#queue(queueName).push({ id: `raw-${++rawCounter}`, body, attempt: 1, priority: 'normal' });
+  }
+
+  async consume(queueName: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    const queue = this.#queue(queueName);
+    const running = new Set<Promise<void>>();
+    options.onReady?.();
+    while (!options.signal.aborted) {
+      if (running.size >= options.concurrency) {
+        await Promise.race(running);
+        continue;
+      }
+      const message = queue.take();
+      if (!message) {
+        await queue.waitForWork(options.signal);
+        continue;
+      }
+      const task = handler(this.#delivery(queue, message)).finally(() => running.delete(task));
+      running.add(task);
+    }
+    await Promise.allSettled(running);
+  }
+
+  #delivery(queue: MemoryQueue, message: Message): Delivery {
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new Error(`delivery ${message.id} was already settled`);
+      settled = true;
+      queue.inFlight.delete(message);
+    };
+    return {
+      messageId: message.id,
+      body: message.body,
+      attempt: message.attempt,
+      ack: async () => settle(),
+      retry: async (delayMs) => {
+        settle();
+        const attempt = message.attempt + 1;
+        queue.push({ ...message, attempt, body: withAttempt(message.body, attempt, message.id) }, delayMs);
+      },
+      deadLetter: async (reason) => {
+        settle();
+        queue.dead.push({ id: message.id, body: message.body, reason, deadAt: new Date().toISOString(), message });
+      },
+      extend: async () => {},
+    };
+  }
+
+  async publishEvent(topic: string, event: Envelope): Promise<void> {
+    for (const group of this.#groups.get(topic) ?? []) await this.publish(`${topic}#${group}`, [{ envelope: event }]);
+  }
+
+  async subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    let groups = this.#groups.get(topic);
+    if (!groups) this.#groups.set(topic, (groups = new Set()));
+    groups.add(group);
+    await this.consume(`${topic}#${group}`, handler, options);
+  }
+
+  async stats(queueName: string): Promise<QueueStats> {
+    const q = this.#queue(queueName);
+    return { ready: q.ready(), inFlight: q.inFlight.size, delayed: q.delayed.size, dead: q.dead.length };
+  }
+
+  deadLetters(queueName: string): DeadLetterStore {
+    const queue = this.#queue(queueName);
+    return {
+      list: async (limit) => queue.dead.slice(0, limit).map(({ message: _m, ...d }) => d),
+      redrive: async (ids) => {
+        const chosen = queue.dead.filter((d) => ids === 'all' || ids.includes(d.id));
+        for (const d of chosen) {
+          queue.dead.splice(queue.dead.indexOf(d), 1);
+          queue.push({ ...d.message, attempt: 1, body: withAttempt(d.message.body, 1, d.id) });
+        }
+        return chosen.length;
+      },
+      purge: async () => queue.dead.splice(0).length,
+    };
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,341 @@
+/**
+ * sqlite — the embedded, zero-setup default: a table queue in one SQLite file (WAL mode)
+ * that several processes on one host use at once.
+ *
+ * Guarantees: at-least-once. A claimed row carries a lease (owner + expiry); a worker that
+ * dies leaves its lease to expire and the next claim takes the row again. Every claim counts
+ * as an attempt, so a job that kills its worker every time still reaches maxAttempts.
+ * Native: delayed delivery and retries (available_at), priority (a column in the claim's
+ * ORDER BY), dead letters (table polyqueue_Q_dead). Emulated: pub/sub, as one queue table per
+ * subscribed group, filled by publishEvent in one transaction.
+ * Connection: SQLITE_PATH (default ./var/polyqueue.db). Options: SQLITE_LEASE_MS,
+ * SQLITE_POLL_MIN_MS / SQLITE_POLL_MAX_MS (idle polling bounds; a publish in the same process
+ * wakes its consumers at once), SQLITE_SYNCHRONOUS (NORMAL or FULL), POLYQUEUE_PREFIX.
+ *
+ * A producer needs no library: INSERT INTO polyqueue_email (job_type, payload) VALUES
+ * ('send_email', '{"to":"a@example.com","subject":"Hi","body":"Hello"}') enqueues a job.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  type Broker,
+  type Capabilities,
+  type ConsumeOptions,
+  type DeadLetterStore,
+  type Delivery,
+  type DeliveryHandler,
+  type Envelope,
+  encodeEnvelope,
+  type OutgoingMessage,
+  type Priority,
+  type QueueStats,
+} from '@polyqueue/core';
+import { assertSafeName, type Db, openDatabase, WriteBatcher } from './database';
+
+export interface SqliteBrokerOptions {
+  path: string;
+  prefix: string;
+  leaseMs: number;
+  pollMinMs: number;
+  pollMaxMs: number;
+  synchronous: 'NORMAL' | 'FULL';
+}
+
+const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
+
+interface Row {
+  id: number;
+  job_type: string;
+  payload: string;
+  envelope: string | null;
+  job_id: string | null;
+  attempts: number;
+  priority: number;
+}
+
+/** The prepared statements of one queue table and its dead-letter table. */
+class QueueTable {
+  readonly insert;
+  readonly claim;
+  readonly ack;
+  readonly retry;
+  readonly extend;
+  readonly toDead;
+  readonly stats;
+  readonly deadCount;
+  readonly deadList;
+  readonly deadTake;
+  readonly deadPurge;
+
+  constructor(db: Db, readonly table: string) {
+    const dead = `${table}_dead`;
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS "${table}" (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        envelope TEXT,
+        job_id TEXT,
+        priority INTEGER NOT NULL DEFAULT 1,
+        available_at INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires_at INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX IF NOT EXISTS "${table}_claim" ON "${table}" (priority, id) WHERE lease_owner IS NULL;
+      CREATE INDEX IF NOT EXISTS "${table}_leases" ON "${table}" (lease_expires_at) WHERE lease_owner IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS "${dead}" (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        job_type TEXT NOT NULL,
+        body TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        dead_at TEXT NOT NULL
+      );`);
+    this.insert = db.prepare(
+      `INSERT INTO "${table}" (job_type, payload, envelope, job_id, priority, available_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    // One statement, so the read and the lease are atomic under SQLite's write lock. Rows whose
+    // lease expired (their worker died) are claimable again.
+    this.claim = db.prepare<{ owner: string; expires: number; now: number; limit: number }, Row>(
+      `UPDATE "${table}" SET lease_owner = @owner, lease_expires_at = @expires, attempts = attempts + 1
+       WHERE id IN (
+         SELECT id FROM (
+           SELECT id, priority FROM "${table}" WHERE lease_owner IS NULL AND available_at <= @now
+           UNION ALL
+           SELECT id, priority FROM "${table}" WHERE lease_owner IS NOT NULL AND lease_expires_at < @now)
+         ORDER BY priority, id LIMIT @limit)
+       RETURNING id, job_type, payload, envelope, job_id, attempts, priority`,
+    );
+    this.ack = db.prepare(`DELETE FROM "${table}" WHERE id = ? AND lease_owner = ?`);
+    this.retry = db.prepare(
+      `UPDATE "${table}" SET lease_owner = NULL, lease_expires_at = 0, available_at = ? WHERE id = ? AND lease_owner = ?`,
+    );
+    this.extend = db.prepare(`UPDATE "${table}" SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?`);
+    this.toDead = db.prepare(`INSERT INTO "${dead}" (id, job_type, body, reason, dead_at) VALUES (?, ?, ?, ?, ?)`);
+    this.stats = db.prepare<{ now: number }, { ready: number; inFlight: number; delayed: number }>(
+      `SELECT
+         COALESCE(SUM((lease_owner IS NULL AND available_at <= @now) OR (lease_owner IS NOT NULL AND lease_expires_at < @now)), 0) AS ready,
+         COALESCE(SUM(lease_owner IS NOT NULL AND lease_expires_at >= @now), 0) AS inFlight,
+         COALESCE(SUM(lease_owner IS NULL AND available_at > @now), 0) AS delayed
+       FROM "${table}"`,
+    );
+    this.deadCount = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM "${dead}"`);
+    this.deadList = db.prepare<[number], { id: string; body: string; reason: string; dead_at: string }>(
+      `SELECT id, body, reason, dead_at FROM "${dead}" ORDER BY seq LIMIT ?`,
+    );
+    this.deadTake = db.prepare<[string], { seq: number; id: string; job_type: string; body: string }>(
+      `DELETE FROM "${dead}" WHERE id = ? RETURNING seq, id, job_type, body`,
+    );
+    this.deadPurge = db.prepare(`DELETE FROM "${dead}"`);
+  }
+}
+
+export class SqliteBroker implements Broker {
+  readonly name = 'sqlite';
+  readonly capabilities: Capabilities = {
+    delayedDelivery: 'native',
+    priority: 'native',
+    redeliveryAfterCrash: 'lease',
+    ordering: 'none',
+    pubsub: 'emulated',
+    leaseExtension: true,
+    delivery: 'at-least-once',
+    crossProcess: true,
+  };
+  readonly #db: Db;
+  readonly #writes: WriteBatcher;
+  readonly #tables = new Map<string, QueueTable>();
+  /** Wakes this process's idle consumers when it publishes; other processes find work by polling. */
+  readonly #published = new EventEmitter();
+  readonly #subscriptions;
+  readonly #groupsOf;
+
+  constructor(private readonly options: SqliteBrokerOptions) {
+    assertSafeName('POLYQUEUE_PREFIX', options.prefix);
+    this.#db = openDatabase(options.path, options.synchronous);
+    this.#writes = new WriteBatcher(this.#db);
+    this.#published.setMaxListeners(0);
+    this.#db.exec(
+      `CREATE TABLE IF NOT EXISTS "${options.prefix}_subscriptions" (topic TEXT NOT NULL, grp TEXT NOT NULL, PRIMARY KEY (topic, grp))`,
+    );
+    this.#subscriptions = this.#db.prepare(`INSERT OR IGNORE INTO "${options.prefix}_subscriptions" (topic, grp) VALUES (?, ?)`);
+    this.#groupsOf = this.#db.prepare<[string], { grp: string }>(`SELECT grp FROM "${options.prefix}_subscriptions" WHERE topic = ?`);
+  }
+
+  #table(queue: string): QueueTable {
+    let table = this.#tables.get(queue);
+    if (!table) {
+      assertSafeName('queue', queue);
+      table = new QueueTable(this.#db, `${this.options.prefix}_${queue}`);
+      this.#tables.set(queue, table);
+    }
+    return table;
+  }
+
+  async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    const table = this.#table(queue);
+    const now = Date.now();
+    await this.#writes.write(() => {
+      for (const m of messages) {
+        table.insert.run(
+          m.envelope.type,
+          JSON.stringify(m.envelope.payload ?? null),
+          encodeEnvelope(m.envelope),
+          m.envelope.id,
+          PRIORITY_RANK[m.priority ?? 'normal'],
+          m.delayMs ? now + m.delayMs : 0,
+        );
+      }
+    });
+    this.#published.emit(queue);
+  }
+
+  async consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    const table = this.#table(queue);
+    const owner = randomUUID();
+    const running = new Set<Promise<void>>();
+    let idleMs = this.options.pollMinMs;
+    options.onReady?.();
+    while (!options.signal.aborted) {
+      const free = options.concurrency - running.size;
+      if (free <= 0) {
+        await Promise.race(running);
+        continue;
+      }
+      const now = Date.now();
+      const rows = table.claim.all({ owner, expires: now + this.options.leaseMs, now, limit: free });
+      if (rows.length === 0) {
+        await this.#idle(queue, idleMs, options.signal);
+        idleMs = Math.min(this.options.pollMaxMs, idleMs * 2);
+        continue;
+      }
+      idleMs = this.options.pollMinMs;
+      rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
+      for (const row of rows) {
+        const task = handler(this.#delivery(table, queue, row, owner)).finally(() => running.delete(task));
+        running.add(task);
+      }
+    }
+    await Promise.allSettled(running);
+  }
+
+  /** Waits for a local publish, the poll interval, or the abort, whichever comes first. */
+  #idle(queue: string, ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#published.off(queue, done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#published.on(queue, done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #delivery(table: QueueTable, queue: string, row: Row, owner: string): Delivery {
+    // A row inserted by plain SQL has no envelope: it reads as the foreign {type, payload} shape.
+    const body = row.envelope ?? `{"type":${JSON.stringify(row.job_type)},"payload":${row.payload}}`;
+    const messageId = row.job_id ?? `${table.table}-${row.id}`;
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new Error(`delivery ${messageId} was already settled`);
+      settled = true;
+    };
+    return {
+      messageId,
+      body,
+      attempt: row.attempts,
+      ack: async () => {
+        settle();
+        await this.#writes.write(() => table.ack.run(row.id, owner));
+      },
+      retry: async (delayMs) => {
+        settle();
+        await this.#writes.write(() => table.retry.run(Date.now() + delayMs, row.id, owner));
+        if (delayMs <= 0) this.#published.emit(queue);
+      },
+      deadLetter: async (reason) => {
+        settle();
+        await this.#writes.write(() => {
+          // Only the lease holder moves the row; a worker that lost its lease changes nothing.
+          if (table.ack.run(row.id, owner).changes === 1) {
+            table.toDead.run(messageId, row.job_type, body, reason, new Date().toISOString());
+          }
+        });
+      },
+      extend: async (ms) => {
+        await this.#writes.write(() => table.extend.run(Date.now() + ms, row.id, owner));
+      },
+    };
+  }
+
+  async publishEvent(topic: string, event: Envelope): Promise<void> {
+    const groups = this.#groupsOf.all(topic);
+    for (const { grp } of groups) await this.publish(eventQueue(topic, grp), [{ envelope: event }]);
+  }
+
+  async subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    const queue = eventQueue(topic, group);
+    assertSafeName('topic', topic);
+    assertSafeName('group', group);
+    this.#table(queue);
+    this.#subscriptions.run(topic, group);
+    await this.consume(queue, handler, options);
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    const table = this.#table(queue);
+    const counts = table.stats.get({ now: Date.now() })!;
+    return { ...counts, dead: table.deadCount.get()!.n };
+  }
+
+  deadLetters(queue: string): DeadLetterStore {
+    const table = this.#table(queue);
+    return {
+      list: async (limit) =>
+        table.deadList.all(limit).map((d) => ({ id: d.id, body: d.body, reason: d.reason, deadAt: d.dead_at })),
+      redrive: async (ids) => {
+        const chosen = ids === 'all' ? table.deadList.all(1_000_000).map((d) => d.id) : ids;
+        const moved = await this.#writes.write(() => {
+          let n = 0;
+          for (const id of new Set(chosen)) {
+            for (const d of table.deadTake.all(id)) {
+              const priority = PRIORITY_RANK.normal;
+              table.insert.run(d.job_type, payloadOf(d.body), d.body, d.id.startsWith(`${table.table}-`) ? null : d.id, priority, 0);
+              n += 1;
+            }
+          }
+          return n;
+        });
+        this.#published.emit(queue);
+        return moved;
+      },
+      purge: async () => this.#writes.write(() => table.deadPurge.run().changes),
+    };
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function eventQueue(topic: string, group: string): string {
+  return `evt_${topic}__${group}`;
+}
+
+/** The payload column for a redriven body (kept for SQL readers of the table). */
+function payloadOf(body: string): string {
+  try {
+    return JSON.stringify((JSON.parse(body) as { payload?: unknown }).payload ?? null);
+  } catch {
+    return 'null';
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Job status and idempotency claims in a SQLite file (STATE_URL=sqlite:<path>, the default).
+ * Claims are one INSERT ... ON CONFLICT statement, atomic under SQLite's write lock, so two
+ * processes cannot both claim a key.
+ */
+import {
+  type ClaimResult,
+  type CreateJobResult,
+  DEFAULT_DONE_TTL_MS,
+  type JobPatch,
+  type JobRecord,
+  type StateStore,
+} from '@polyqueue/core';
+import { type Db, openDatabase } from './database';
+
+interface JobRow {
+  id: string;
+  type: string;
+  queue: string;
+  status: JobRecord['status'];
+  attempts: number;
+  last_error: string | null;
+  result: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export class SqliteStateStore implements StateStore {
+  readonly #db: Db;
+  readonly #insertJob;
+  readonly #jobById;
+  readonly #jobByKey;
+  readonly #updateJob;
+  readonly #claim;
+  readonly #readClaim;
+  readonly #complete;
+  readonly #release;
+
+  constructor(path: string) {
+    this.#db = openDatabase(path);
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS polyqueue_jobs (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        result TEXT,
+        idempotency_key TEXT UNIQUE,
+        request_hash TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS polyqueue_idempotency (
+        key TEXT PRIMARY KEY,
+        done INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        expires_at INTEGER NOT NULL
+      );`);
+    this.#insertJob = this.#db.prepare(
+      `INSERT INTO polyqueue_jobs (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, created_at, updated_at)
+       VALUES (@id, @type, @queue, @status, @attempts, @last_error, @result, @idempotency_key, @request_hash, @created_at, @updated_at)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+    );
+    this.#jobById = this.#db.prepare<[string], JobRow>('SELECT * FROM polyqueue_jobs WHERE id = ?');
+    this.#jobByKey = this.#db.prepare<[string], JobRow>('SELECT * FROM polyqueue_jobs WHERE idempotency_key = ?');
+    this.#updateJob = this.#db.prepare(
+      `UPDATE polyqueue_jobs SET status = COALESCE(@status, status), attempts = COALESCE(@attempts, attempts),
+         last_error = CASE WHEN @has_error THEN @last_error ELSE last_error END,
+         result = CASE WHEN @has_result THEN @result ELSE result END, updated_at = @updated_at
+       WHERE id = @id`,
+    );
+    // Take the key if it is free or its lease (or done record) has expired; otherwise change nothing.
+    this.#claim = this.#db.prepare(
+      `INSERT INTO polyqueue_idempotency (key, done, result, expires_at) VALUES (@key, 0, NULL, @expires)
+       ON CONFLICT (key) DO UPDATE SET done = 0, result = NULL, expires_at = @expires WHERE expires_at <= @now`,
+    );
+    this.#readClaim = this.#db.prepare<[string], { done: number; result: string | null; expires_at: number }>(
+      'SELECT done, result, expires_at FROM polyqueue_idempotency WHERE key = ?',
+    );
+    this.#complete = this.#db.prepare(
+      `INSERT INTO polyqueue_idempotency (key, done, result, expires_at) VALUES (?, 1, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET done = 1, result = excluded.result, expires_at = excluded.expires_at`,
+    );
+    this.#release = this.#db.prepare('DELETE FROM polyqueue_idempotency WHERE key = ? AND done = 0');
+  }
+
+  async createJob(record: JobRecord): Promise<CreateJobResult> {
+    const inserted = this.#insertJob.run(toRow(record)).changes === 1;
+    if (inserted) return { created: true };
+    const existing = this.#jobByKey.get(record.idempotencyKey!);
+    if (!existing) throw new Error(`job ${record.id} was not inserted and no job holds its idempotency key`);
+    return { created: false, existing: fromRow(existing) };
+  }
+
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const row = this.#jobById.get(id);
+    return row ? fromRow(row) : undefined;
+  }
+
+  async updateJob(id: string, patch: JobPatch): Promise<void> {
+    this.#updateJob.run({
+      id,
+      status: patch.status ?? null,
+      attempts: patch.attempts ?? null,
+      has_error: 'lastError' in patch ? 1 : 0,
+      last_error: patch.lastError ?? null,
+      has_result: 'result' in patch ? 1 : 0,
+      result: patch.result === undefined ? null : JSON.stringify(patch.result),
+      updated_at: new Date().toISOString(),
+    });
+  }
+
+  async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+    const now = Date.now();
+    if (this.#claim.run({ key, expires: now + leaseMs, now }).changes === 1) return { state: 'claimed' };
+    const row = this.#readClaim.get(key);
+    if (!row) return this.claim(key, leaseMs); // released between the two statements
+    if (row.done) return { state: 'done', result: row.result === null ? null : JSON.parse(row.result) };
+    return { state: 'busy', retryInMs: Math.max(1, row.expires_at - now) };
+  }
+
+  async complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<void> {
+    this.#complete.run(key, JSON.stringify(result ?? null), Date.now() + ttlMs);
+  }
+
+  async release(key: string): Promise<void> {
+    this.#release.run(key);
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function toRow(r: JobRecord): JobRow {
+  return {
+    id: r.id,
+    type: r.type,
+    queue: r.queue,
+    status: r.status,
+    attempts: r.attempts,
+    last_error: r.lastError ?? null,
+    result: r.result === undefined ? null : JSON.stringify(r.result),
+    idempotency_key: r.idempotencyKey ?? null,
+    request_hash: r.requestHash ?? null,
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+  };
+}
+
+function fromRow(row: JobRow): JobRecord {
+  const record: JobRecord = {
+    id: row.id,
+    type: row.type,
+    queue: row.queue,
+    status: row.status,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+  if (row.last_error !== null) record.lastError = row.last_error;
+  if (row.result !== null) record.result = JSON.parse(row.result);
+  if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
+  if (row.request_hash !== null) record.requestHash = row.request_hash;
+  return record;
+}
+
+export async function createSqliteStateStore(path: string): Promise<StateStore> {
+  return new SqliteStateStore(path || './var/state.db');
+}

@@ -1,0 +1,518 @@
+import { createBrokerFromEnv } from '@polyqueue/brokers';
+import {
+  type Broker,
+  createEnvelope,
+  createWorker,
+  type Delivery,
+  type Envelope,
+  MemoryIdempotencyStore,
+  NonRetryableError,
+  type OutgoingMessage,
+  type QueueStats,
+} from '@polyqueue/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningConsumer, forkCrashChild, startConsumer, startSubscriber } from './consumers';
+import { deferred, eventually, HandlerSpy } from './spy';
+
+export interface ConformanceOptions {
+  /** The BROKER name in the registry. */
+  broker: string;
+  /** The driver's variables; use short leases so the crash scenario is quick. */
+  env: Record<string, string>;
+  /** Which server and how to start it, for the failure message when it cannot be reached. */
+  serverHint: string;
+  /**
+   * Writes a body straight to the queue with the broker's own client, the way a producer in
+   * another language would (for the malformed and foreign-shape scenarios).
+   */
+  publishRaw: (queue: string, body: string) => Promise<void>;
+  /** Stops and starts the real server; resolves when it accepts connections again. */
+  restartServer?: () => Promise<void>;
+  /** The lease (or visibility timeout) the env sets, in ms; bounds the crash scenario's wait. */
+  leaseMs?: number;
+  /** Messages in the batch scenario (default 1,000). */
+  batchSize?: number;
+  /** How long to wait for one expected delivery (default 20 s). */
+  timeoutMs?: number;
+}
+
+let queueCounter = 0;
+/** A fresh queue name per test: lower-case letters and digits, valid on every broker. */
+export function uniqueQueueName(label: string): string {
+  queueCounter += 1;
+  return `${label}${queueCounter}x${Date.now().toString(36).slice(-5)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+function job(payload: Record<string, unknown> = {}, type = 'test_job'): Envelope {
+  return createEnvelope(type, payload);
+}
+
+function messages(envelopes: Envelope[], extra: Partial<OutgoingMessage> = {}): OutgoingMessage[] {
+  return envelopes.map((envelope) => ({ envelope, ...extra }));
+}
+
+const EMPTY: QueueStats = { ready: 0, inFlight: 0, delayed: 0, dead: 0 };
+
+/**
+ * The broker conformance suite. A driver's test calls it once with how to reach its server;
+ * scenarios change their checks by broker.capabilities, never by broker name.
+ */
+export function runConformanceSuite(options: ConformanceOptions): void {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const leaseMs = options.leaseMs ?? 2_000;
+  const env = { ...options.env, BROKER: options.broker };
+
+  describe(`broker conformance: ${options.broker}`, () => {
+    let broker: Broker;
+    const consumers: RunningConsumer[] = [];
+    const extraBrokers: Broker[] = [];
+
+    async function connect(): Promise<Broker> {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const b = await Promise.race([
+          createBrokerFromEnv(env),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('no answer within 15 s')), 15_000);
+          }),
+        ]);
+        await b.ping();
+        return b;
+      } catch (error) {
+        throw new Error(`cannot reach ${options.serverHint}: ${(error as Error).message}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+
+    async function another(): Promise<Broker> {
+      const b = await connect();
+      extraBrokers.push(b);
+      return b;
+    }
+
+    function consume(b: Broker, queue: string, handler: Parameters<typeof startConsumer>[2], concurrency = 4) {
+      const c = startConsumer(b, queue, handler, concurrency);
+      consumers.push(c);
+      return c;
+    }
+
+    async function statsEventually(queue: string, expected: Partial<QueueStats>, what: string, b = broker) {
+      const want = { ...expected };
+      return eventually(
+        () => b.stats(queue),
+        (s) => Object.entries(want).every(([k, v]) => s[k as keyof QueueStats] === v),
+        `${what}: stats ${JSON.stringify(want)}`,
+        timeoutMs,
+      );
+    }
+
+    beforeAll(async () => {
+      broker = await connect();
+    }, 30_000);
+
+    afterEach(async () => {
+      await Promise.all(consumers.splice(0).map((c) => c.stop().catch(() => {})));
+    }, 60_000);
+
+    afterAll(async () => {
+      await Promise.all(extraBrokers.splice(0).map((b) => b.close().catch(() => {})));
+      await broker?.close();
+    }, 30_000);
+
+    it('publishes, consumes and acks one job; stats follow each step', async () => {
+      const queue = uniqueQueueName('basic');
+      const envelope = job({ n: 1 });
+      await broker.publish(queue, messages([envelope]));
+      await statsEventually(queue, { ready: 1, inFlight: 0 }, 'after publish');
+
+      const spy = new HandlerSpy(timeoutMs);
+      const gate = deferred();
+      const c = consume(broker, queue, spy.handler('c1', async (d) => {
+        await gate.promise;
+        await d.ack();
+      }));
+      await c.ready;
+      await spy.waitFor(() => spy.received.length === 1, 'the delivery');
+      await statsEventually(queue, { ready: 0, inFlight: 1 }, 'while handling');
+      gate.resolve();
+      await statsEventually(queue, EMPTY, 'after ack');
+
+      const [r] = spy.received;
+      expect(r!.envelope).toEqual(envelope);
+      expect(r!.delivery.attempt).toBe(1);
+    });
+
+    it('handles a batch of jobs each exactly once', async () => {
+      const queue = uniqueQueueName('batch');
+      const total = options.batchSize ?? 1_000;
+      const envelopes = Array.from({ length: total }, (_, i) => job({ i }));
+      for (let i = 0; i < total; i += 100) await broker.publish(queue, messages(envelopes.slice(i, i + 100)));
+      const spy = new HandlerSpy(timeoutMs * 3);
+      const c = consume(broker, queue, spy.handler(), 8);
+      await c.ready;
+      await spy.waitFor(() => spy.distinctIds().size === total, `${total} distinct jobs`);
+      await statsEventually(queue, EMPTY, 'after the batch');
+      await c.stop();
+      expect(spy.received.length).toBe(total);
+      expect([...spy.distinctIds()].sort()).toEqual(envelopes.map((e) => e.id).sort());
+    }, 180_000);
+
+    it('redelivers a retried job no earlier than its delay, with attempt + 1', async () => {
+      const queue = uniqueQueueName('retry');
+      const delayMs = 1_500;
+      const envelope = job();
+      let retriedAt = 0;
+      const spy = new HandlerSpy(timeoutMs);
+      const c = consume(broker, queue, spy.handler('c1', async (d) => {
+        if (d.attempt === 1) {
+          retriedAt = Date.now();
+          await d.retry(delayMs);
+        } else await d.ack();
+      }));
+      await c.ready;
+      await broker.publish(queue, messages([envelope]));
+      await spy.waitFor(() => spy.received.length === 1, 'the first delivery');
+      if (broker.capabilities.delayedDelivery !== 'none') {
+        await statsEventually(queue, { ready: 0, delayed: 1 }, 'while the retry waits');
+      }
+      await spy.waitFor(() => spy.received.length === 2, 'the retry', timeoutMs + delayMs);
+      const second = spy.received[1]!;
+      expect(second.id).toBe(envelope.id);
+      expect(second.delivery.attempt).toBe(2);
+      if (broker.capabilities.delayedDelivery !== 'none') {
+        // 20 ms allows for timer granularity only; early is a failure.
+        expect(second.at - retriedAt).toBeGreaterThanOrEqual(delayMs - 20);
+      }
+      await statsEventually(queue, EMPTY, 'after the retry is acked');
+    });
+
+    it('dead-letters a job, then lists, redrives and purges dead letters', async () => {
+      const queue = uniqueQueueName('dead');
+      const a = job({ a: 1 });
+      const b = job({ b: 1 });
+      let redriven = false;
+      const spy = new HandlerSpy(timeoutMs);
+      const c = consume(broker, queue, spy.handler('c1', async (d, r) => {
+        if (redriven && r.id === a.id) await d.ack();
+        else await d.deadLetter(`bad job ${r.id}`);
+      }));
+      await c.ready;
+      await broker.publish(queue, messages([a, b]));
+      await statsEventually(queue, { ready: 0, inFlight: 0, dead: 2 }, 'after dead-lettering two');
+
+      const dead = broker.deadLetters(queue);
+      const listed = await dead.list(10);
+      expect(listed.map((d) => d.id).sort()).toEqual([a.id, b.id].sort());
+      const deadA = listed.find((d) => d.id === a.id)!;
+      expect(deadA.reason).toBe(`bad job ${a.id}`);
+      expect(JSON.parse(deadA.body).id).toBe(a.id);
+      expect(Number.isNaN(Date.parse(deadA.deadAt))).toBe(false);
+
+      redriven = true;
+      expect(await dead.redrive([a.id])).toBe(1);
+      await spy.waitFor(() => spy.count(a.id) === 2, 'the redriven job');
+      expect(spy.received.filter((r) => r.id === a.id)[1]!.delivery.attempt).toBe(1);
+      await statsEventually(queue, { ready: 0, inFlight: 0, dead: 1 }, 'after the redrive');
+
+      expect(await dead.purge()).toBe(1);
+      await statsEventually(queue, EMPTY, 'after the purge');
+      expect(await dead.list(10)).toEqual([]);
+    });
+
+    it('dead-letters a job after max attempts through the worker runtime', async () => {
+      const queue = uniqueQueueName('maxatt');
+      let calls = 0;
+      const worker = createWorker({
+        broker,
+        queue,
+        idempotency: new MemoryIdempotencyStore(),
+        maxAttempts: 3,
+        backoff: { baseMs: 20, maxMs: 100 },
+        handlers: {
+          test_job: {
+            handle: async () => {
+              calls += 1;
+              throw new Error('always fails');
+            },
+          },
+        },
+      });
+      const controller = new AbortController();
+      const ready = deferred();
+      const running = worker.run(controller.signal, ready.resolve);
+      try {
+        await ready.promise;
+        const envelope = job();
+        await broker.publish(queue, messages([envelope]));
+        await statsEventually(queue, { dead: 1, ready: 0, inFlight: 0, delayed: 0 }, 'the job in dead letters');
+        expect(calls).toBe(3);
+        const [dead] = await broker.deadLetters(queue).list(1);
+        expect(dead!.id).toBe(envelope.id);
+        expect(dead!.reason).toBe('failed after 3 attempts: always fails');
+      } finally {
+        controller.abort();
+        await running;
+      }
+    });
+
+    it('delays a published job until it is due', async (ctx) => {
+      if (broker.capabilities.delayedDelivery === 'none') return ctx.skip();
+      const queue = uniqueQueueName('delay');
+      const delayMs = 1_500;
+      const envelope = job();
+      const publishedAt = Date.now();
+      await broker.publish(queue, [{ envelope, delayMs }]);
+      await statsEventually(queue, { ready: 0, delayed: 1 }, 'the delayed job');
+      const spy = new HandlerSpy(timeoutMs + delayMs);
+      const c = consume(broker, queue, spy.handler());
+      await c.ready;
+      await spy.waitFor(() => spy.received.length === 1, 'the delayed job');
+      expect(spy.received[0]!.at - publishedAt).toBeGreaterThanOrEqual(delayMs - 20);
+      await statsEventually(queue, EMPTY, 'after ack');
+    });
+
+    it('hands out ready jobs by priority (high, normal, low)', async (ctx) => {
+      if (broker.capabilities.priority === 'none') return ctx.skip();
+      const queue = uniqueQueueName('prio');
+      const order: OutgoingMessage[] = [];
+      for (let i = 0; i < 3; i++) {
+        for (const priority of ['low', 'normal', 'high'] as const) order.push({ envelope: job({ priority, i }), priority });
+      }
+      await broker.publish(queue, order);
+      await statsEventually(queue, { ready: 9 }, 'nine ready jobs');
+      const spy = new HandlerSpy(timeoutMs);
+      const c = consume(broker, queue, spy.handler(), 1);
+      await c.ready;
+      await spy.waitFor(() => spy.received.length === 9, 'nine jobs');
+      const seen = spy.received.map((r) => (r.envelope!.payload as { priority: string }).priority);
+      expect(seen).toEqual(['high', 'high', 'high', 'normal', 'normal', 'normal', 'low', 'low', 'low']);
+    });
+
+    it('keeps order per key', async (ctx) => {
+      if (broker.capabilities.ordering === 'none') return ctx.skip();
+      const queue = uniqueQueueName('order');
+      const batch: OutgoingMessage[] = [];
+      for (let i = 0; i < 30; i++) batch.push({ envelope: job({ key: i % 2 ? 'a' : 'b', i }), key: i % 2 ? 'a' : 'b' });
+      await broker.publish(queue, batch);
+      const spy = new HandlerSpy(timeoutMs);
+      const c = consume(broker, queue, spy.handler(), 1);
+      await c.ready;
+      await spy.waitFor(() => spy.received.length === 30, 'thirty jobs');
+      for (const key of ['a', 'b']) {
+        const seq = spy.received.map((r) => r.envelope!.payload as { key: string; i: number }).filter((p) => p.key === key);
+        expect(seq.map((p) => p.i)).toEqual([...seq.map((p) => p.i)].sort((x, y) => x - y));
+      }
+    });
+
+    it('shares a queue between competing consumers, each job handled once', async () => {
+      const queue = uniqueQueueName('compete');
+      const second = await another();
+      const spy = new HandlerSpy(timeoutMs * 2);
+      const c1 = consume(broker, queue, spy.handler('c1'), 2);
+      const c2 = consume(second, queue, spy.handler('c2'), 2);
+      await Promise.all([c1.ready, c2.ready]);
+      const envelopes = Array.from({ length: 200 }, (_, i) => job({ i }));
+      await broker.publish(queue, messages(envelopes));
+      await spy.waitFor(() => spy.distinctIds().size === 200, '200 jobs');
+      await statsEventually(queue, EMPTY, 'after all acked');
+      await Promise.all([c1.stop(), c2.stop()]);
+      expect(spy.received.length).toBe(200);
+    }, 120_000);
+
+    it('fans an event out to every group, one member per group', async (ctx) => {
+      if (broker.capabilities.pubsub === 'none') return ctx.skip();
+      const topic = uniqueQueueName('topic');
+      const second = await another();
+      const spyA = new HandlerSpy(timeoutMs);
+      const spyB = new HandlerSpy(timeoutMs);
+      const subs = [
+        startSubscriber(broker, topic, 'groupa', spyA.handler('a1')),
+        startSubscriber(second, topic, 'groupa', spyA.handler('a2')),
+        startSubscriber(broker, topic, 'groupb', spyB.handler('b1')),
+      ];
+      consumers.push(...subs);
+      await Promise.all(subs.map((s) => s.ready));
+      const events = Array.from({ length: 10 }, (_, i) => createEnvelope('job.succeeded', { i }));
+      for (const e of events) await broker.publishEvent(topic, e);
+      await spyA.waitFor(() => spyA.distinctIds().size === 10, 'group a to get all events');
+      await spyB.waitFor(() => spyB.distinctIds().size === 10, 'group b to get all events');
+      await Promise.all(subs.map((s) => s.stop()));
+      expect(spyA.received.length).toBe(10);
+      expect(spyB.received.length).toBe(10);
+      expect(spyA.distinctIds()).toEqual(new Set(events.map((e) => e.id)));
+    }, 120_000);
+
+    it('brings back, once, a job whose consumer was SIGKILLed mid-job (or shows the loss when at-most-once)', async (ctx) => {
+      if (!broker.capabilities.crossProcess) return ctx.skip();
+      const queue = uniqueQueueName('crash');
+      const child = forkCrashChild(env, queue);
+      try {
+        await child.ready;
+        const envelope = job({ crash: true });
+        await broker.publish(queue, messages([envelope]));
+        expect(await child.got).toBe(envelope.id);
+      } finally {
+        await child.kill();
+      }
+      const crashedId = (await child.got) as string;
+      const spy = new HandlerSpy(leaseMs + 60_000);
+      const c = consume(broker, queue, spy.handler());
+      await c.ready;
+      const marker = job({ marker: true });
+      if (broker.capabilities.redeliveryAfterCrash === 'none') {
+        // At-most-once: the job left the broker with the dead consumer. The marker, published
+        // after the crash, arrives; the crashed job never does.
+        await broker.publish(queue, messages([marker]));
+        await spy.waitFor(() => spy.count(marker.id) === 1, 'the marker');
+        expect(spy.count(crashedId)).toBe(0);
+        await statsEventually(queue, EMPTY, 'nothing left: the job is lost');
+        return;
+      }
+      await spy.waitFor(() => spy.count(crashedId) === 1, 'the crashed job to come back');
+      await broker.publish(queue, messages([marker]));
+      await spy.waitFor(() => spy.count(marker.id) === 1, 'the marker');
+      await statsEventually(queue, EMPTY, 'after the redelivered job is acked');
+      expect(spy.count(crashedId)).toBe(1);
+    }, 180_000);
+
+    it('drains in-flight work on shutdown and takes no new jobs', async () => {
+      const queue = uniqueQueueName('drain');
+      const gate = deferred();
+      const spy = new HandlerSpy(timeoutMs);
+      const c = consume(broker, queue, spy.handler('c1', async (d) => {
+        await gate.promise;
+        await d.ack();
+      }), 2);
+      await c.ready;
+      await broker.publish(queue, messages([job({ n: 1 }), job({ n: 2 })]));
+      await spy.waitFor(() => spy.received.length === 2, 'two in-flight jobs');
+      let drained = false;
+      const stopping = c.stop().then(() => {
+        drained = true;
+      });
+      const late = job({ late: true });
+      await broker.publish(queue, messages([late]));
+      await new Promise((r) => setImmediate(r));
+      expect(drained).toBe(false);
+      gate.resolve();
+      await stopping;
+      expect(spy.count(late.id)).toBe(0);
+      await statsEventually(queue, { ready: 1, inFlight: 0 }, 'the late job still queued, the drained ones acked');
+    });
+
+    it('dead-letters a malformed message with its reason and keeps consuming', async () => {
+      const queue = uniqueQueueName('malformed');
+      const handled: unknown[] = [];
+      const worker = createWorker({
+        broker,
+        queue,
+        idempotency: new MemoryIdempotencyStore(),
+        handlers: { test_job: { handle: async (p) => void handled.push(p) } },
+      });
+      const controller = new AbortController();
+      const ready = deferred();
+      const running = worker.run(controller.signal, ready.resolve);
+      try {
+        await ready.promise;
+        await options.publishRaw(queue, 'this is {not json');
+        await options.publishRaw(queue, JSON.stringify({ id: 'x1', type: 'test_job' }));
+        await options.publishRaw(queue, JSON.stringify({ type: 'nobody_handles_this', payload: {} }));
+        await broker.publish(queue, messages([job({ good: true })]));
+        await statsEventually(queue, { dead: 3, ready: 0, inFlight: 0 }, 'three dead letters');
+        expect(handled).toEqual([{ good: true }]);
+        const reasons = (await broker.deadLetters(queue).list(10)).map((d) => d.reason).sort();
+        expect(reasons[0]).toMatch(/^malformed envelope: .*createdAt/);
+        expect(reasons[1]).toMatch(/^malformed message: body is not JSON/);
+        expect(reasons[2]).toMatch(/^unknown job type "nobody_handles_this"/);
+      } finally {
+        controller.abort();
+        await running;
+      }
+    });
+
+    it('accepts a foreign {type, payload} message and stops retrying a non-retryable failure', async () => {
+      const queue = uniqueQueueName('foreign');
+      const seen: unknown[] = [];
+      const worker = createWorker({
+        broker,
+        queue,
+        idempotency: new MemoryIdempotencyStore(),
+        handlers: {
+          send_email: { handle: async (p) => void seen.push(p) },
+          test_job: {
+            handle: async () => {
+              throw new NonRetryableError('cannot ever work');
+            },
+          },
+        },
+      });
+      const controller = new AbortController();
+      const ready = deferred();
+      const running = worker.run(controller.signal, ready.resolve);
+      try {
+        await ready.promise;
+        const payload = { to: 'a@example.com', subject: 'Hi', body: 'from PHP' };
+        await options.publishRaw(queue, JSON.stringify({ type: 'send_email', payload }));
+        await broker.publish(queue, messages([job()]));
+        await statsEventually(queue, { dead: 1, ready: 0, inFlight: 0, delayed: 0 }, 'one dead letter, the rest done');
+        expect(seen).toEqual([payload]);
+        const [dead] = await broker.deadLetters(queue).list(1);
+        expect(dead!.reason).toBe('cannot ever work');
+      } finally {
+        controller.abort();
+        await running;
+      }
+    });
+
+    it('renews a lease with extend() so a long job is not handed to another consumer', async (ctx) => {
+      if (!broker.capabilities.leaseExtension) return ctx.skip();
+      const queue = uniqueQueueName('extend');
+      const second = await another();
+      const spy = new HandlerSpy(timeoutMs + leaseMs * 3);
+      const release = deferred();
+      const holder = consume(broker, queue, spy.handler('holder', async (d) => {
+        const timer = setInterval(() => void d.extend(leaseMs), Math.max(100, leaseMs / 4));
+        await release.promise;
+        clearInterval(timer);
+        await d.ack();
+      }), 1);
+      const other = consume(second, queue, spy.handler('other'), 1);
+      await Promise.all([holder.ready, other.ready]);
+      const envelope = job();
+      await broker.publish(queue, messages([envelope]));
+      await spy.waitFor(() => spy.received.length === 1, 'the first delivery');
+      const marker = job({ marker: true });
+      // Two full leases pass while the holder extends; then a marker proves the other consumer is live.
+      await new Promise((r) => setTimeout(r, leaseMs * 2 + 500));
+      await broker.publish(queue, messages([marker]));
+      await spy.waitFor(() => spy.count(marker.id) === 1, 'the marker');
+      release.resolve();
+      await statsEventually(queue, EMPTY, 'after the long job is acked');
+      expect(spy.count(envelope.id)).toBe(1);
+    }, 120_000);
+
+    it('resumes consuming by itself after the server restarts', async (ctx) => {
+      if (!options.restartServer) return ctx.skip();
+      const queue = uniqueQueueName('restart');
+      const spy = new HandlerSpy(timeoutMs * 3);
+      const c = consume(broker, queue, spy.handler());
+      await c.ready;
+      const before = job({ before: true });
+      await broker.publish(queue, messages([before]));
+      await spy.waitFor(() => spy.count(before.id) === 1, 'a job before the restart');
+      await options.restartServer();
+      const after = job({ after: true });
+      await eventually(
+        () => broker.publish(queue, messages([after])).then(() => true),
+        (ok) => ok,
+        'publishing after the restart',
+        60_000,
+        250,
+      );
+      await spy.waitFor(() => spy.count(after.id) >= 1, 'a job after the restart', 90_000);
+    }, 180_000);
+  });
+}
+
+export type { Delivery };

@@ -1,0 +1,4 @@
+export * from './conformance';
+export * from './consumers';
+export * from './spy';
+export * from './state-store-suite';
