@@ -6,10 +6,11 @@ export type Db = Database.Database;
 
 /**
  * Opens a SQLite file shared by several processes: WAL so readers never block the writer,
- * a busy timeout so concurrent writers wait instead of failing. synchronous=NORMAL in WAL
- * mode survives a process crash (every commit is in the WAL); FULL also survives power loss.
+ * a busy timeout so concurrent writers wait instead of failing. synchronous=FULL (the
+ * default) syncs the WAL at every commit, so an accepted publish survives a power loss;
+ * NORMAL survives a process crash only, and is several times faster.
  */
-export function openDatabase(path: string, synchronous: 'NORMAL' | 'FULL' = 'NORMAL'): Db {
+export function openDatabase(path: string, synchronous: 'NORMAL' | 'FULL' = 'FULL'): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -34,7 +35,13 @@ export class WriteBatcher {
   #pending: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   #scheduled = false;
 
-  constructor(private readonly db: Db) {}
+  readonly #transaction;
+
+  constructor(db: Db) {
+    this.#transaction = db.transaction((batch: { run: () => unknown }[], results: unknown[]) => {
+      for (const item of batch) results.push(item.run());
+    });
+  }
 
   write<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -51,9 +58,8 @@ export class WriteBatcher {
     const batch = this.#pending.splice(0);
     const results: unknown[] = [];
     try {
-      this.db.transaction(() => {
-        for (const item of batch) results.push(item.run());
-      }).immediate();
+      // IMMEDIATE takes the write lock up front: two processes never deadlock upgrading a read.
+      this.#transaction.immediate(batch, results);
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;

@@ -2,7 +2,7 @@ import { defineDriver, intVariable } from '@polyqueue/core';
 import { z } from 'zod';
 import { SqliteBroker } from './sqlite-broker';
 
-export { SqliteBroker } from './sqlite-broker';
+export { claimSql, queueTableSql, SqliteBroker } from './sqlite-broker';
 export { createSqliteStateStore, SqliteStateStore } from './sqlite-state-store';
 
 export const drivers = {
@@ -13,7 +13,7 @@ export const drivers = {
       SQLITE_LEASE_MS: intVariable(30_000, 100),
       SQLITE_POLL_MIN_MS: intVariable(5, 1),
       SQLITE_POLL_MAX_MS: intVariable(200, 1),
-      SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+      SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('FULL'),
       POLYQUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_]+$/, 'letters, digits and _ only').default('polyqueue'),
     }),
     createBroker: async (c) =>

@@ -53,6 +53,63 @@ interface Row {
   priority: number;
 }
 
+/** The queue table, its indexes and its dead-letter table. */
+export function queueTableSql(table: string): string {
+  const dead = `${table}_dead`;
+  return `
+    CREATE TABLE IF NOT EXISTS "${table}" (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      job_type TEXT NOT NULL,
+      payload TEXT NOT NULL,
+      created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+      envelope TEXT,
+      job_id TEXT,
+      priority INTEGER NOT NULL DEFAULT 1,
+      available_at INTEGER NOT NULL DEFAULT 0,
+      attempts INTEGER NOT NULL DEFAULT 0,
+      lease_owner TEXT,
+      lease_expires_at INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS "${table}_claim" ON "${table}" (priority, id) WHERE lease_owner IS NULL;
+    CREATE INDEX IF NOT EXISTS "${table}_leases" ON "${table}" (lease_expires_at) WHERE lease_owner IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS "${dead}" (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL,
+      job_type TEXT NOT NULL,
+      body TEXT NOT NULL,
+      reason TEXT NOT NULL,
+      dead_at TEXT NOT NULL
+    );`;
+}
+
+export interface ClaimParams {
+  owner: string;
+  expires: number;
+  now: number;
+  limit: number;
+}
+
+/**
+ * Takes up to @limit rows in one statement, so the read and the lease are atomic under
+ * SQLite's write lock: ready rows by priority then age, and rows whose lease expired (their
+ * worker died). Each branch stops at @limit through its index, so a claim costs the same on a
+ * long queue as on a short one.
+ */
+export function claimSql(table: string): string {
+  return `UPDATE "${table}" SET lease_owner = @owner, lease_expires_at = @expires, attempts = attempts + 1
+    WHERE id IN (
+      SELECT id FROM (
+        SELECT id, priority FROM (
+          SELECT id, priority FROM "${table}" WHERE lease_owner IS NULL AND available_at <= @now
+          ORDER BY priority, id LIMIT @limit)
+        UNION ALL
+        SELECT id, priority FROM (
+          SELECT id, priority FROM "${table}" WHERE lease_owner IS NOT NULL AND lease_expires_at < @now
+          ORDER BY lease_expires_at LIMIT @limit))
+      ORDER BY priority, id LIMIT @limit)
+    RETURNING id, job_type, payload, envelope, job_id, attempts, priority`;
+}
+
 /** The prepared statements of one queue table and its dead-letter table. */
 class QueueTable {
   readonly insert;
@@ -69,45 +126,13 @@ class QueueTable {
 
   constructor(db: Db, readonly table: string) {
     const dead = `${table}_dead`;
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS "${table}" (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_type TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-        envelope TEXT,
-        job_id TEXT,
-        priority INTEGER NOT NULL DEFAULT 1,
-        available_at INTEGER NOT NULL DEFAULT 0,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        lease_owner TEXT,
-        lease_expires_at INTEGER NOT NULL DEFAULT 0
-      );
-      CREATE INDEX IF NOT EXISTS "${table}_claim" ON "${table}" (priority, id) WHERE lease_owner IS NULL;
-      CREATE INDEX IF NOT EXISTS "${table}_leases" ON "${table}" (lease_expires_at) WHERE lease_owner IS NOT NULL;
-      CREATE TABLE IF NOT EXISTS "${dead}" (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL,
-        job_type TEXT NOT NULL,
-        body TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        dead_at TEXT NOT NULL
-      );`);
+    db.exec(queueTableSql(table));
     this.insert = db.prepare(
       `INSERT INTO "${table}" (job_type, payload, envelope, job_id, priority, available_at) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     // One statement, so the read and the lease are atomic under SQLite's write lock. Rows whose
     // lease expired (their worker died) are claimable again.
-    this.claim = db.prepare<{ owner: string; expires: number; now: number; limit: number }, Row>(
-      `UPDATE "${table}" SET lease_owner = @owner, lease_expires_at = @expires, attempts = attempts + 1
-       WHERE id IN (
-         SELECT id FROM (
-           SELECT id, priority FROM "${table}" WHERE lease_owner IS NULL AND available_at <= @now
-           UNION ALL
-           SELECT id, priority FROM "${table}" WHERE lease_owner IS NOT NULL AND lease_expires_at < @now)
-         ORDER BY priority, id LIMIT @limit)
-       RETURNING id, job_type, payload, envelope, job_id, attempts, priority`,
-    );
+    this.claim = db.prepare<ClaimParams, Row>(claimSql(table));
     this.ack = db.prepare(`DELETE FROM "${table}" WHERE id = ? AND lease_owner = ?`);
     this.retry = db.prepare(
       `UPDATE "${table}" SET lease_owner = NULL, lease_expires_at = 0, available_at = ? WHERE id = ? AND lease_owner = ?`,
@@ -195,17 +220,18 @@ export class SqliteBroker implements Broker {
   async consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
     const table = this.#table(queue);
     const owner = randomUUID();
-    const running = new Set<Promise<void>>();
+    const slots = new Slots(options.concurrency);
     let idleMs = this.options.pollMinMs;
     options.onReady?.();
     while (!options.signal.aborted) {
-      const free = options.concurrency - running.size;
-      if (free <= 0) {
-        await Promise.race(running);
+      // Claim in batches: with work in hand, wait until half the slots are free rather than
+      // issuing one UPDATE per finished job.
+      if (slots.running > 0 && slots.free < Math.ceil(options.concurrency / 2)) {
+        await slots.whenOneFrees();
         continue;
       }
       const now = Date.now();
-      const rows = table.claim.all({ owner, expires: now + this.options.leaseMs, now, limit: free });
+      const rows = table.claim.all({ owner, expires: now + this.options.leaseMs, now, limit: slots.free });
       if (rows.length === 0) {
         await this.#idle(queue, idleMs, options.signal);
         idleMs = Math.min(this.options.pollMaxMs, idleMs * 2);
@@ -213,12 +239,9 @@ export class SqliteBroker implements Broker {
       }
       idleMs = this.options.pollMinMs;
       rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
-      for (const row of rows) {
-        const task = handler(this.#delivery(table, queue, row, owner)).finally(() => running.delete(task));
-        running.add(task);
-      }
+      for (const row of rows) slots.run(() => handler(this.#delivery(table, queue, row, owner)));
     }
-    await Promise.allSettled(running);
+    await slots.drained();
   }
 
   /** Waits for a local publish, the poll interval, or the abort, whichever comes first. */
@@ -337,5 +360,45 @@ function payloadOf(body: string): string {
     return JSON.stringify((JSON.parse(body) as { payload?: unknown }).payload ?? null);
   } catch {
     return 'null';
+  }
+}
+
+/** Counts running handlers; one waiter at a time learns when a slot frees. */
+class Slots {
+  running = 0;
+  #freed: (() => void) | undefined;
+  #allDone: (() => void) | undefined;
+
+  constructor(private readonly size: number) {}
+
+  get free(): number {
+    return this.size - this.running;
+  }
+
+  run(task: () => Promise<void>): void {
+    this.running += 1;
+    task()
+      .catch(() => {}) // a handler's own failure is its business; the slot frees either way
+      .finally(() => {
+        this.running -= 1;
+        this.#freed?.();
+        if (this.running === 0) this.#allDone?.();
+      });
+  }
+
+  whenOneFrees(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#freed = () => {
+        this.#freed = undefined;
+        resolve();
+      };
+    });
+  }
+
+  drained(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#allDone = resolve;
+    });
   }
 }

@@ -139,7 +139,7 @@ export function createWorker(options: WorkerOptions): Worker {
       return;
     }
 
-    await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'processing', attempt: delivery.attempt });
+    if (options.onOutcome) await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'processing', attempt: delivery.attempt });
     const started = performance.now();
     metrics?.inFlight.inc({ queue });
     const heartbeat = options.heartbeat
@@ -151,12 +151,17 @@ export function createWorker(options: WorkerOptions): Worker {
     let failure: unknown;
     let failed = false;
     try {
+      let jobLogger: Logger | undefined;
       result = await handler.handle(payload, {
         envelope,
         attempt: delivery.attempt,
         signal: hardStop.signal,
         extend: (ms) => delivery.extend(ms),
-        logger: logger.child({ jobId: envelope.id, type: envelope.type }),
+        // Made on first use: most handlers never log, and a child logger per job is not free.
+        get logger() {
+          jobLogger ??= logger.child({ jobId: envelope.id, type: envelope.type });
+          return jobLogger;
+        },
       });
     } catch (error) {
       failed = true;
@@ -172,7 +177,7 @@ export function createWorker(options: WorkerOptions): Worker {
       await idempotency.complete(key, result ?? null);
       await delivery.ack();
       count(envelope.type, 'succeeded');
-      await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'succeeded', attempt: delivery.attempt, result });
+      if (options.onOutcome) await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'succeeded', attempt: delivery.attempt, result });
       return;
     }
 

@@ -1,0 +1,23 @@
+import type { Rates } from '../measure';
+import { sqliteRaw } from './sqlite-raw';
+
+export interface BaselineOptions {
+  env: Record<string, string | undefined>;
+  jobs: number;
+  concurrency: number;
+  batch: number;
+}
+
+export interface Baseline {
+  /** Row label in the table, e.g. "raw better-sqlite3 (same SQL)". */
+  label: string;
+  run(options: BaselineOptions): Promise<Rates>;
+}
+
+/**
+ * What each BROKER is compared against in the same run. A driver's baseline issues the same
+ * commands with the broker's client and nothing else, so the ratio shows polyqueue's overhead.
+ */
+export const baselines: Record<string, Baseline[]> = {
+  sqlite: [{ label: 'raw better-sqlite3, same SQL', run: sqliteRaw }],
+};

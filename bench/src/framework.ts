@@ -1,0 +1,106 @@
+import { createBrokerFromEnv } from '@polyqueue/brokers';
+import { type Broker, createEnvelope, createWorker, MemoryIdempotencyStore } from '@polyqueue/core';
+import { Countdown, type Latency, percentile, perSecond, type Rates } from './measure';
+
+export interface RunOptions {
+  env: Record<string, string | undefined>;
+  jobs: number;
+  concurrency: number;
+  batch: number;
+}
+
+/**
+ * polyqueue itself: publish through the driver in batches, then process through the worker
+ * runtime (validation, idempotency claim in memory, no-op handler, ack) at the given concurrency.
+ */
+export async function frameworkRates(options: RunOptions): Promise<Rates> {
+  const broker = await createBrokerFromEnv(options.env);
+  const queue = `bench${Date.now().toString(36)}`;
+  try {
+    const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
+    const t0 = performance.now();
+    for (let i = 0; i < envelopes.length; i += options.batch) {
+      await broker.publish(queue, envelopes.slice(i, i + options.batch).map((envelope) => ({ envelope })));
+    }
+    const enqueuePerSec = perSecond(options.jobs, t0);
+
+    const countdown = new Countdown(options.jobs);
+    const processPerSec = await runWorker(broker, queue, options, async () => countdown.tick(), countdown.finished);
+    return { enqueuePerSec, processPerSec };
+  } finally {
+    await drainQueue(broker, queue);
+    await broker.close();
+  }
+}
+
+/** Enqueue-to-start latency: jobs published one at a time while a worker waits. */
+export async function frameworkLatency(options: RunOptions, samples: number): Promise<Latency> {
+  const broker = await createBrokerFromEnv(options.env);
+  const queue = `lat${Date.now().toString(36)}`;
+  const latencies: number[] = [];
+  const controller = new AbortController();
+  let next: (() => void) | undefined;
+  const worker = createWorker({
+    broker,
+    queue,
+    idempotency: new MemoryIdempotencyStore(),
+    concurrency: options.concurrency,
+    handlers: {
+      bench_job: {
+        handle: async (_p, ctx) => {
+          latencies.push(Date.now() - Date.parse(ctx.envelope.createdAt));
+          next?.();
+        },
+      },
+    },
+  });
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => {
+    ready = r;
+  });
+  const running = worker.run(controller.signal, ready);
+  try {
+    await isReady;
+    for (let i = 0; i < samples; i++) {
+      const started = new Promise<void>((r) => {
+        next = r;
+      });
+      await broker.publish(queue, [{ envelope: createEnvelope('bench_job', { i }) }]);
+      await started;
+    }
+  } finally {
+    controller.abort();
+    await running;
+    await broker.close();
+  }
+  latencies.sort((a, b) => a - b);
+  return { p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+}
+
+async function runWorker(
+  broker: Broker,
+  queue: string,
+  options: RunOptions,
+  handle: () => Promise<void>,
+  finished: Promise<void>,
+): Promise<number> {
+  const controller = new AbortController();
+  const worker = createWorker({
+    broker,
+    queue,
+    idempotency: new MemoryIdempotencyStore(),
+    concurrency: options.concurrency,
+    handlers: { bench_job: { handle } },
+  });
+  const t0 = performance.now();
+  const running = worker.run(controller.signal);
+  await finished;
+  const rate = perSecond(options.jobs, t0);
+  controller.abort();
+  await running;
+  return rate;
+}
+
+async function drainQueue(broker: Broker, queue: string): Promise<void> {
+  await broker.deadLetters(queue).purge().catch(() => 0);
+}

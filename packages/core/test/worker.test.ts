@@ -1,0 +1,157 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import type { Broker, Delivery, DeliveryHandler } from '../src/broker';
+import { createEnvelope, encodeEnvelope } from '../src/envelope';
+import { NonRetryableError, RetryableError } from '../src/errors';
+import { MemoryIdempotencyStore } from '../src/idempotency';
+import { createRuntimeMetrics } from '../src/metrics';
+import { createWorker, type OutcomeEvent, type WorkerOptions } from '../src/worker';
+
+type Settled = { kind: 'ack' } | { kind: 'retry'; delayMs: number } | { kind: 'dead'; reason: string };
+
+/** A delivery that records how the runtime settled it. */
+function delivery(body: string, attempt = 1, messageId = 'm1'): Delivery & { settled: Promise<Settled> } {
+  let resolve!: (s: Settled) => void;
+  const settled = new Promise<Settled>((r) => {
+    resolve = r;
+  });
+  return {
+    messageId,
+    body,
+    attempt,
+    settled,
+    ack: async () => resolve({ kind: 'ack' }),
+    retry: async (delayMs) => resolve({ kind: 'retry', delayMs }),
+    deadLetter: async (reason) => resolve({ kind: 'dead', reason }),
+    extend: async () => {},
+  };
+}
+
+/** Feeds deliveries to the runtime's handler through the Broker.consume contract. */
+function feeding(deliveries: Delivery[]): Broker {
+  return {
+    consume: async (_q: string, handler: DeliveryHandler, options: { signal: AbortSignal; onReady?: () => void }) => {
+      options.onReady?.();
+      await Promise.all(deliveries.map((d) => handler(d)));
+    },
+  } as unknown as Broker;
+}
+
+async function runOne(d: Delivery & { settled: Promise<Settled> }, options: Partial<WorkerOptions>): Promise<Settled> {
+  const worker = createWorker({
+    broker: feeding([d]),
+    queue: 'email',
+    idempotency: new MemoryIdempotencyStore(),
+    handlers: {},
+    random: () => 0.5,
+    ...options,
+  });
+  await worker.run(new AbortController().signal);
+  return d.settled;
+}
+
+const email = { to: 'a@example.com', subject: 'Hi', body: 'Hello' };
+
+describe('worker runtime', () => {
+  it('validates, runs the handler and acks, recording the outcome', async () => {
+    const events: OutcomeEvent[] = [];
+    const registry = new Registry();
+    const seen: unknown[] = [];
+    const settled = await runOne(delivery(encodeEnvelope(createEnvelope('send_email', email))), {
+      handlers: { send_email: { handle: async (p) => (seen.push(p), { messageId: 'x' }) } },
+      onOutcome: (e) => void events.push(e),
+      metrics: createRuntimeMetrics(registry),
+    });
+    expect(settled).toEqual({ kind: 'ack' });
+    expect(seen).toEqual([email]);
+    expect(events.map((e) => e.outcome)).toEqual(['processing', 'succeeded']);
+    expect(events[1]!.result).toEqual({ messageId: 'x' });
+    expect(await registry.getSingleMetricAsString('polyqueue_jobs_processed_total')).toContain(
+      'polyqueue_jobs_processed_total{queue="email",type="send_email",outcome="succeeded"} 1',
+    );
+  });
+
+  it('dead-letters an invalid payload at once, naming the field', async () => {
+    const settled = await runOne(delivery(encodeEnvelope(createEnvelope('send_email', { to: 'nope', subject: 'x', body: 'y' }))), {
+      handlers: { send_email: { handle: async () => undefined } },
+    });
+    expect(settled).toEqual({ kind: 'dead', reason: expect.stringMatching(/^invalid payload: to: /) });
+  });
+
+  it('dead-letters an unknown job type and a malformed body', async () => {
+    const unknown = await runOne(delivery(encodeEnvelope(createEnvelope('resize_video', {}))), { handlers: {} });
+    expect(unknown).toEqual({ kind: 'dead', reason: expect.stringMatching(/^unknown job type "resize_video"/) });
+    const malformed = await runOne(delivery('{oops'), { handlers: {} });
+    expect(malformed).toEqual({ kind: 'dead', reason: expect.stringMatching(/^malformed message/) });
+  });
+
+  it('retries a failure with backoff, then dead-letters on the last attempt', async () => {
+    const failing = { test_job: { handle: async () => Promise.reject(new Error('smtp down')) } };
+    const body = encodeEnvelope(createEnvelope('test_job', {}));
+    const first = await runOne(delivery(body, 1), { handlers: failing, backoff: { baseMs: 1_000, maxMs: 60_000 } });
+    expect(first).toEqual({ kind: 'retry', delayMs: 500 }); // 0.5 * 1000 * 2^0
+    const third = await runOne(delivery(body, 3), { handlers: failing, backoff: { baseMs: 1_000, maxMs: 60_000 } });
+    expect(third).toEqual({ kind: 'retry', delayMs: 2_000 });
+    const last = await runOne(delivery(body, 5), { handlers: failing, maxAttempts: 5 });
+    expect(last).toEqual({ kind: 'dead', reason: 'failed after 5 attempts: smtp down' });
+  });
+
+  it('honours NonRetryableError and a RetryableError retry-after', async () => {
+    const body = encodeEnvelope(createEnvelope('test_job', {}));
+    const dead = await runOne(delivery(body), { handlers: { test_job: { handle: async () => Promise.reject(new NonRetryableError('550 no such user')) } } });
+    expect(dead).toEqual({ kind: 'dead', reason: '550 no such user' });
+    const later = await runOne(delivery(body), {
+      handlers: { test_job: { handle: async () => Promise.reject(new RetryableError('421 try later', 30_000)) } },
+    });
+    expect(later).toEqual({ kind: 'retry', delayMs: 30_000 });
+  });
+
+  it('acks a redelivered job whose side effect is already done, without running it', async () => {
+    const idempotency = new MemoryIdempotencyStore();
+    const envelope = createEnvelope('test_job', {});
+    await idempotency.complete(envelope.id, 'sent');
+    let runs = 0;
+    const settled = await runOne(delivery(encodeEnvelope(envelope), 2), {
+      idempotency,
+      handlers: { test_job: { handle: async () => void runs++ } },
+    });
+    expect(settled).toEqual({ kind: 'ack' });
+    expect(runs).toBe(0);
+  });
+
+  it('puts back a job another worker is running, for when its lease could end', async () => {
+    const idempotency = new MemoryIdempotencyStore();
+    const envelope = createEnvelope('test_job', {}, { idempotencyKey: 'order-7' });
+    await idempotency.claim('order-7', 10_000);
+    const settled = await runOne(delivery(encodeEnvelope(envelope)), { idempotency, handlers: { test_job: { handle: async () => 1 } } });
+    expect(settled.kind).toBe('retry');
+    expect(settled.kind === 'retry' && settled.delayMs > 9_000 && settled.delayMs <= 10_000).toBe(true);
+  });
+
+  it('aborts in-flight handlers once the drain timeout passes', async () => {
+    const d = delivery(encodeEnvelope(createEnvelope('test_job', {})));
+    const controller = new AbortController();
+    let sawAbort = false;
+    const worker = createWorker({
+      broker: feeding([d]),
+      queue: 'q',
+      idempotency: new MemoryIdempotencyStore(),
+      drainTimeoutMs: 10,
+      handlers: {
+        test_job: {
+          handle: (_p, ctx) =>
+            new Promise((_, reject) => {
+              controller.abort();
+              ctx.signal.addEventListener('abort', () => {
+                sawAbort = true;
+                reject(new Error('aborted by drain timeout'));
+              });
+            }),
+        },
+      },
+    });
+    await worker.run(controller.signal);
+    expect(sawAbort).toBe(true);
+    expect((await d.settled).kind).toBe('retry');
+  });
+});
