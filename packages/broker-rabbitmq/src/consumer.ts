@@ -1,0 +1,328 @@
+import {
+  attemptOf,
+  type ConsumeOptions,
+  type Delivery,
+  type DeliveryHandler,
+  errorMessage,
+  type Logger,
+  withAttempt,
+} from '@polyqueue/core';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { QueueNames } from './config';
+import { type AmqpConnection, closeQuietly } from './connection';
+import { deadLetterHeaders } from './dead-letters';
+import { DELIVER_AT_HEADER, deliverAtOf, tierIndexFor } from './delay';
+import { headersOf, messageIdOf, propertiesOf, publishRouted, routeFor } from './publisher';
+
+export interface ConsumerSpec {
+  connection: AmqpConnection;
+  names: QueueNames;
+  /** Declares what the consumer needs (queues, a group's binding); run before every (re)start. */
+  prepare: () => Promise<void>;
+  handler: DeliveryHandler;
+  options: ConsumeOptions;
+  logger: Logger;
+  reconnectMaxMs: number;
+  /** Counts deliveries held by handlers, for stats().inFlight. */
+  track: (delta: 1 | -1) => void;
+  /** Called when the queue vanished under a consumer, so the next start declares it again. */
+  forgetTopology: () => void;
+}
+
+export interface RunningConsumer {
+  /** Resolves once stopped (signal aborted or stop()) and every in-flight handler has finished. */
+  finished: Promise<void>;
+  /** Stops as an aborted signal would: used by broker.close(). */
+  stop: () => Promise<void>;
+}
+
+/** How long an unsettled delivery waits before it is requeued, so a failing store does not spin. */
+const UNSETTLED_REQUEUE_PAUSE_MS = 1_000;
+
+/**
+ * Consumes one queue with manual acks and prefetch = concurrency, so RabbitMQ never hands this
+ * consumer more messages than it has handlers. When the channel or connection is lost (broker
+ * restart, channel error, queue deleted) it starts again: re-declares the topology, reopens a
+ * channel and consumes, with backoff, reporting the outage through onConnectionChange and the
+ * log until it is back. Messages the lost channel held unacked are requeued by the broker.
+ * The first start failing (say, PRECONDITION_FAILED on the queue's arguments) rejects at once.
+ */
+export function runConsumer(spec: ConsumerSpec): RunningConsumer {
+  const { connection, names, options, logger } = spec;
+  const { signal } = options;
+  const inFlight = new Set<Promise<void>>();
+  let session: { channel: ConfirmChannel; consumerTag: string } | undefined;
+  let restarting = false;
+  let stopping = false;
+  let wakeRestart: (() => void) | undefined;
+  let finish!: () => void;
+  let fail!: (error: Error) => void;
+  const finished = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+
+  const unsubscribe = connection.onChange((connected, error) => {
+    options.onConnectionChange?.(connected, error);
+    if (connected) wakeRestart?.();
+  });
+
+  async function start(): Promise<void> {
+    await spec.prepare();
+    const channel = await connection.confirmChannel();
+    try {
+      channel.on('close', () => {
+        if (session?.channel !== channel) return;
+        session = undefined;
+        if (!stopping) {
+          logger.warn({ queue: names.work }, 'RabbitMQ consumer channel closed; starting again');
+          void restart();
+        }
+      });
+      await channel.prefetch(options.concurrency);
+      const { consumerTag } = await channel.consume(
+        names.work,
+        (message) => {
+          if (message) onMessage(channel, message);
+          else onCancelledByBroker(channel);
+        },
+        { noAck: false },
+      );
+      session = { channel, consumerTag };
+      if (stopping) {
+        // stop() ran while this start was under way and found nothing to cancel.
+        session = undefined;
+        await closeQuietly(channel);
+      }
+    } catch (error) {
+      await closeQuietly(channel);
+      throw error;
+    }
+  }
+
+  function onCancelledByBroker(channel: ConfirmChannel): void {
+    // The queue was deleted (or a quorum leader moved away): declare it again and resubscribe.
+    logger.warn({ queue: names.work }, 'RabbitMQ cancelled the consumer; declaring the queue again');
+    spec.forgetTopology();
+    void closeQuietly(channel); // its 'close' handler restarts
+  }
+
+  async function restart(): Promise<void> {
+    if (restarting) return;
+    restarting = true;
+    try {
+      for (let attempt = 0; !stopping; attempt++) {
+        try {
+          await start();
+          if (attempt > 0 || !connection.connected)
+            logger.info({ queue: names.work }, 'RabbitMQ consumer resumed');
+          return;
+        } catch (error) {
+          logger.error(
+            { err: error, queue: names.work, attempt: attempt + 1 },
+            'RabbitMQ consumer could not start again',
+          );
+          options.onConnectionChange?.(false, error as Error);
+          const ceiling = Math.min(spec.reconnectMaxMs, 200 * 2 ** Math.min(attempt, 20));
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(done, Math.max(50, Math.floor(Math.random() * ceiling)));
+            function done() {
+              clearTimeout(timer);
+              wakeRestart = undefined;
+              resolve();
+            }
+            wakeRestart = done;
+          });
+        }
+      }
+    } finally {
+      restarting = false;
+    }
+  }
+
+  function onMessage(channel: ConfirmChannel, message: ConsumeMessage): void {
+    if (stopping) {
+      // Arrived between basic.cancel and its reply: give it back for another consumer.
+      safely(() => channel.nack(message, false, true));
+      return;
+    }
+    const deliverAt = deliverAtOf(message.properties.headers as Record<string, unknown> | undefined);
+    const work =
+      deliverAt !== undefined && deliverAt > Date.now()
+        ? hop(channel, message, deliverAt)
+        : handle(channel, message);
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  }
+
+  /** Sends a delayed message that came back early from its tier on its next hop. */
+  async function hop(channel: ConfirmChannel, message: ConsumeMessage, deliverAt: number): Promise<void> {
+    const tier = names.tiers[tierIndexFor(deliverAt - Date.now())]!;
+    try {
+      const options = propertiesOf(message.properties, headersOf(message));
+      await publishRouted(channel, { exchange: '', routingKey: tier, body: message.content, options });
+      channel.ack(message);
+    } catch (error) {
+      logger.warn({ err: error, queue: names.work }, 'could not move a delayed message to its next tier');
+      await requeueLater(channel, message);
+    }
+  }
+
+  async function handle(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+    const delivery = createDelivery(channel, message, names);
+    spec.track(1);
+    try {
+      await spec.handler(delivery);
+    } catch (error) {
+      logger.error(
+        { err: error, queue: names.work, messageId: delivery.messageId },
+        'delivery handler threw',
+      );
+    } finally {
+      spec.track(-1);
+    }
+    if (!delivery.settled()) {
+      logger.warn(
+        { queue: names.work, messageId: delivery.messageId },
+        'delivery left unsettled; requeueing it',
+      );
+      await requeueLater(channel, message);
+    }
+  }
+
+  /** Gives an unsettled message back to the queue, after a pause unless the consumer is stopping. */
+  async function requeueLater(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+    if (!stopping) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, UNSETTLED_REQUEUE_PAUSE_MS);
+        function done() {
+          clearTimeout(timer);
+          stopWaiters.delete(done);
+          resolve();
+        }
+        stopWaiters.add(done);
+      });
+    }
+    // A publish to a tier or the dead-letter queue may have failed because it was deleted.
+    spec.forgetTopology();
+    await spec
+      .prepare()
+      .catch((error) => logger.warn({ err: error, queue: names.work }, 'could not declare the queue again'));
+    // If the channel is gone the broker has requeued the message already.
+    safely(() => channel.nack(message, false, true));
+  }
+
+  /** Pauses to cut short when stopping. */
+  const stopWaiters = new Set<() => void>();
+
+  async function drain(): Promise<void> {
+    if (stopping) return finished;
+    stopping = true;
+    wakeRestart?.();
+    for (const wake of [...stopWaiters]) wake();
+    const current = session;
+    if (current) {
+      try {
+        await current.channel.cancel(current.consumerTag);
+      } catch {
+        // The channel is already gone; nothing more arrives on it.
+      }
+    }
+    await Promise.allSettled([...inFlight]);
+    session = undefined;
+    if (current) await closeQuietly(current.channel);
+    unsubscribe();
+    finish();
+    return finished;
+  }
+
+  if (signal.aborted) {
+    unsubscribe();
+    return { finished: Promise.resolve(), stop: async () => {} };
+  }
+  start().then(
+    () => {
+      if (stopping) return;
+      if (signal.aborted) {
+        void drain();
+        return;
+      }
+      signal.addEventListener('abort', () => void drain(), { once: true });
+      options.onReady?.();
+    },
+    (error: unknown) => {
+      stopping = true;
+      unsubscribe();
+      fail(
+        new Error(`cannot consume RabbitMQ queue "${names.work}": ${errorMessage(error)}`, { cause: error }),
+      );
+    },
+  );
+  return { finished, stop: drain };
+}
+
+interface RabbitDelivery extends Delivery {
+  settled(): boolean;
+}
+
+/**
+ * A delivery whose outcomes use the channel it arrived on. retry() and deadLetter() publish the
+ * new message on that confirm channel and ack the original only once the broker confirmed it,
+ * so a crash between the two duplicates a message but never loses one.
+ */
+function createDelivery(channel: ConfirmChannel, message: ConsumeMessage, names: QueueNames): RabbitDelivery {
+  const messageId = messageIdOf(message);
+  const body = message.content.toString('utf8');
+  const attempt = attemptOf(body);
+  let claimed = false;
+  let acked = false;
+
+  function claim(what: string): void {
+    if (claimed) throw new Error(`delivery ${messageId} already settled; ${what}() refused`);
+    claimed = true;
+  }
+  function ack(): void {
+    channel.ack(message);
+    acked = true;
+  }
+
+  return {
+    messageId,
+    body,
+    attempt,
+    settled: () => acked,
+    async ack() {
+      claim('ack');
+      ack();
+    },
+    async retry(delayMs) {
+      claim('retry');
+      const route = routeFor(names, delayMs, Date.now());
+      const next = Buffer.from(withAttempt(body, attempt + 1, messageId), 'utf8');
+      const headers = { ...headersOf(message), ...route.headers };
+      if (route.headers[DELIVER_AT_HEADER] === undefined) delete headers[DELIVER_AT_HEADER];
+      const options = { ...propertiesOf(message.properties, headers), messageId };
+      await publishRouted(channel, { exchange: '', routingKey: route.routingKey, body: next, options });
+      ack();
+    },
+    async deadLetter(reason) {
+      claim('deadLetter');
+      const headers = { ...headersOf(message), ...deadLetterHeaders(messageId, reason, new Date()) };
+      delete headers[DELIVER_AT_HEADER];
+      const options = { ...propertiesOf(message.properties, headers), messageId };
+      await publishRouted(channel, { exchange: '', routingKey: names.dead, body: message.content, options });
+      ack();
+    },
+    async extend() {
+      // RabbitMQ holds an unacked message for as long as the channel lives: nothing to renew.
+    },
+  };
+}
+
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // The channel closed; the broker requeues what it held.
+  }
+}

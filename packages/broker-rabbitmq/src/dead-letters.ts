@@ -1,0 +1,111 @@
+import { type DeadLetter, type DeadLetterStore, decodeEnvelope, withAttempt } from '@polyqueue/core';
+import type { GetMessage } from 'amqplib';
+import type { QueueNames } from './config';
+import type { AmqpConnection } from './connection';
+import { DELIVER_AT_HEADER } from './delay';
+import { headersOf, propertiesOf, publishRouted } from './publisher';
+
+export const REASON_HEADER = 'x-polyqueue-reason';
+export const DEAD_AT_HEADER = 'x-polyqueue-dead-at';
+export const ID_HEADER = 'x-polyqueue-id';
+
+/** The headers a dead letter carries in `polyqueue.Q.dead`, readable by any AMQP tool. */
+export function deadLetterHeaders(id: string, reason: string, at: Date): Record<string, string> {
+  return { [ID_HEADER]: id, [REASON_HEADER]: reason, [DEAD_AT_HEADER]: at.toISOString() };
+}
+
+/**
+ * The dead letters of one queue, kept in the durable queue `polyqueue.Q.dead`. AMQP has no way
+ * to read a queue without taking messages, so list() takes up to `limit` with basic.get
+ * (manual ack) and gives them all back with one basic.nack(requeue): RabbitMQ puts requeued
+ * messages back at their place, so the order stays oldest first, at the cost of the
+ * `redelivered` flag. While a listing runs, those messages are invisible to another reader.
+ */
+export function createDeadLetterStore(
+  connection: AmqpConnection,
+  names: QueueNames,
+  ensureTopology: () => Promise<void>,
+): DeadLetterStore {
+  return {
+    async list(limit) {
+      await ensureTopology();
+      return connection.withChannel(async (channel) => {
+        const letters: DeadLetter[] = [];
+        for (let i = 0; i < limit; i++) {
+          const message = await channel.get(names.dead, { noAck: false });
+          if (!message) break;
+          letters.push(toDeadLetter(message));
+        }
+        channel.nackAll(true);
+        return letters;
+      });
+    },
+
+    async redrive(ids) {
+      await ensureTopology();
+      const wanted = ids === 'all' ? undefined : new Set(ids);
+      if (wanted && wanted.size === 0) return 0;
+      return connection.withChannel(async (channel) => {
+        // Only what was there at the start: a job failing again meanwhile is not picked up twice.
+        const { messageCount } = await channel.checkQueue(names.dead);
+        let moved = 0;
+        for (let i = 0; i < messageCount; i++) {
+          const message = await channel.get(names.dead, { noAck: false });
+          if (!message) break;
+          const id = idOf(message);
+          if (wanted && !wanted.has(id)) continue; // given back by nackAll below
+          const headers = headersOf(message);
+          for (const name of [REASON_HEADER, DEAD_AT_HEADER, ID_HEADER, DELIVER_AT_HEADER])
+            delete headers[name];
+          const body = Buffer.from(withAttempt(message.content.toString('utf8'), 1, id), 'utf8');
+          const options = { ...propertiesOf(message.properties, headers), messageId: id };
+          // Confirmed on the work queue before the dead letter goes: a crash here duplicates, never loses.
+          await publishRouted(channel, { exchange: '', routingKey: names.work, body, options });
+          channel.ack(message);
+          moved++;
+        }
+        channel.nackAll(true);
+        return moved;
+      });
+    },
+
+    async purge() {
+      await ensureTopology();
+      return connection.withChannel(async (channel) => (await channel.purgeQueue(names.dead)).messageCount);
+    },
+  };
+}
+
+/** The id redrive() matches: the one recorded at dead-lettering, else the message or envelope id. */
+function idOf(message: GetMessage): string {
+  const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
+  const recorded = headers[ID_HEADER];
+  if (typeof recorded === 'string' && recorded) return recorded;
+  const messageId = message.properties.messageId;
+  if (typeof messageId === 'string' && messageId) return messageId;
+  const decoded = decodeEnvelope(message.content.toString('utf8'), `amqp-dead-${message.fields.deliveryTag}`);
+  return decoded.ok ? decoded.envelope.id : `amqp-dead-${message.fields.deliveryTag}`;
+}
+
+function toDeadLetter(message: GetMessage): DeadLetter {
+  const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
+  const body = message.content.toString('utf8');
+  const reason = headers[REASON_HEADER];
+  const deadAt = headers[DEAD_AT_HEADER];
+  const timestamp = message.properties.timestamp;
+  return {
+    id: idOf(message),
+    body,
+    // A message dead-lettered by RabbitMQ itself (a foreign DLX policy) has only x-death.
+    reason: typeof reason === 'string' ? reason : (nativeReason(headers) ?? 'unknown'),
+    deadAt:
+      typeof deadAt === 'string'
+        ? deadAt
+        : new Date(typeof timestamp === 'number' ? timestamp * 1000 : Date.now()).toISOString(),
+  };
+}
+
+function nativeReason(headers: Record<string, unknown>): string | undefined {
+  const reason = headers['x-first-death-reason'];
+  return typeof reason === 'string' ? `dead-lettered by RabbitMQ: ${reason}` : undefined;
+}

@@ -1,0 +1,35 @@
+import { runConformanceSuite } from '@polyqueue/testkit';
+import { afterAll } from 'vitest';
+import {
+  AMQP_URL,
+  deleteQueuesWithPrefix,
+  ensureRabbitmqRunning,
+  publishRaw,
+  restartRabbitmq,
+  SERVER_HINT,
+} from './rabbitmq-server';
+
+const prefix = `pqtest${process.pid}`;
+const queueType = process.env.AMQP_QUEUE_TYPE === 'quorum' ? 'quorum' : 'classic';
+
+runConformanceSuite({
+  broker: 'rabbitmq',
+  env: {
+    AMQP_URL,
+    AMQP_QUEUE_TYPE: queueType,
+    POLYQUEUE_PREFIX: prefix,
+    AMQP_RECONNECT_MAX_MS: '1000',
+    AMQP_CONNECT_TIMEOUT_MS: '10000',
+    AMQP_HEARTBEAT_S: '5',
+  },
+  serverHint: SERVER_HINT,
+  publishRaw: (queue, body) => publishRaw(`${prefix}.${queue}`, body),
+  restartServer: restartRabbitmq,
+  batchSize: 500,
+});
+
+afterAll(async () => {
+  // Whatever happened in the restart scenario, leave the broker running, then tidy up.
+  await ensureRabbitmqRunning();
+  await deleteQueuesWithPrefix(prefix);
+}, 120_000);
