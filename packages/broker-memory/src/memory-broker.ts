@@ -32,8 +32,33 @@ interface Message {
 
 const LANES: readonly Priority[] = ['high', 'normal', 'low'];
 
+/** A FIFO with O(1) shift (Array.prototype.shift is O(n) on long arrays). */
+class Fifo<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
 class MemoryQueue {
-  readonly lanes: Record<Priority, Message[]> = { high: [], normal: [], low: [] };
+  readonly lanes: Record<Priority, Fifo<Message>> = { high: new Fifo(), normal: new Fifo(), low: new Fifo() };
   readonly delayed = new Map<Message, NodeJS.Timeout>();
   readonly inFlight = new Set<Message>();
   readonly dead: (DeadLetter & { message: Message })[] = [];

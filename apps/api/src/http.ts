@@ -1,0 +1,88 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { HttpProblem, problems } from './problem';
+
+/** Requires `Authorization: Bearer <token>` when a token is configured; compares in constant time. */
+export function bearerAuth(token: string | undefined): RequestHandler {
+  if (!token) return (_req, _res, next) => next();
+  const expected = createHash('sha256').update(token).digest();
+  return (req, _res, next) => {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match)
+      return next(
+        problems.unauthorized('this endpoint requires an Authorization: Bearer <API_TOKEN> header'),
+      );
+    const given = createHash('sha256').update(match[1]!).digest();
+    if (!timingSafeEqual(given, expected))
+      return next(problems.unauthorized('the bearer token is not valid'));
+    next();
+  };
+}
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/**
+ * Parses a JSON body of at most limitBytes. Another Content-Type is a 415; body-parser's own
+ * errors (malformed JSON, too large) become problems in the error handler.
+ */
+export function jsonBody(limitBytes: number): RequestHandler[] {
+  return [
+    (req, _res, next) => {
+      if (!req.is(JSON_TYPES)) {
+        const got = req.headers['content-type'] ?? 'no Content-Type';
+        return next(
+          problems.unsupportedMediaType(
+            `send a JSON body with Content-Type: application/json (got ${JSON.stringify(got)})`,
+          ),
+        );
+      }
+      next();
+    },
+    express.json({ limit: limitBytes, type: JSON_TYPES, strict: false }),
+  ];
+}
+
+/** The Idempotency-Key header (IETF draft-ietf-httpapi-idempotency-key-header), if any. */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.headers['idempotency-key'];
+  if (key === undefined) return undefined;
+  if (typeof key !== 'string' || !/^[\x21-\x7e][\x20-\x7e]{0,199}$/.test(key)) {
+    throw new HttpProblem(
+      400,
+      'invalid-idempotency-key',
+      'Idempotency-Key must be 1 to 200 printable ASCII characters',
+    );
+  }
+  return key;
+}
+
+/** A W3C traceparent header worth carrying into the envelope. */
+export function traceparentOf(req: Request): string | undefined {
+  const value = req.headers.traceparent;
+  return typeof value === 'string' && /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/.test(value)
+    ? value
+    : undefined;
+}
+
+/** Maps body-parser / express errors (which carry `type` and `status`) to problems. */
+export function toProblem(error: unknown, limits: { jsonBytes: number }): HttpProblem | undefined {
+  if (error instanceof HttpProblem) return error;
+  const e = error as { type?: string; status?: number; statusCode?: number; message?: string };
+  switch (e?.type) {
+    case 'entity.parse.failed':
+      return problems.malformedJson(e.message ?? 'parse error');
+    case 'entity.too.large':
+      return problems.tooLarge(limits.jsonBytes, 'the JSON body');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return problems.unsupportedMediaType(e.message ?? 'unsupported encoding');
+  }
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new HttpProblem(status, 'bad-request', e.message ?? 'bad request');
+  }
+  return undefined;
+}
+
+export type AsyncHandler = (req: Request, res: Response, next: NextFunction) => Promise<void>;

@@ -1,0 +1,50 @@
+import type { AddressInfo } from 'node:net';
+import { openRuntime, runMain } from '@polyqueue/app-runtime';
+import { shutdownSignal } from '@polyqueue/core';
+import { loadApiConfig } from './config';
+import { createServer } from './server';
+
+/** The API process: parse the environment once, connect, listen, and on SIGTERM / SIGINT close. */
+async function main(): Promise<void> {
+  const config = loadApiConfig(process.env);
+  const runtime = await openRuntime({ name: 'api', env: process.env, config });
+  const { logger } = runtime;
+  const signal = shutdownSignal(logger);
+  const app = createServer({
+    broker: runtime.broker,
+    state: runtime.state,
+    storageRoot: config.STORAGE_ROOT,
+    apiToken: config.API_TOKEN,
+    limits: { jsonBytes: config.JSON_MAX_BYTES, imageBytes: config.IMAGE_MAX_BYTES },
+    registry: runtime.registry,
+    logger,
+  });
+  // Without HOST, node listens on :: where IPv6 exists and on 0.0.0.0 otherwise.
+  const server = config.HOST ? app.listen(config.PORT, config.HOST) : app.listen(config.PORT);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  }).catch(async (error) => {
+    await runtime.close();
+    throw error;
+  });
+  const { port } = server.address() as AddressInfo;
+  logger.info(
+    { port, broker: runtime.broker.name, auth: config.API_TOKEN ? 'bearer' : 'none' },
+    `listening on http://localhost:${port}`,
+  );
+
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  logger.info('closing: finishing open requests');
+  // Idle keep-alive sockets would hold close() open; requests in progress still finish.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), 10_000);
+  force.unref();
+  await closed;
+  clearTimeout(force);
+  await runtime.close();
+  logger.info('closed');
+}
+
+runMain('api', main);

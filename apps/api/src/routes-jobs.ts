@@ -1,0 +1,141 @@
+import { resolveExistingInStorage } from '@polyqueue/app-runtime';
+import { isJobType, type JobRecord, type JobType, jobSchemas } from '@polyqueue/core';
+import { type Response, Router } from 'express';
+import { z } from 'zod';
+import { enqueueJob, hashJson } from './enqueue';
+import { bearerAuth, idempotencyKeyOf, jsonBody, traceparentOf } from './http';
+import { fieldErrors, problems } from './problem';
+import type { ApiContext } from './server';
+
+const jobRequestSchema = z.object({ type: z.string().min(1), payload: z.unknown() });
+
+/** Job ids are UUIDs from the API, or a foreign producer's message id: printable, bounded. */
+export const JOB_ID_PATTERN = /^[\w.:-]{1,200}$/;
+
+/** POST /v1/emails, POST /v1/jobs, GET /v1/jobs/:id. */
+export function jobRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  const auth = bearerAuth(ctx.apiToken);
+  const json = jsonBody(ctx.limits.jsonBytes);
+
+  router.post('/v1/emails', auth, ...json, async (req, res) => {
+    const payload = parse(jobSchemas.send_email, req.body, []);
+    await accept(ctx, res, 'send_email', payload, idempotencyKeyOf(req), traceparentOf(req));
+  });
+
+  router.post('/v1/jobs', auth, ...json, async (req, res) => {
+    const body = parse(jobRequestSchema, req.body, []);
+    if (!isJobType(body.type)) {
+      const valid = Object.keys(jobSchemas).join(', ');
+      throw problems.validation([
+        { field: 'type', pointer: '/type', message: `unknown job type "${body.type}"; valid: ${valid}` },
+      ]);
+    }
+    const payload = parse(jobSchemas[body.type] as z.ZodType, body.payload, ['payload']);
+    if (body.type === 'process_image') await assertStoredFile(ctx, (payload as { path: string }).path);
+    await accept(ctx, res, body.type, payload, idempotencyKeyOf(req), traceparentOf(req));
+  });
+
+  router.get('/v1/jobs/:id', async (req, res) => {
+    const job = await findJob(ctx, req.params.id);
+    res.set('Cache-Control', 'no-store').json(jobView(job));
+  });
+
+  return router;
+}
+
+async function accept(
+  ctx: ApiContext,
+  res: Response,
+  type: JobType,
+  payload: unknown,
+  idempotencyKey: string | undefined,
+  traceparent: string | undefined,
+): Promise<void> {
+  const { job, replayed } = await enqueueJob(ctx, {
+    type,
+    payloadFor: () => payload,
+    requestHash: hashJson(type, payload),
+    idempotencyKey,
+    traceparent,
+  });
+  if (!replayed) ctx.enqueued.inc({ type });
+  sendAccepted(res, job, replayed);
+}
+
+/** 202 with the job id and where to poll it. */
+export function sendAccepted(res: Response, job: JobRecord, replayed: boolean): void {
+  const location = `/v1/jobs/${encodeURIComponent(job.id)}`;
+  res.status(202).location(location);
+  if (replayed) res.set('Idempotent-Replayed', 'true');
+  res.json({ id: job.id, type: job.type, queue: job.queue, status: job.status, location });
+}
+
+export async function findJob(ctx: ApiContext, id: string): Promise<JobRecord> {
+  if (!JOB_ID_PATTERN.test(id)) throw problems.notFound(`no job ${JSON.stringify(id)}`);
+  const job = await ctx.state.getJob(id);
+  if (!job) throw problems.notFound(`no job ${JSON.stringify(id)}`);
+  return job;
+}
+
+/** What GET /v1/jobs/:id shows; image variants gain the URL that serves them. */
+export function jobView(job: JobRecord): Record<string, unknown> {
+  let result = job.result;
+  if (job.type === 'process_image' && isVariantResult(result)) {
+    result = {
+      ...result,
+      variants: result.variants.map((v) => ({
+        ...v,
+        url: `/v1/images/${encodeURIComponent(job.id)}/${encodeURIComponent(v.name)}`,
+      })),
+    };
+  }
+  return {
+    id: job.id,
+    type: job.type,
+    queue: job.queue,
+    status: job.status,
+    attempts: job.attempts,
+    ...(job.lastError ? { lastError: job.lastError } : {}),
+    ...(result !== undefined && result !== null ? { result } : {}),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
+}
+
+export function isVariantResult(
+  value: unknown,
+): value is { variants: { name: string; path: string; format?: string }[] } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as { variants?: unknown }).variants) &&
+    (value as { variants: unknown[] }).variants.every(
+      (v) => typeof v === 'object' && v !== null && 'name' in v && 'path' in v,
+    )
+  );
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, base: (string | number)[]): T {
+  if (value === undefined) {
+    throw problems.validation([
+      { field: base.join('.'), pointer: `/${base.join('/')}`, message: 'a JSON object is required' },
+    ]);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw problems.validation(fieldErrors(parsed.error, base));
+  return parsed.data;
+}
+
+/** POST /v1/jobs with process_image names an existing file: check it now for a clear 422. */
+async function assertStoredFile(ctx: ApiContext, path: string): Promise<void> {
+  try {
+    await resolveExistingInStorage(ctx.storageRoot, path);
+  } catch (error) {
+    const message =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'no such file under the storage root'
+        : (error as Error).message;
+    throw problems.validation([{ field: 'payload.path', pointer: '/payload/path', message }]);
+  }
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker, JobStateStore, Logger } from '@polyqueue/core';
+import { registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { EnqueueDeps } from './enqueue';
+import { toProblem } from './http';
+import { HttpProblem, problems, sendProblem } from './problem';
+import { imageRoutes } from './routes-images';
+import { jobRoutes } from './routes-jobs';
+import { drain } from './uploads';
+
+export interface ApiDeps {
+  broker: Pick<Broker, 'publish' | 'ping' | 'stats'>;
+  /** Job status records; ping() is what /readyz calls. */
+  state: JobStateStore & { ping(): Promise<void> };
+  /** Uploads go to <storageRoot>/uploads/<job id>/, variants come from <storageRoot>/variants/. */
+  storageRoot: string;
+  /** When set, POST endpoints require it as a bearer token. */
+  apiToken?: string;
+  limits?: { jsonBytes?: number; imageBytes?: number };
+  /** Where /metrics comes from; a fresh registry when absent. */
+  registry?: Registry;
+  logger?: Logger;
+  now?: () => Date;
+  newId?: () => string;
+}
+
+/** The context the route modules share. */
+export interface ApiContext extends EnqueueDeps {
+  storageRoot: string;
+  apiToken: string | undefined;
+  limits: { jsonBytes: number; imageBytes: number };
+  state: ApiDeps['state'];
+  enqueued: Counter<'type'>;
+}
+
+/**
+ * The HTTP API as an express app, without listening (main.ts listens; tests use supertest).
+ *
+ *   POST /v1/emails               send_email payload           -> 202 + Location
+ *   POST /v1/images               raw image/* body or multipart -> 202 + Location
+ *   POST /v1/jobs                 {type, payload}              -> 202 + Location
+ *   GET  /v1/jobs/:id             status, attempts, lastError, result
+ *   GET  /v1/images/:id/:variant  a produced variant
+ *   GET  /healthz, /readyz, /metrics
+ *
+ * Errors are application/problem+json (RFC 9457).
+ */
+export function createServer(deps: ApiDeps): Express {
+  const registry = deps.registry ?? new Registry();
+  const logger = deps.logger ?? silentLogger();
+  const context: ApiContext = {
+    broker: deps.broker,
+    jobs: deps.state,
+    state: deps.state,
+    logger,
+    now: deps.now ?? (() => new Date()),
+    newId: deps.newId ?? randomUUID,
+    storageRoot: deps.storageRoot,
+    apiToken: deps.apiToken,
+    limits: {
+      jsonBytes: deps.limits?.jsonBytes ?? 100 * 1024,
+      imageBytes: deps.limits?.imageBytes ?? 20 * 1024 * 1024,
+    },
+    enqueued: new Counter({
+      name: 'polyqueue_jobs_enqueued_total',
+      help: 'Jobs accepted by the API (replays of an Idempotency-Key not counted)',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
+  };
+
+  const requests = new Counter({
+    name: 'polyqueue_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'polyqueue_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['method', 'route'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
+  registerQueueDepthGauge(registry, deps.broker as Broker, ['email', 'image']);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      latency.observe({ method: req.method, route }, (performance.now() - started) / 1000);
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks = await Promise.allSettled([deps.broker.ping(), deps.state.ping()]);
+    const [broker, state] = checks.map((c) =>
+      c.status === 'fulfilled' ? 'ok' : String((c.reason as Error)?.message ?? c.reason),
+    );
+    const ready = checks.every((c) => c.status === 'fulfilled');
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ready' : 'unavailable', checks: { broker, state } });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+
+  app.use(jobRoutes(context));
+  app.use(imageRoutes(context));
+
+  app.use((req, _res, next) => {
+    next(problems.notFound(`no route for ${req.method} ${req.path}`));
+  });
+  app.use(async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let problem = toProblem(error, context.limits);
+    if (!problem) {
+      logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
+      problem = new HttpProblem(
+        500,
+        'internal-error',
+        'the server could not handle the request; see its logs',
+      );
+    }
+    // Read the rest of an unread body first: answering mid-upload makes clients see a reset.
+    if (!req.readableEnded) {
+      res.setHeader('Connection', 'close');
+      await drain(req);
+    }
+    if (res.headersSent) return;
+    sendProblem(req, res, problem);
+  });
+  return app;
+}

@@ -1,0 +1,51 @@
+import { type JobHandler, NonRetryableError, RetryableError, type SendEmailPayload } from '@polyqueue/core';
+import { buildMessage, type MessageOptions } from './message';
+import type { MailTransport, SendResult } from './transport';
+
+/**
+ * send_email: builds the message (Message-ID from the job id) and hands it to the transport.
+ * SMTP replies decide what happens next: 4xx is temporary, so the job is retried with backoff
+ * (no sooner than a minute, as mail servers expect); 5xx is permanent, so the job is
+ * dead-lettered with the server's reply as the reason.
+ */
+export function createEmailHandler(
+  transport: MailTransport,
+  options: MessageOptions,
+): JobHandler<SendEmailPayload, SendResult> {
+  return {
+    async handle(payload, context) {
+      const message = buildMessage(payload, context.envelope.id, options);
+      try {
+        return await transport.send(message, context.envelope.id);
+      } catch (error) {
+        throw classifySmtpError(error);
+      }
+    },
+  };
+}
+
+/** The least delay before retrying after an SMTP 4xx (greylisting usually asks for minutes). */
+export const SMTP_TEMPORARY_RETRY_MS = 60_000;
+
+/**
+ * Maps a nodemailer error to the runtime's two kinds:
+ * - a reply code 5xx -> NonRetryableError "SMTP 550: <server reply>";
+ * - a reply code 4xx -> RetryableError, retried no sooner than SMTP_TEMPORARY_RETRY_MS;
+ * - no reply code (connection refused, timeout, TLS, DNS, AUTH) -> the error as it is, retried
+ *   with backoff: the server or its configuration may come back, the message is still good.
+ */
+export function classifySmtpError(error: unknown): Error {
+  if (error instanceof NonRetryableError || error instanceof RetryableError) return error;
+  const e = error as { responseCode?: number; response?: string; code?: string; message?: string };
+  const reply = (e.response ?? e.message ?? String(error)).trim();
+  const code = e.responseCode;
+  if (typeof code === 'number' && code >= 500 && code < 600 && e.code !== 'EAUTH') {
+    return new NonRetryableError(`SMTP ${code} (permanent): ${reply}`);
+  }
+  if (typeof code === 'number' && code >= 400 && code < 500) {
+    return new RetryableError(`SMTP ${code} (temporary): ${reply}`, SMTP_TEMPORARY_RETRY_MS, {
+      cause: error,
+    });
+  }
+  return error instanceof Error ? error : new Error(reply);
+}

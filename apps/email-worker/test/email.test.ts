@@ -1,0 +1,152 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createEnvelope,
+  type JobContext,
+  NonRetryableError,
+  RetryableError,
+  silentLogger,
+} from '@polyqueue/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadEmailWorkerConfig } from '../src/config';
+import { classifySmtpError, createEmailHandler } from '../src/handler';
+import { messageIdFor } from '../src/message';
+import { createOutboxTransport, createSmtpTransport, type MailTransport } from '../src/transport';
+import { parseHeaders, type SmtpSink, startSmtpSink } from './smtp-sink';
+
+const options = { from: 'polyqueue <no-reply@example.test>', messageIdDomain: 'example.test' };
+
+function context(id: string): JobContext {
+  return {
+    envelope: createEnvelope('send_email', {}, { id }),
+    attempt: 1,
+    signal: new AbortController().signal,
+    extend: async () => {},
+    logger: silentLogger(),
+  };
+}
+
+describe('SMTP transport (pooled) against a real SMTP server', () => {
+  let sink: SmtpSink;
+  let transport: MailTransport;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+    transport = createSmtpTransport(sink.url, 2);
+  });
+  afterEach(() => sink.rejectRecipients(undefined));
+  afterAll(async () => {
+    await transport.close();
+    await sink.close();
+  });
+
+  it('delivers the message with a Message-ID derived from the job id', async () => {
+    const handler = createEmailHandler(transport, options);
+    const result = await handler.handle(
+      { to: 'ada@example.com', subject: 'Hello Ada', body: 'Plain body line' },
+      context('job-123'),
+    );
+    expect(result).toMatchObject({
+      transport: 'smtp',
+      messageId: '<job-123@example.test>',
+      accepted: ['ada@example.com'],
+    });
+    const [mail] = await sink.waitFor(1);
+    expect(mail!.to).toEqual(['ada@example.com']);
+    expect(mail!.headers).toMatchObject({
+      'message-id': '<job-123@example.test>',
+      subject: 'Hello Ada',
+      to: 'ada@example.com',
+      from: 'polyqueue <no-reply@example.test>',
+      'x-polyqueue-job-id': 'job-123',
+    });
+    expect(mail!.raw).toContain('Plain body line');
+  });
+
+  it('turns a 4xx reply into a retry and a 5xx reply into a dead letter with the reply', async () => {
+    const handler = createEmailHandler(transport, options);
+    const payload = { to: 'bob@example.com', subject: 'Hi', body: 'x' };
+    sink.rejectRecipients({ code: 451, message: 'greylisted, try again later' });
+    const temporary = await handler.handle(payload, context('job-451')).catch((e: unknown) => e);
+    expect(temporary).toBeInstanceOf(RetryableError);
+    expect((temporary as RetryableError).message).toMatch(/^SMTP 451 \(temporary\): .*greylisted/);
+    expect((temporary as RetryableError).retryAfterMs).toBe(60_000);
+    sink.rejectRecipients({ code: 550, message: 'no such mailbox here' });
+    const permanent = await handler.handle(payload, context('job-550')).catch((e: unknown) => e);
+    expect(permanent).toBeInstanceOf(NonRetryableError);
+    expect((permanent as Error).message).toMatch(/^SMTP 550 \(permanent\): .*no such mailbox here/);
+  });
+});
+
+describe('file outbox', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'polyqueue-outbox-'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('writes a real RFC 5322 message per job, named by the job id, once however often the job runs', async () => {
+    const transport = createOutboxTransport(dir);
+    const handler = createEmailHandler(transport, options);
+    const payload = {
+      to: ['ada@example.com', 'bob@example.com'],
+      subject: 'Welcome',
+      template: 'welcome',
+      vars: { name: 'Ada <3' },
+    };
+    const first = await handler.handle(payload, context('job-w1'));
+    await handler.handle(payload, context('job-w1'));
+    expect(await readdir(dir)).toEqual(['job-w1.eml']);
+    expect(first).toMatchObject({
+      transport: 'outbox',
+      file: join(dir, 'job-w1.eml'),
+      accepted: ['ada@example.com', 'bob@example.com'],
+    });
+    const raw = await readFile(join(dir, 'job-w1.eml'), 'utf8');
+    expect(raw).toMatch(/\r\n\r\n/);
+    expect(raw.replace(/\r\n/g, '')).not.toMatch(/\n/);
+    const headers = parseHeaders(raw);
+    expect(headers).toMatchObject({
+      'message-id': '<job-w1@example.test>',
+      subject: 'Welcome',
+      to: 'ada@example.com, bob@example.com',
+      'mime-version': '1.0',
+    });
+    expect(headers['content-type']).toMatch(/^multipart\/alternative/);
+    expect(headers.date).toBeTruthy();
+    expect(raw).toContain('Hi Ada <3,');
+    expect(raw).toContain('Hi Ada &#60;3,');
+    await transport.close();
+  });
+
+  it('dead-letters an unknown template', async () => {
+    const handler = createEmailHandler(createOutboxTransport(dir), options);
+    const error = await handler
+      .handle({ to: 'a@example.com', subject: 's', template: 'nope' }, context('job-t'))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NonRetryableError);
+    expect((error as Error).message).toMatch(/unknown email template "nope"; known: welcome/);
+  });
+});
+
+describe('helpers', () => {
+  it('classifies connection errors as retryable as they are', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNECTION' });
+    expect(classifySmtpError(refused)).toBe(refused);
+    expect(
+      classifySmtpError(Object.assign(new Error('x'), { responseCode: 552, response: '552 too big' })),
+    ).toBeInstanceOf(NonRetryableError);
+  });
+
+  it('makes a valid Message-ID from any job id', () => {
+    expect(messageIdFor('1700000000-0', 'd.test')).toBe('<1700000000-0@d.test>');
+    expect(messageIdFor('a b<c>', 'd.test')).toBe('<a_b_c_@d.test>');
+  });
+
+  it('refuses a malformed SMTP_URL naming the variable', () => {
+    expect(() => loadEmailWorkerConfig({ SMTP_URL: 'localhost:25' })).toThrow(
+      /SMTP_URL: must be a URL starting with smtp:\/\//,
+    );
+    expect(loadEmailWorkerConfig({ SMTP_URL: '' }).SMTP_URL).toBeUndefined();
+  });
+});
