@@ -20,12 +20,21 @@ export async function frameworkRates(options: RunOptions): Promise<Rates> {
     const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
     const t0 = performance.now();
     for (let i = 0; i < envelopes.length; i += options.batch) {
-      await broker.publish(queue, envelopes.slice(i, i + options.batch).map((envelope) => ({ envelope })));
+      await broker.publish(
+        queue,
+        envelopes.slice(i, i + options.batch).map((envelope) => ({ envelope })),
+      );
     }
     const enqueuePerSec = perSecond(options.jobs, t0);
 
     const countdown = new Countdown(options.jobs);
-    const processPerSec = await runWorker(broker, queue, options, async () => countdown.tick(), countdown.finished);
+    const processPerSec = await runWorker(
+      broker,
+      queue,
+      options,
+      async () => countdown.tick(),
+      countdown.finished,
+    );
     return { enqueuePerSec, processPerSec };
   } finally {
     await drainQueue(broker, queue);
@@ -102,5 +111,8 @@ async function runWorker(
 }
 
 async function drainQueue(broker: Broker, queue: string): Promise<void> {
-  await broker.deadLetters(queue).purge().catch(() => 0);
+  await broker
+    .deadLetters(queue)
+    .purge()
+    .catch(() => 0);
 }

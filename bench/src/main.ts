@@ -1,66 +1,110 @@
 /**
- * npm run bench -- --broker <name> [--jobs N] [--concurrency C] [--batch B] [--runs R]
+ * npm run bench -- [--scenario queue|images] --broker <name> [--jobs N] [--concurrency C]
+ *                  [--batch B] [--runs R] [--latency L] [--images I]
  *
- * Measures polyqueue on one registered broker (enqueue rate, processing rate with a no-op
- * handler, enqueue-to-start latency) and, in the same run, the broker's raw baselines; prints
- * a markdown table of medians over R runs with each baseline's ratio. Broker variables
- * (REDIS_URL, SQLITE_PATH, ...) come from the environment as for the apps.
+ * queue (default): polyqueue on one registered broker (enqueue rate, processing rate with a
+ * no-op handler, enqueue-to-start latency) and, in the same run, the broker's raw baselines.
+ * images: thumbnails/s from a bare sharp loop versus the image worker's handler behind the
+ * broker. Prints markdown tables of medians over R runs, contenders interleaved run by run so
+ * drift on a noisy machine hits them alike. Broker variables (REDIS_URL, SQLITE_PATH, ...)
+ * come from the environment as for the apps.
  */
 import { parseArgs } from 'node:util';
 import { brokerNames } from '@polyqueue/brokers';
 import { baselines } from './baselines/index';
 import { frameworkLatency, frameworkRates } from './framework';
+import { configureSharp, imageBenchRoot, makeTestImages, queuedThumbnails, rawSharpLoop } from './images';
 import { fmt, median, type Rates } from './measure';
 
 const { values } = parseArgs({
   options: {
+    scenario: { type: 'string', default: 'queue' },
     broker: { type: 'string', default: process.env.BROKER ?? 'sqlite' },
     jobs: { type: 'string', default: '10000' },
-    concurrency: { type: 'string', default: '32' },
+    concurrency: { type: 'string' },
     batch: { type: 'string', default: '100' },
     runs: { type: 'string', default: '3' },
     latency: { type: 'string', default: '300' },
+    images: { type: 'string', default: '40' },
   },
 });
 
 function positive(name: string, raw: string): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number (got ${JSON.stringify(raw)})`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--${name} must be a positive whole number (got ${JSON.stringify(raw)})`);
   return n;
 }
 
 const broker = values.broker!;
-if (!brokerNames.includes(broker)) throw new Error(`--broker: unknown "${broker}"; valid: ${brokerNames.join(', ')}`);
-const options = {
-  env: { ...process.env, BROKER: broker },
-  jobs: positive('jobs', values.jobs!),
-  concurrency: positive('concurrency', values.concurrency!),
-  batch: positive('batch', values.batch!),
-};
+if (!brokerNames.includes(broker))
+  throw new Error(`--broker: unknown "${broker}"; valid: ${brokerNames.join(', ')}`);
+const env = { ...process.env, BROKER: broker };
 const runs = positive('runs', values.runs!);
 
-const rows: { label: string; samples: Rates[] }[] = [{ label: `polyqueue ${broker}`, samples: [] }];
-for (const b of baselines[broker] ?? []) rows.push({ label: b.label, samples: [] });
+if (values.scenario === 'queue') await queueScenario();
+else if (values.scenario === 'images') await imageScenario();
+else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images`);
 
-// Interleave the contenders run by run, so drift on a noisy machine hits them alike.
-for (let run = 0; run < runs; run++) {
-  rows[0]!.samples.push(await frameworkRates(options));
-  for (const [i, b] of (baselines[broker] ?? []).entries()) rows[i + 1]!.samples.push(await b.run(options));
-  process.stderr.write(`run ${run + 1}/${runs} done\n`);
-}
-const latency = await frameworkLatency(options, positive('latency', values.latency!));
+async function queueScenario(): Promise<void> {
+  const options = {
+    env,
+    jobs: positive('jobs', values.jobs!),
+    concurrency: positive('concurrency', values.concurrency ?? '32'),
+    batch: positive('batch', values.batch!),
+  };
+  const contenders = [{ label: `polyqueue ${broker}`, run: frameworkRates }, ...(baselines[broker] ?? [])];
+  const samples: Rates[][] = contenders.map(() => []);
+  for (let run = 0; run < runs; run++) {
+    for (const [i, c] of contenders.entries()) samples[i]!.push(await c.run(options));
+    process.stderr.write(`run ${run + 1}/${runs} done\n`);
+  }
+  const latency = await frameworkLatency(options, positive('latency', values.latency!));
 
-const med = rows.map((r) => ({
-  label: r.label,
-  enqueue: median(r.samples.map((s) => s.enqueuePerSec)),
-  process: median(r.samples.map((s) => s.processPerSec)),
-}));
-const ours = med[0]!;
-console.log(`\nbroker ${broker}: ${options.jobs} jobs, concurrency ${options.concurrency}, publish batch ${options.batch}, median of ${runs} runs; node ${process.version}\n`);
-console.log('| contender | enqueue jobs/s | process jobs/s | polyqueue ÷ this (enqueue) | polyqueue ÷ this (process) |');
-console.log('|---|---:|---:|---:|---:|');
-for (const r of med) {
-  const ratio = (a: number, b: number) => (r === ours ? '—' : `${fmt(a / b, 2)}x`);
-  console.log(`| ${r.label} | ${fmt(r.enqueue)} | ${fmt(r.process)} | ${ratio(ours.enqueue, r.enqueue)} | ${ratio(ours.process, r.process)} |`);
+  const med = contenders.map((c, i) => ({
+    label: c.label,
+    enqueue: median(samples[i]!.map((s) => s.enqueuePerSec)),
+    process: median(samples[i]!.map((s) => s.processPerSec)),
+  }));
+  const ours = med[0]!;
+  console.log(
+    `\nbroker ${broker}: ${options.jobs} jobs, concurrency ${options.concurrency}, publish batch ${options.batch}, median of ${runs} runs; node ${process.version}\n`,
+  );
+  console.log(
+    '| contender | enqueue jobs/s | process jobs/s | polyqueue ÷ this (enqueue) | polyqueue ÷ this (process) |',
+  );
+  console.log('|---|---:|---:|---:|---:|');
+  for (const r of med) {
+    const ratio = (a: number, b: number) => (r === ours ? '—' : `${fmt(a / b, 2)}x`);
+    console.log(
+      `| ${r.label} | ${fmt(r.enqueue)} | ${fmt(r.process)} | ${ratio(ours.enqueue, r.enqueue)} | ${ratio(ours.process, r.process)} |`,
+    );
+  }
+  console.log(
+    `\nenqueue-to-start latency (polyqueue ${broker}, one job at a time): p50 ${fmt(latency.p50Ms, 1)} ms, p99 ${fmt(latency.p99Ms, 1)} ms`,
+  );
 }
-console.log(`\nenqueue-to-start latency (polyqueue ${broker}, one job at a time): p50 ${fmt(latency.p50Ms, 1)} ms, p99 ${fmt(latency.p99Ms, 1)} ms`);
+
+async function imageScenario(): Promise<void> {
+  const concurrency = positive('concurrency', values.concurrency ?? '2');
+  const count = positive('images', values.images!);
+  const sharpThreads = configureSharp({ concurrency: 1 }).concurrency;
+  const root = imageBenchRoot();
+  const paths = await makeTestImages(root, count);
+  const raw: number[] = [];
+  const queued: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    raw.push(await rawSharpLoop(root, paths, concurrency));
+    queued.push(await queuedThumbnails(root, paths, { env, images: count, concurrency }));
+    process.stderr.write(`run ${run + 1}/${runs} done\n`);
+  }
+  const r = median(raw);
+  const q = median(queued);
+  console.log(
+    `\nimages: ${count} JPEGs 1600x1200 -> 256x256 WebP thumbnail, concurrency ${concurrency}, sharp threads ${sharpThreads}, broker ${broker}, median of ${runs} runs; node ${process.version}\n`,
+  );
+  console.log('| contender | thumbnails/s | queued ÷ this |');
+  console.log('|---|---:|---:|');
+  console.log(`| image worker via polyqueue ${broker} | ${fmt(q, 1)} | — |`);
+  console.log(`| raw sharp loop (makeVariants) | ${fmt(r, 1)} | ${fmt(q / r, 2)}x |`);
+}

@@ -9,10 +9,15 @@ export interface BaselineOptions {
 }
 
 export interface Baseline {
-  /** Row label in the table, e.g. "raw better-sqlite3 (same SQL)". */
+  /** Row label in the table, e.g. "raw better-sqlite3, same SQL". */
   label: string;
   run(options: BaselineOptions): Promise<Rates>;
 }
+
+/*
+ * Add a broker's baselines here: each one a module of ./ issuing the same commands as the
+ * driver with the broker's own client. Keep labels short; they are table rows in docs/benchmarks.md.
+ */
 
 /**
  * What each BROKER is compared against in the same run. A driver's baseline issues the same

@@ -6,9 +6,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { claimSql, queueTableSql } from '@polyqueue/broker-sqlite';
 import { createEnvelope } from '@polyqueue/core';
+import Database from 'better-sqlite3';
 import { perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
 
@@ -20,7 +20,9 @@ export async function sqliteRaw(options: BaselineOptions): Promise<Rates> {
   db.pragma(`synchronous = ${options.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
   const table = `raw_${Date.now().toString(36)}`;
   db.exec(queueTableSql(table));
-  const insert = db.prepare(`INSERT INTO "${table}" (job_type, payload, envelope, job_id, priority, available_at) VALUES (?, ?, ?, ?, 1, 0)`);
+  const insert = db.prepare(
+    `INSERT INTO "${table}" (job_type, payload, envelope, job_id, priority, available_at) VALUES (?, ?, ?, ?, 1, 0)`,
+  );
   const claim = db.prepare(claimSql(table));
   const ack = db.prepare(`DELETE FROM "${table}" WHERE id = ? AND lease_owner = ?`);
 
@@ -44,7 +46,10 @@ export async function sqliteRaw(options: BaselineOptions): Promise<Rates> {
   let done = 0;
   while (done < options.jobs) {
     const now = Date.now();
-    const rows = claim.all({ owner: 'raw', expires: now + 30_000, now, limit: options.concurrency }) as { id: number; envelope: string }[];
+    const rows = claim.all({ owner: 'raw', expires: now + 30_000, now, limit: options.concurrency }) as {
+      id: number;
+      envelope: string;
+    }[];
     await Promise.all(rows.map((row) => handler(JSON.parse(row.envelope))));
     ackBatch(rows.map((r) => r.id));
     done += rows.length;

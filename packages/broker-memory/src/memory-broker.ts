@@ -132,21 +132,29 @@ export class MemoryBroker implements Broker {
 
   constructor(options: MemoryBrokerOptions = {}) {
     const namespace = options.namespace ?? 'default';
-    let queues = namespaces.get(namespace);
-    if (!queues) namespaces.set(namespace, (queues = new Map()));
+    const queues = namespaces.get(namespace) ?? new Map<string, MemoryQueue>();
+    namespaces.set(namespace, queues);
     this.#queues = queues;
   }
 
   #queue(name: string): MemoryQueue {
-    let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = new MemoryQueue()));
+    const queue = this.#queues.get(name) ?? new MemoryQueue();
+    this.#queues.set(name, queue);
     return queue;
   }
 
   async publish(queueName: string, messages: readonly OutgoingMessage[]): Promise<void> {
     const queue = this.#queue(queueName);
     for (const m of messages) {
-      queue.push({ id: m.envelope.id, body: encodeEnvelope(m.envelope), attempt: m.envelope.attempt, priority: m.priority ?? 'normal' }, m.delayMs);
+      queue.push(
+        {
+          id: m.envelope.id,
+          body: encodeEnvelope(m.envelope),
+          attempt: m.envelope.attempt,
+          priority: m.priority ?? 'normal',
+        },
+        m.delayMs,
+      );
     }
   }
 
@@ -194,19 +202,31 @@ export class MemoryBroker implements Broker {
       },
       deadLetter: async (reason) => {
         settle();
-        queue.dead.push({ id: message.id, body: message.body, reason, deadAt: new Date().toISOString(), message });
+        queue.dead.push({
+          id: message.id,
+          body: message.body,
+          reason,
+          deadAt: new Date().toISOString(),
+          message,
+        });
       },
       extend: async () => {},
     };
   }
 
   async publishEvent(topic: string, event: Envelope): Promise<void> {
-    for (const group of this.#groups.get(topic) ?? []) await this.publish(`${topic}#${group}`, [{ envelope: event }]);
+    for (const group of this.#groups.get(topic) ?? [])
+      await this.publish(`${topic}#${group}`, [{ envelope: event }]);
   }
 
-  async subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
-    let groups = this.#groups.get(topic);
-    if (!groups) this.#groups.set(topic, (groups = new Set()));
+  async subscribe(
+    topic: string,
+    group: string,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+  ): Promise<void> {
+    const groups = this.#groups.get(topic) ?? new Set<string>();
+    this.#groups.set(topic, groups);
     groups.add(group);
     await this.consume(`${topic}#${group}`, handler, options);
   }

@@ -64,6 +64,6 @@ export class WriteBatcher {
       for (const item of batch) item.reject(error);
       return;
     }
-    batch.forEach((item, i) => item.resolve(results[i]));
+    for (const [i, item] of batch.entries()) item.resolve(results[i]);
   }
 }

@@ -14,7 +14,10 @@ export const drivers = {
       SQLITE_POLL_MIN_MS: intVariable(5, 1),
       SQLITE_POLL_MAX_MS: intVariable(200, 1),
       SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('FULL'),
-      POLYQUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_]+$/, 'letters, digits and _ only').default('polyqueue'),
+      POLYQUEUE_PREFIX: z
+        .string()
+        .regex(/^[A-Za-z0-9_]+$/, 'letters, digits and _ only')
+        .default('polyqueue'),
     }),
     createBroker: async (c) =>
       new SqliteBroker({

@@ -124,7 +124,10 @@ class QueueTable {
   readonly deadTake;
   readonly deadPurge;
 
-  constructor(db: Db, readonly table: string) {
+  constructor(
+    db: Db,
+    readonly table: string,
+  ) {
     const dead = `${table}_dead`;
     db.exec(queueTableSql(table));
     this.insert = db.prepare(
@@ -138,7 +141,9 @@ class QueueTable {
       `UPDATE "${table}" SET lease_owner = NULL, lease_expires_at = 0, available_at = ? WHERE id = ? AND lease_owner = ?`,
     );
     this.extend = db.prepare(`UPDATE "${table}" SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?`);
-    this.toDead = db.prepare(`INSERT INTO "${dead}" (id, job_type, body, reason, dead_at) VALUES (?, ?, ?, ?, ?)`);
+    this.toDead = db.prepare(
+      `INSERT INTO "${dead}" (id, job_type, body, reason, dead_at) VALUES (?, ?, ?, ?, ?)`,
+    );
     this.stats = db.prepare<{ now: number }, { ready: number; inFlight: number; delayed: number }>(
       `SELECT
          COALESCE(SUM((lease_owner IS NULL AND available_at <= @now) OR (lease_owner IS NOT NULL AND lease_expires_at < @now)), 0) AS ready,
@@ -185,8 +190,12 @@ export class SqliteBroker implements Broker {
     this.#db.exec(
       `CREATE TABLE IF NOT EXISTS "${options.prefix}_subscriptions" (topic TEXT NOT NULL, grp TEXT NOT NULL, PRIMARY KEY (topic, grp))`,
     );
-    this.#subscriptions = this.#db.prepare(`INSERT OR IGNORE INTO "${options.prefix}_subscriptions" (topic, grp) VALUES (?, ?)`);
-    this.#groupsOf = this.#db.prepare<[string], { grp: string }>(`SELECT grp FROM "${options.prefix}_subscriptions" WHERE topic = ?`);
+    this.#subscriptions = this.#db.prepare(
+      `INSERT OR IGNORE INTO "${options.prefix}_subscriptions" (topic, grp) VALUES (?, ?)`,
+    );
+    this.#groupsOf = this.#db.prepare<[string], { grp: string }>(
+      `SELECT grp FROM "${options.prefix}_subscriptions" WHERE topic = ?`,
+    );
   }
 
   #table(queue: string): QueueTable {
@@ -301,7 +310,12 @@ export class SqliteBroker implements Broker {
     for (const { grp } of groups) await this.publish(eventQueue(topic, grp), [{ envelope: event }]);
   }
 
-  async subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+  async subscribe(
+    topic: string,
+    group: string,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+  ): Promise<void> {
     const queue = eventQueue(topic, group);
     assertSafeName('topic', topic);
     assertSafeName('group', group);
@@ -320,7 +334,9 @@ export class SqliteBroker implements Broker {
     const table = this.#table(queue);
     return {
       list: async (limit) =>
-        table.deadList.all(limit).map((d) => ({ id: d.id, body: d.body, reason: d.reason, deadAt: d.dead_at })),
+        table.deadList
+          .all(limit)
+          .map((d) => ({ id: d.id, body: d.body, reason: d.reason, deadAt: d.dead_at })),
       redrive: async (ids) => {
         const chosen = ids === 'all' ? table.deadList.all(1_000_000).map((d) => d.id) : ids;
         const moved = await this.#writes.write(() => {
@@ -328,7 +344,14 @@ export class SqliteBroker implements Broker {
           for (const id of new Set(chosen)) {
             for (const d of table.deadTake.all(id)) {
               const priority = PRIORITY_RANK.normal;
-              table.insert.run(d.job_type, payloadOf(d.body), d.body, d.id.startsWith(`${table.table}-`) ? null : d.id, priority, 0);
+              table.insert.run(
+                d.job_type,
+                payloadOf(d.body),
+                d.body,
+                d.id.startsWith(`${table.table}-`) ? null : d.id,
+                priority,
+                0,
+              );
               n += 1;
             }
           }

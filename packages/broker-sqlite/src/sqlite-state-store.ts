@@ -66,7 +66,9 @@ export class SqliteStateStore implements StateStore {
        ON CONFLICT (idempotency_key) DO NOTHING`,
     );
     this.#jobById = this.#db.prepare<[string], JobRow>('SELECT * FROM polyqueue_jobs WHERE id = ?');
-    this.#jobByKey = this.#db.prepare<[string], JobRow>('SELECT * FROM polyqueue_jobs WHERE idempotency_key = ?');
+    this.#jobByKey = this.#db.prepare<[string], JobRow>(
+      'SELECT * FROM polyqueue_jobs WHERE idempotency_key = ?',
+    );
     this.#updateJob = this.#db.prepare(
       `UPDATE polyqueue_jobs SET status = COALESCE(@status, status), attempts = COALESCE(@attempts, attempts),
          last_error = CASE WHEN @has_error THEN @last_error ELSE last_error END,

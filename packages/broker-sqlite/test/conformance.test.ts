@@ -1,9 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { createSqliteStateStore } from '@polyqueue/broker-sqlite';
 import { runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
+import Database from 'better-sqlite3';
 
 const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-'));
 const path = join(dir, 'queue.db');
@@ -17,7 +17,9 @@ runConformanceSuite({
   publishRaw: async (queue, body) => {
     const db = new Database(path);
     db.pragma('busy_timeout = 10000');
-    db.prepare(`INSERT INTO "polyqueue_${queue}" (job_type, payload, envelope) VALUES ('raw', 'null', ?)`).run(body);
+    db.prepare(
+      `INSERT INTO "polyqueue_${queue}" (job_type, payload, envelope) VALUES ('raw', 'null', ?)`,
+    ).run(body);
     db.close();
   },
 });

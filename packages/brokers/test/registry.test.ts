@@ -7,7 +7,17 @@ import { brokerNames, createBrokerFromEnv, createStateStore, loadDriver } from '
 describe('broker registry', () => {
   it('knows every BROKER name of DESIGN.md', () => {
     expect([...brokerNames].sort()).toEqual(
-      ['kafka', 'memory', 'mysql', 'rabbitmq', 'redis-list', 'redis-reliable', 'redis-streams', 'sqlite', 'sqs'].sort(),
+      [
+        'kafka',
+        'memory',
+        'mysql',
+        'rabbitmq',
+        'redis-list',
+        'redis-reliable',
+        'redis-streams',
+        'sqlite',
+        'sqs',
+      ].sort(),
     );
   });
 
@@ -15,7 +25,9 @@ describe('broker registry', () => {
     await expect(loadDriver('rabbit')).rejects.toThrow(
       /^BROKER: unknown broker "rabbit" \(did you mean "rabbitmq"\?\); valid: sqlite, memory, redis-list, /,
     );
-    await expect(createBrokerFromEnv({ BROKER: 'zeromq' })).rejects.toThrow(/BROKER: unknown broker "zeromq"; valid: /);
+    await expect(createBrokerFromEnv({ BROKER: 'zeromq' })).rejects.toThrow(
+      /BROKER: unknown broker "zeromq"; valid: /,
+    );
   });
 
   it('names a malformed driver variable with what was expected', async () => {
@@ -26,7 +38,9 @@ describe('broker registry', () => {
 
   it('names a malformed STATE_URL', async () => {
     await expect(createStateStore('not a url')).rejects.toThrow(/^STATE_URL: not a URL/);
-    await expect(createStateStore('postgres://x/y')).rejects.toThrow(/^STATE_URL: unknown scheme "postgres:"; valid: /);
+    await expect(createStateStore('postgres://x/y')).rejects.toThrow(
+      /^STATE_URL: unknown scheme "postgres:"; valid: /,
+    );
   });
 
   it('defaults to the embedded sqlite broker', async () => {

@@ -145,7 +145,8 @@ export function assertCapabilities(broker: Broker, queue: string, needs: QueueRe
   const missing: string[] = [];
   if (needs.delayedDelivery && c.delayedDelivery === 'none') missing.push('delayed delivery');
   if (needs.priority && c.priority === 'none') missing.push('priority');
-  if (needs.redeliveryAfterCrash && c.redeliveryAfterCrash === 'none') missing.push('redelivery after a crash');
+  if (needs.redeliveryAfterCrash && c.redeliveryAfterCrash === 'none')
+    missing.push('redelivery after a crash');
   if (needs.pubsub && c.pubsub === 'none') missing.push('pub/sub');
   if (missing.length > 0) {
     throw new Error(`queue "${queue}" needs ${missing.join(', ')}, which broker ${broker.name} cannot do`);

@@ -9,7 +9,10 @@ export class ConfigError extends Error {
  * Parses environment variables with a zod object schema whose keys are the variable names.
  * Libraries never read process.env; apps call this once at start with process.env.
  */
-export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): z.infer<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {

@@ -60,7 +60,10 @@ export function decodeEnvelope(body: string, brokerMessageId: string): DecodeRes
   if (!('id' in json) && !('createdAt' in json)) {
     const foreign = foreignShapeSchema.safeParse(json);
     if (!foreign.success) return { ok: false, reason: `malformed message: ${describeIssues(foreign.error)}` };
-    return { ok: true, envelope: createEnvelope(foreign.data.type, foreign.data.payload, { id: brokerMessageId }) };
+    return {
+      ok: true,
+      envelope: createEnvelope(foreign.data.type, foreign.data.payload, { id: brokerMessageId }),
+    };
   }
   const fast = wellFormedEnvelope(json as Record<string, unknown>);
   if (fast) return { ok: true, envelope: fast };
@@ -71,7 +74,8 @@ export function decodeEnvelope(body: string, brokerMessageId: string): DecodeRes
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
-const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
+const isText = (v: unknown, max: number): v is string =>
+  typeof v === 'string' && v.length >= 1 && v.length <= max;
 
 /**
  * The common case, checked by hand because it runs once per message: an envelope as
@@ -82,9 +86,11 @@ function wellFormedEnvelope(o: Record<string, unknown>): Envelope | undefined {
   const { id, type, payload, attempt = 1, createdAt, idempotencyKey, traceparent } = o;
   if (!isText(id, 200) || !isText(type, 100) || payload === undefined) return undefined;
   if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined;
-  if (typeof createdAt !== 'string' || !ISO_UTC.test(createdAt) || Number.isNaN(Date.parse(createdAt))) return undefined;
+  if (typeof createdAt !== 'string' || !ISO_UTC.test(createdAt) || Number.isNaN(Date.parse(createdAt)))
+    return undefined;
   if (idempotencyKey !== undefined && !isText(idempotencyKey, 200)) return undefined;
-  if (traceparent !== undefined && (typeof traceparent !== 'string' || traceparent.length > 200)) return undefined;
+  if (traceparent !== undefined && (typeof traceparent !== 'string' || traceparent.length > 200))
+    return undefined;
   const envelope: Envelope = { id, type, payload, attempt, createdAt };
   if (idempotencyKey !== undefined) envelope.idempotencyKey = idempotencyKey;
   if (traceparent !== undefined) envelope.traceparent = traceparent;

@@ -37,7 +37,9 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const now = this.now();
     const entry = this.#entries.get(key);
     if (entry && entry.expiresAt > now) {
-      return entry.done ? { state: 'done', result: entry.doneResult } : { state: 'busy', retryInMs: entry.expiresAt - now };
+      return entry.done
+        ? { state: 'done', result: entry.doneResult }
+        : { state: 'busy', retryInMs: entry.expiresAt - now };
     }
     this.#entries.set(key, { done: false, expiresAt: now + leaseMs });
     return { state: 'claimed' };

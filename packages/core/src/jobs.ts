@@ -18,9 +18,7 @@ export const sendEmailPayloadSchema = z
 export type SendEmailPayload = z.infer<typeof sendEmailPayloadSchema>;
 
 export const imageVariantSchema = z.object({
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, - and _ (at most 32)'),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, - and _ (at most 32)'),
   width: z.number().int().min(1).max(8192),
   height: z.number().int().min(1).max(8192).optional(),
   fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).optional(),
@@ -49,7 +47,9 @@ export const processImagePayloadSchema = z.object({
     .array(imageVariantSchema)
     .min(1)
     .max(10)
-    .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, { message: 'variant names must be unique' })
+    .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, {
+      message: 'variant names must be unique',
+    })
     .optional(),
 });
 

@@ -46,7 +46,11 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
  * polyqueue_queue_depth{queue,state}: the broker's stats, read at scrape time. A broker that
  * cannot be reached leaves the gauge empty for that scrape, which the alert rules treat as absent.
  */
-export function registerQueueDepthGauge(registry: Registry, broker: Broker, queues: readonly string[]): Gauge<'queue' | 'state'> {
+export function registerQueueDepthGauge(
+  registry: Registry,
+  broker: Broker,
+  queues: readonly string[],
+): Gauge<'queue' | 'state'> {
   return new Gauge({
     name: 'polyqueue_queue_depth',
     help: 'Messages in a queue by state (ready, in_flight, delayed, dead)',

@@ -100,11 +100,22 @@ export function createWorker(options: WorkerOptions): Worker {
     metrics?.processed.inc({ queue, type, outcome });
   }
 
-  async function deadLetter(delivery: Delivery, envelope: Envelope | undefined, reason: string): Promise<void> {
+  async function deadLetter(
+    delivery: Delivery,
+    envelope: Envelope | undefined,
+    reason: string,
+  ): Promise<void> {
     await delivery.deadLetter(reason);
     count(envelope?.type ?? 'unknown', 'dead');
     logger.warn({ jobId: envelope?.id ?? delivery.messageId, reason }, 'job dead-lettered');
-    await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'dead', attempt: delivery.attempt, error: reason });
+    await notify({
+      envelope,
+      messageId: delivery.messageId,
+      queue,
+      outcome: 'dead',
+      attempt: delivery.attempt,
+      error: reason,
+    });
   }
 
   async function handleDelivery(delivery: Delivery): Promise<void> {
@@ -114,13 +125,18 @@ export function createWorker(options: WorkerOptions): Worker {
     const handler = handlers[envelope.type];
     if (!handler) {
       const known = Object.keys(handlers).join(', ');
-      return deadLetter(delivery, envelope, `unknown job type "${envelope.type}" on queue ${queue} (handled here: ${known})`);
+      return deadLetter(
+        delivery,
+        envelope,
+        `unknown job type "${envelope.type}" on queue ${queue} (handled here: ${known})`,
+      );
     }
     const schema = handler.schema ?? (isJobType(envelope.type) ? jobSchemas[envelope.type] : undefined);
     let payload = envelope.payload;
     if (schema) {
       const parsed = schema.safeParse(envelope.payload);
-      if (!parsed.success) return deadLetter(delivery, envelope, `invalid payload: ${describeIssues(parsed.error)}`);
+      if (!parsed.success)
+        return deadLetter(delivery, envelope, `invalid payload: ${describeIssues(parsed.error)}`);
       payload = parsed.data;
     }
 
@@ -139,12 +155,21 @@ export function createWorker(options: WorkerOptions): Worker {
       return;
     }
 
-    if (options.onOutcome) await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'processing', attempt: delivery.attempt });
+    if (options.onOutcome)
+      await notify({
+        envelope,
+        messageId: delivery.messageId,
+        queue,
+        outcome: 'processing',
+        attempt: delivery.attempt,
+      });
     const started = performance.now();
     metrics?.inFlight.inc({ queue });
     const heartbeat = options.heartbeat
       ? setInterval(() => {
-          delivery.extend(options.heartbeat!.leaseMs).catch((error) => logger.warn({ err: error }, 'lease extension failed'));
+          delivery
+            .extend(options.heartbeat!.leaseMs)
+            .catch((error) => logger.warn({ err: error }, 'lease extension failed'));
         }, options.heartbeat.everyMs)
       : undefined;
     let result: unknown;
@@ -177,7 +202,15 @@ export function createWorker(options: WorkerOptions): Worker {
       await idempotency.complete(key, result ?? null);
       await delivery.ack();
       count(envelope.type, 'succeeded');
-      if (options.onOutcome) await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'succeeded', attempt: delivery.attempt, result });
+      if (options.onOutcome)
+        await notify({
+          envelope,
+          messageId: delivery.messageId,
+          queue,
+          outcome: 'succeeded',
+          attempt: delivery.attempt,
+          result,
+        });
       return;
     }
 
@@ -189,7 +222,9 @@ export function createWorker(options: WorkerOptions): Worker {
     }
     const jittered = backoffDelay(delivery.attempt, backoff, random);
     const retryInMs =
-      failure instanceof RetryableError && failure.retryAfterMs !== undefined ? Math.max(failure.retryAfterMs, jittered) : jittered;
+      failure instanceof RetryableError && failure.retryAfterMs !== undefined
+        ? Math.max(failure.retryAfterMs, jittered)
+        : jittered;
     await delivery.retry(retryInMs);
     count(envelope.type, 'retrying');
     logger.info({ jobId: envelope.id, attempt: delivery.attempt, retryInMs, reason }, 'job failed; retrying');

@@ -3,16 +3,24 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelay } from '../src/backoff';
 
 describe('backoffDelay (full jitter, capped)', () => {
-  const options = fc.record({ baseMs: fc.integer({ min: 1, max: 60_000 }), maxMs: fc.integer({ min: 1, max: 86_400_000 }) });
+  const options = fc.record({
+    baseMs: fc.integer({ min: 1, max: 60_000 }),
+    maxMs: fc.integer({ min: 1, max: 86_400_000 }),
+  });
 
   it('stays within [0, min(maxMs, baseMs * 2^(attempt-1))] for any attempt and random value', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000 }), options, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempt, o, r) => {
-        const delay = backoffDelay(attempt, o, () => r);
-        expect(Number.isInteger(delay)).toBe(true);
-        expect(delay).toBeGreaterThanOrEqual(0);
-        expect(delay).toBeLessThanOrEqual(Math.min(o.maxMs, o.baseMs * 2 ** (attempt - 1)));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        options,
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (attempt, o, r) => {
+          const delay = backoffDelay(attempt, o, () => r);
+          expect(Number.isInteger(delay)).toBe(true);
+          expect(delay).toBeGreaterThanOrEqual(0);
+          expect(delay).toBeLessThanOrEqual(Math.min(o.maxMs, o.baseMs * 2 ** (attempt - 1)));
+        },
+      ),
     );
   });
 

@@ -3,20 +3,32 @@ import { attemptOf, createEnvelope, decodeEnvelope, encodeEnvelope, withAttempt 
 
 describe('envelope wire format', () => {
   it('round-trips an envelope', () => {
-    const e = createEnvelope('send_email', { to: 'a@example.com' }, { idempotencyKey: 'k1', traceparent: '00-abc-def-01' });
+    const e = createEnvelope(
+      'send_email',
+      { to: 'a@example.com' },
+      { idempotencyKey: 'k1', traceparent: '00-abc-def-01' },
+    );
     expect(decodeEnvelope(encodeEnvelope(e), 'broker-id')).toEqual({ ok: true, envelope: e });
   });
 
   it('accepts the foreign {type, payload} shape, taking the broker id as the job id', () => {
     const r = decodeEnvelope('{"type":"send_email","payload":{"to":"a@example.com"}}', 'redis-1-0');
-    expect(r.ok && r.envelope).toMatchObject({ id: 'redis-1-0', type: 'send_email', payload: { to: 'a@example.com' }, attempt: 1 });
+    expect(r.ok && r.envelope).toMatchObject({
+      id: 'redis-1-0',
+      type: 'send_email',
+      payload: { to: 'a@example.com' },
+      attempt: 1,
+    });
   });
 
   it.each([
     ['not json', /^malformed message: body is not JSON/],
     ['[1,2]', /^malformed message: body is not a JSON object/],
     ['{"payload":{}}', /^malformed message: type: /],
-    ['{"id":"x","type":"t","payload":1,"attempt":0,"createdAt":"2026-01-01T00:00:00.000Z"}', /^malformed envelope: attempt: /],
+    [
+      '{"id":"x","type":"t","payload":1,"attempt":0,"createdAt":"2026-01-01T00:00:00.000Z"}',
+      /^malformed envelope: attempt: /,
+    ],
   ])('gives a reason for %s and never throws', (body, reason) => {
     const r = decodeEnvelope(body, 'm1');
     expect(r.ok).toBe(false);
@@ -37,12 +49,22 @@ describe('envelope fast path', () => {
     const e = createEnvelope('t', { a: 1 });
     const withExtra = JSON.stringify({ ...e, extra: 'dropped' });
     expect(decodeEnvelope(withExtra, 'm')).toEqual({ ok: true, envelope: e });
-    const noAttempt = JSON.stringify({ id: 'i', type: 't', payload: null, createdAt: '2026-01-01T00:00:00.000Z' });
+    const noAttempt = JSON.stringify({
+      id: 'i',
+      type: 't',
+      payload: null,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
     expect(decodeEnvelope(noAttempt, 'm')).toEqual({
       ok: true,
       envelope: { id: 'i', type: 't', payload: null, attempt: 1, createdAt: '2026-01-01T00:00:00.000Z' },
     });
-    for (const bad of [{ createdAt: '2026-13-45T99:00:00Z' }, { createdAt: 'yesterday' }, { attempt: 1.5 }, { id: '' }]) {
+    for (const bad of [
+      { createdAt: '2026-13-45T99:00:00Z' },
+      { createdAt: 'yesterday' },
+      { attempt: 1.5 },
+      { id: '' },
+    ]) {
       expect(decodeEnvelope(JSON.stringify({ ...e, ...bad }), 'm').ok).toBe(false);
     }
   });

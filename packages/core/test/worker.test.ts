@@ -30,14 +30,21 @@ function delivery(body: string, attempt = 1, messageId = 'm1'): Delivery & { set
 /** Feeds deliveries to the runtime's handler through the Broker.consume contract. */
 function feeding(deliveries: Delivery[]): Broker {
   return {
-    consume: async (_q: string, handler: DeliveryHandler, options: { signal: AbortSignal; onReady?: () => void }) => {
+    consume: async (
+      _q: string,
+      handler: DeliveryHandler,
+      options: { signal: AbortSignal; onReady?: () => void },
+    ) => {
       options.onReady?.();
       await Promise.all(deliveries.map((d) => handler(d)));
     },
   } as unknown as Broker;
 }
 
-async function runOne(d: Delivery & { settled: Promise<Settled> }, options: Partial<WorkerOptions>): Promise<Settled> {
+async function runOne(
+  d: Delivery & { settled: Promise<Settled> },
+  options: Partial<WorkerOptions>,
+): Promise<Settled> {
   const worker = createWorker({
     broker: feeding([d]),
     queue: 'email',
@@ -58,7 +65,14 @@ describe('worker runtime', () => {
     const registry = new Registry();
     const seen: unknown[] = [];
     const settled = await runOne(delivery(encodeEnvelope(createEnvelope('send_email', email))), {
-      handlers: { send_email: { handle: async (p) => (seen.push(p), { messageId: 'x' }) } },
+      handlers: {
+        send_email: {
+          handle: async (p) => {
+            seen.push(p);
+            return { messageId: 'x' };
+          },
+        },
+      },
       onOutcome: (e) => void events.push(e),
       metrics: createRuntimeMetrics(registry),
     });
@@ -72,15 +86,23 @@ describe('worker runtime', () => {
   });
 
   it('dead-letters an invalid payload at once, naming the field', async () => {
-    const settled = await runOne(delivery(encodeEnvelope(createEnvelope('send_email', { to: 'nope', subject: 'x', body: 'y' }))), {
-      handlers: { send_email: { handle: async () => undefined } },
-    });
+    const settled = await runOne(
+      delivery(encodeEnvelope(createEnvelope('send_email', { to: 'nope', subject: 'x', body: 'y' }))),
+      {
+        handlers: { send_email: { handle: async () => undefined } },
+      },
+    );
     expect(settled).toEqual({ kind: 'dead', reason: expect.stringMatching(/^invalid payload: to: /) });
   });
 
   it('dead-letters an unknown job type and a malformed body', async () => {
-    const unknown = await runOne(delivery(encodeEnvelope(createEnvelope('resize_video', {}))), { handlers: {} });
-    expect(unknown).toEqual({ kind: 'dead', reason: expect.stringMatching(/^unknown job type "resize_video"/) });
+    const unknown = await runOne(delivery(encodeEnvelope(createEnvelope('resize_video', {}))), {
+      handlers: {},
+    });
+    expect(unknown).toEqual({
+      kind: 'dead',
+      reason: expect.stringMatching(/^unknown job type "resize_video"/),
+    });
     const malformed = await runOne(delivery('{oops'), { handlers: {} });
     expect(malformed).toEqual({ kind: 'dead', reason: expect.stringMatching(/^malformed message/) });
   });
@@ -88,9 +110,15 @@ describe('worker runtime', () => {
   it('retries a failure with backoff, then dead-letters on the last attempt', async () => {
     const failing = { test_job: { handle: async () => Promise.reject(new Error('smtp down')) } };
     const body = encodeEnvelope(createEnvelope('test_job', {}));
-    const first = await runOne(delivery(body, 1), { handlers: failing, backoff: { baseMs: 1_000, maxMs: 60_000 } });
+    const first = await runOne(delivery(body, 1), {
+      handlers: failing,
+      backoff: { baseMs: 1_000, maxMs: 60_000 },
+    });
     expect(first).toEqual({ kind: 'retry', delayMs: 500 }); // 0.5 * 1000 * 2^0
-    const third = await runOne(delivery(body, 3), { handlers: failing, backoff: { baseMs: 1_000, maxMs: 60_000 } });
+    const third = await runOne(delivery(body, 3), {
+      handlers: failing,
+      backoff: { baseMs: 1_000, maxMs: 60_000 },
+    });
     expect(third).toEqual({ kind: 'retry', delayMs: 2_000 });
     const last = await runOne(delivery(body, 5), { handlers: failing, maxAttempts: 5 });
     expect(last).toEqual({ kind: 'dead', reason: 'failed after 5 attempts: smtp down' });
@@ -98,10 +126,16 @@ describe('worker runtime', () => {
 
   it('honours NonRetryableError and a RetryableError retry-after', async () => {
     const body = encodeEnvelope(createEnvelope('test_job', {}));
-    const dead = await runOne(delivery(body), { handlers: { test_job: { handle: async () => Promise.reject(new NonRetryableError('550 no such user')) } } });
+    const dead = await runOne(delivery(body), {
+      handlers: {
+        test_job: { handle: async () => Promise.reject(new NonRetryableError('550 no such user')) },
+      },
+    });
     expect(dead).toEqual({ kind: 'dead', reason: '550 no such user' });
     const later = await runOne(delivery(body), {
-      handlers: { test_job: { handle: async () => Promise.reject(new RetryableError('421 try later', 30_000)) } },
+      handlers: {
+        test_job: { handle: async () => Promise.reject(new RetryableError('421 try later', 30_000)) },
+      },
     });
     expect(later).toEqual({ kind: 'retry', delayMs: 30_000 });
   });
@@ -123,7 +157,10 @@ describe('worker runtime', () => {
     const idempotency = new MemoryIdempotencyStore();
     const envelope = createEnvelope('test_job', {}, { idempotencyKey: 'order-7' });
     await idempotency.claim('order-7', 10_000);
-    const settled = await runOne(delivery(encodeEnvelope(envelope)), { idempotency, handlers: { test_job: { handle: async () => 1 } } });
+    const settled = await runOne(delivery(encodeEnvelope(envelope)), {
+      idempotency,
+      handlers: { test_job: { handle: async () => 1 } },
+    });
     expect(settled.kind).toBe('retry');
     expect(settled.kind === 'retry' && settled.delayMs > 9_000 && settled.delayMs <= 10_000).toBe(true);
   });

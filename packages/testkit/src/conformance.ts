@@ -11,7 +11,7 @@ import {
   type QueueStats,
 } from '@polyqueue/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningConsumer, forkCrashChild, startConsumer, startSubscriber } from './consumers';
+import { forkCrashChild, type RunningConsumer, startConsumer, startSubscriber } from './consumers';
 import { deferred, eventually, HandlerSpy } from './spy';
 
 export interface ConformanceOptions {
@@ -91,7 +91,12 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       return b;
     }
 
-    function consume(b: Broker, queue: string, handler: Parameters<typeof startConsumer>[2], concurrency = 4) {
+    function consume(
+      b: Broker,
+      queue: string,
+      handler: Parameters<typeof startConsumer>[2],
+      concurrency = 4,
+    ) {
       const c = startConsumer(b, queue, handler, concurrency);
       consumers.push(c);
       return c;
@@ -128,10 +133,14 @@ export function runConformanceSuite(options: ConformanceOptions): void {
 
       const spy = new HandlerSpy(timeoutMs);
       const gate = deferred();
-      const c = consume(broker, queue, spy.handler('c1', async (d) => {
-        await gate.promise;
-        await d.ack();
-      }));
+      const c = consume(
+        broker,
+        queue,
+        spy.handler('c1', async (d) => {
+          await gate.promise;
+          await d.ack();
+        }),
+      );
       await c.ready;
       await spy.waitFor(() => spy.received.length === 1, 'the delivery');
       await statsEventually(queue, { ready: 0, inFlight: 1 }, 'while handling');
@@ -164,12 +173,16 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const envelope = job();
       let retriedAt = 0;
       const spy = new HandlerSpy(timeoutMs);
-      const c = consume(broker, queue, spy.handler('c1', async (d) => {
-        if (d.attempt === 1) {
-          retriedAt = Date.now();
-          await d.retry(delayMs);
-        } else await d.ack();
-      }));
+      const c = consume(
+        broker,
+        queue,
+        spy.handler('c1', async (d) => {
+          if (d.attempt === 1) {
+            retriedAt = Date.now();
+            await d.retry(delayMs);
+          } else await d.ack();
+        }),
+      );
       await c.ready;
       await broker.publish(queue, messages([envelope]));
       await spy.waitFor(() => spy.received.length === 1, 'the first delivery');
@@ -193,10 +206,14 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const b = job({ b: 1 });
       let redriven = false;
       const spy = new HandlerSpy(timeoutMs);
-      const c = consume(broker, queue, spy.handler('c1', async (d, r) => {
-        if (redriven && r.id === a.id) await d.ack();
-        else await d.deadLetter(`bad job ${r.id}`);
-      }));
+      const c = consume(
+        broker,
+        queue,
+        spy.handler('c1', async (d, r) => {
+          if (redriven && r.id === a.id) await d.ack();
+          else await d.deadLetter(`bad job ${r.id}`);
+        }),
+      );
       await c.ready;
       await broker.publish(queue, messages([a, b]));
       await statsEventually(queue, { ready: 0, inFlight: 0, dead: 2 }, 'after dead-lettering two');
@@ -245,7 +262,11 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         await ready.promise;
         const envelope = job();
         await broker.publish(queue, messages([envelope]));
-        await statsEventually(queue, { dead: 1, ready: 0, inFlight: 0, delayed: 0 }, 'the job in dead letters');
+        await statsEventually(
+          queue,
+          { dead: 1, ready: 0, inFlight: 0, delayed: 0 },
+          'the job in dead letters',
+        );
         expect(calls).toBe(3);
         const [dead] = await broker.deadLetters(queue).list(1);
         expect(dead!.id).toBe(envelope.id);
@@ -277,7 +298,8 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const queue = uniqueQueueName('prio');
       const order: OutgoingMessage[] = [];
       for (let i = 0; i < 3; i++) {
-        for (const priority of ['low', 'normal', 'high'] as const) order.push({ envelope: job({ priority, i }), priority });
+        for (const priority of ['low', 'normal', 'high'] as const)
+          order.push({ envelope: job({ priority, i }), priority });
       }
       await broker.publish(queue, order);
       await statsEventually(queue, { ready: 9 }, 'nine ready jobs');
@@ -293,14 +315,17 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       if (broker.capabilities.ordering === 'none') return ctx.skip();
       const queue = uniqueQueueName('order');
       const batch: OutgoingMessage[] = [];
-      for (let i = 0; i < 30; i++) batch.push({ envelope: job({ key: i % 2 ? 'a' : 'b', i }), key: i % 2 ? 'a' : 'b' });
+      for (let i = 0; i < 30; i++)
+        batch.push({ envelope: job({ key: i % 2 ? 'a' : 'b', i }), key: i % 2 ? 'a' : 'b' });
       await broker.publish(queue, batch);
       const spy = new HandlerSpy(timeoutMs);
       const c = consume(broker, queue, spy.handler(), 1);
       await c.ready;
       await spy.waitFor(() => spy.received.length === 30, 'thirty jobs');
       for (const key of ['a', 'b']) {
-        const seq = spy.received.map((r) => r.envelope!.payload as { key: string; i: number }).filter((p) => p.key === key);
+        const seq = spy.received
+          .map((r) => r.envelope!.payload as { key: string; i: number })
+          .filter((p) => p.key === key);
         expect(seq.map((p) => p.i)).toEqual([...seq.map((p) => p.i)].sort((x, y) => x - y));
       }
     });
@@ -380,10 +405,15 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const queue = uniqueQueueName('drain');
       const gate = deferred();
       const spy = new HandlerSpy(timeoutMs);
-      const c = consume(broker, queue, spy.handler('c1', async (d) => {
-        await gate.promise;
-        await d.ack();
-      }), 2);
+      const c = consume(
+        broker,
+        queue,
+        spy.handler('c1', async (d) => {
+          await gate.promise;
+          await d.ack();
+        }),
+        2,
+      );
       await c.ready;
       await broker.publish(queue, messages([job({ n: 1 }), job({ n: 2 })]));
       await spy.waitFor(() => spy.received.length === 2, 'two in-flight jobs');
@@ -398,7 +428,11 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       gate.resolve();
       await stopping;
       expect(spy.count(late.id)).toBe(0);
-      await statsEventually(queue, { ready: 1, inFlight: 0 }, 'the late job still queued, the drained ones acked');
+      await statsEventually(
+        queue,
+        { ready: 1, inFlight: 0 },
+        'the late job still queued, the drained ones acked',
+      );
     });
 
     it('dead-letters a malformed message with its reason and keeps consuming', async () => {
@@ -455,7 +489,11 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         const payload = { to: 'a@example.com', subject: 'Hi', body: 'from PHP' };
         await options.publishRaw(queue, JSON.stringify({ type: 'send_email', payload }));
         await broker.publish(queue, messages([job()]));
-        await statsEventually(queue, { dead: 1, ready: 0, inFlight: 0, delayed: 0 }, 'one dead letter, the rest done');
+        await statsEventually(
+          queue,
+          { dead: 1, ready: 0, inFlight: 0, delayed: 0 },
+          'one dead letter, the rest done',
+        );
         expect(seen).toEqual([payload]);
         const [dead] = await broker.deadLetters(queue).list(1);
         expect(dead!.reason).toBe('cannot ever work');
@@ -471,12 +509,17 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const second = await another();
       const spy = new HandlerSpy(timeoutMs + leaseMs * 3);
       const release = deferred();
-      const holder = consume(broker, queue, spy.handler('holder', async (d) => {
-        const timer = setInterval(() => void d.extend(leaseMs), Math.max(100, leaseMs / 4));
-        await release.promise;
-        clearInterval(timer);
-        await d.ack();
-      }), 1);
+      const holder = consume(
+        broker,
+        queue,
+        spy.handler('holder', async (d) => {
+          const timer = setInterval(() => void d.extend(leaseMs), Math.max(100, leaseMs / 4));
+          await release.promise;
+          clearInterval(timer);
+          await d.ack();
+        }),
+        1,
+      );
       const other = consume(second, queue, spy.handler('other'), 1);
       await Promise.all([holder.ready, other.ready]);
       const envelope = job();

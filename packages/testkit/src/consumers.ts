@@ -13,17 +13,35 @@ export interface RunningConsumer {
   signal: AbortSignal;
 }
 
-export function startConsumer(broker: Broker, queue: string, handler: DeliveryHandler, concurrency = 4): RunningConsumer {
+export function startConsumer(
+  broker: Broker,
+  queue: string,
+  handler: DeliveryHandler,
+  concurrency = 4,
+): RunningConsumer {
   const controller = new AbortController();
   const attached = deferred();
-  const done = broker.consume(queue, handler, { concurrency, signal: controller.signal, onReady: attached.resolve });
+  const done = broker.consume(queue, handler, {
+    concurrency,
+    signal: controller.signal,
+    onReady: attached.resolve,
+  });
   return wrap(controller, attached.promise, done);
 }
 
-export function startSubscriber(broker: Broker, topic: string, group: string, handler: DeliveryHandler): RunningConsumer {
+export function startSubscriber(
+  broker: Broker,
+  topic: string,
+  group: string,
+  handler: DeliveryHandler,
+): RunningConsumer {
   const controller = new AbortController();
   const attached = deferred();
-  const done = broker.subscribe(topic, group, handler, { concurrency: 2, signal: controller.signal, onReady: attached.resolve });
+  const done = broker.subscribe(topic, group, handler, {
+    concurrency: 2,
+    signal: controller.signal,
+    onReady: attached.resolve,
+  });
   return wrap(controller, attached.promise, done);
 }
 

@@ -1,4 +1,4 @@
-import { decodeEnvelope, type Delivery, type DeliveryHandler, type Envelope } from '@polyqueue/core';
+import { type Delivery, type DeliveryHandler, decodeEnvelope, type Envelope } from '@polyqueue/core';
 
 export interface Received {
   delivery: Delivery;
@@ -22,11 +22,20 @@ export class HandlerSpy {
   constructor(private readonly defaultTimeoutMs = 20_000) {}
 
   /** A handler that records each delivery, then settles it with `settle` (default: ack). */
-  handler(consumer = 'c1', settle: (delivery: Delivery, received: Received) => Promise<void> = (d) => d.ack()): DeliveryHandler {
+  handler(
+    consumer = 'c1',
+    settle: (delivery: Delivery, received: Received) => Promise<void> = (d) => d.ack(),
+  ): DeliveryHandler {
     return async (delivery) => {
       const decoded = decodeEnvelope(delivery.body, delivery.messageId);
       const envelope = decoded.ok ? decoded.envelope : undefined;
-      const received: Received = { delivery, envelope, id: envelope?.id ?? delivery.messageId, at: Date.now(), consumer };
+      const received: Received = {
+        delivery,
+        envelope,
+        id: envelope?.id ?? delivery.messageId,
+        at: Date.now(),
+        consumer,
+      };
       this.received.push(received);
       try {
         await settle(delivery, received);
@@ -59,7 +68,9 @@ export class HandlerSpy {
       const waiter: Waiter = { predicate, resolve: () => {} };
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (received ${this.received.length})`));
+        reject(
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what} (received ${this.received.length})`),
+        );
       }, timeoutMs);
       waiter.resolve = () => {
         clearTimeout(timer);

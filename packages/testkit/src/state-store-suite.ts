@@ -4,7 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 function record(overrides: Partial<JobRecord> = {}): JobRecord {
   const now = new Date().toISOString();
-  return { id: randomUUID(), type: 'send_email', queue: 'email', status: 'queued', attempts: 0, createdAt: now, updatedAt: now, ...overrides };
+  return {
+    id: randomUUID(),
+    type: 'send_email',
+    queue: 'email',
+    status: 'queued',
+    attempts: 0,
+    createdAt: now,
+    updatedAt: now,
+    ...overrides,
+  };
 }
 
 /** The contract every StateStore (sqlite, redis, mysql) must keep. */
