@@ -248,7 +248,9 @@ export class SqliteBroker implements Broker {
       }
       idleMs = this.options.pollMinMs;
       rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
-      for (const row of rows) slots.run(() => handler(this.#delivery(table, queue, row, owner)));
+      const wake = () => this.#published.emit(queue);
+      for (const row of rows)
+        void slots.run(() => handler(new SqliteDelivery(table, this.#writes, row, owner, wake)));
     }
     await slots.drained();
   }
@@ -266,43 +268,6 @@ export class SqliteBroker implements Broker {
       this.#published.on(queue, done);
       signal.addEventListener('abort', done, { once: true });
     });
-  }
-
-  #delivery(table: QueueTable, queue: string, row: Row, owner: string): Delivery {
-    // A row inserted by plain SQL has no envelope: it reads as the foreign {type, payload} shape.
-    const body = row.envelope ?? `{"type":${JSON.stringify(row.job_type)},"payload":${row.payload}}`;
-    const messageId = row.job_id ?? `${table.table}-${row.id}`;
-    let settled = false;
-    const settle = () => {
-      if (settled) throw new Error(`delivery ${messageId} was already settled`);
-      settled = true;
-    };
-    return {
-      messageId,
-      body,
-      attempt: row.attempts,
-      ack: async () => {
-        settle();
-        await this.#writes.write(() => table.ack.run(row.id, owner));
-      },
-      retry: async (delayMs) => {
-        settle();
-        await this.#writes.write(() => table.retry.run(Date.now() + delayMs, row.id, owner));
-        if (delayMs <= 0) this.#published.emit(queue);
-      },
-      deadLetter: async (reason) => {
-        settle();
-        await this.#writes.write(() => {
-          // Only the lease holder moves the row; a worker that lost its lease changes nothing.
-          if (table.ack.run(row.id, owner).changes === 1) {
-            table.toDead.run(messageId, row.job_type, body, reason, new Date().toISOString());
-          }
-        });
-      },
-      extend: async (ms) => {
-        await this.#writes.write(() => table.extend.run(Date.now() + ms, row.id, owner));
-      },
-    };
   }
 
   async publishEvent(topic: string, event: Envelope): Promise<void> {
@@ -398,15 +363,17 @@ class Slots {
     return this.size - this.running;
   }
 
-  run(task: () => Promise<void>): void {
+  async run(task: () => Promise<void>): Promise<void> {
     this.running += 1;
-    task()
-      .catch(() => {}) // a handler's own failure is its business; the slot frees either way
-      .finally(() => {
-        this.running -= 1;
-        this.#freed?.();
-        if (this.running === 0) this.#allDone?.();
-      });
+    try {
+      await task();
+    } catch {
+      // A handler's own failure is its business; the slot frees either way.
+    } finally {
+      this.running -= 1;
+      this.#freed?.();
+      if (this.running === 0) this.#allDone?.();
+    }
   }
 
   whenOneFrees(): Promise<void> {
@@ -423,5 +390,59 @@ class Slots {
     return new Promise((resolve) => {
       this.#allDone = resolve;
     });
+  }
+}
+
+/**
+ * One claimed row. Every outcome is a statement guarded by lease_owner, so a worker that lost
+ * its lease (it stalled past SQLITE_LEASE_MS and another consumer took the row) changes nothing.
+ * A class rather than closures: one allocation per job on the hot path.
+ */
+class SqliteDelivery implements Delivery {
+  readonly messageId: string;
+  readonly body: string;
+  readonly attempt: number;
+  #settled = false;
+
+  constructor(
+    private readonly table: QueueTable,
+    private readonly writes: WriteBatcher,
+    private readonly row: Row,
+    private readonly owner: string,
+    private readonly wakeConsumers: () => void,
+  ) {
+    // A row inserted by plain SQL has no envelope: it reads as the foreign {type, payload} shape.
+    this.body = row.envelope ?? `{"type":${JSON.stringify(row.job_type)},"payload":${row.payload}}`;
+    this.messageId = row.job_id ?? `${table.table}-${row.id}`;
+    this.attempt = row.attempts;
+  }
+
+  #settle(): void {
+    if (this.#settled) throw new Error(`delivery ${this.messageId} was already settled`);
+    this.#settled = true;
+  }
+
+  async ack(): Promise<void> {
+    this.#settle();
+    await this.writes.write(() => this.table.ack.run(this.row.id, this.owner));
+  }
+
+  async retry(delayMs: number): Promise<void> {
+    this.#settle();
+    await this.writes.write(() => this.table.retry.run(Date.now() + delayMs, this.row.id, this.owner));
+    if (delayMs <= 0) this.wakeConsumers();
+  }
+
+  async deadLetter(reason: string): Promise<void> {
+    this.#settle();
+    await this.writes.write(() => {
+      if (this.table.ack.run(this.row.id, this.owner).changes === 1) {
+        this.table.toDead.run(this.messageId, this.row.job_type, this.body, reason, new Date().toISOString());
+      }
+    });
+  }
+
+  async extend(ms: number): Promise<void> {
+    await this.writes.write(() => this.table.extend.run(Date.now() + ms, this.row.id, this.owner));
   }
 }

@@ -1,0 +1,66 @@
+/**
+ * The classic MySQL queue worker that the mysql driver is measured against: one job per
+ * transaction, as in the usual SKIP LOCKED examples.
+ *
+ *     BEGIN;
+ *     SELECT id, job_type, payload FROM jobs ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED;
+ *     -- handle the job
+ *     DELETE FROM jobs WHERE id = ?;
+ *     COMMIT;
+ *
+ * Same server, same durability (innodb_flush_log_at_trx_commit left at the server's setting),
+ * same kind of table (id, job_type, payload, created_at). Rows are inserted in multi-row
+ * statements first; only processing is timed, with one connection, as the pattern is written.
+ */
+import { createEnvelope } from '@polyqueue/core';
+import mysql from 'mysql2/promise';
+
+export interface NaiveOptions {
+  /** mysql://user:password@host:port/database */
+  url: string;
+  jobs: number;
+}
+
+export async function naiveSkipLockedLoop(options: NaiveOptions): Promise<{ jobsPerSec: number }> {
+  const connection = await mysql.createConnection({ uri: options.url, supportBigNumbers: true, bigNumberStrings: true });
+  const table = `naive_${Date.now().toString(36)}`;
+  try {
+    await connection.query(`CREATE TABLE \`${table}\` (
+      id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+      job_type VARCHAR(100) NOT NULL,
+      payload LONGTEXT NOT NULL,
+      created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+    for (let i = 0; i < options.jobs; i += 500) {
+      const rows = Array.from({ length: Math.min(500, options.jobs - i) }, (_, k) => {
+        const e = createEnvelope('bench_job', { i: i + k });
+        return [e.type, JSON.stringify(e.payload)];
+      });
+      await connection.query(`INSERT INTO \`${table}\` (job_type, payload) VALUES ?`, [rows]);
+    }
+
+    const handler = async (_job: unknown) => {};
+    const t0 = performance.now();
+    let done = 0;
+    for (;;) {
+      await connection.beginTransaction();
+      const [rows] = await connection.query(
+        `SELECT id, job_type, payload FROM \`${table}\` ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      );
+      const row = (rows as { id: string; job_type: string; payload: string }[])[0];
+      if (!row) {
+        await connection.commit();
+        break;
+      }
+      await handler({ type: row.job_type, payload: JSON.parse(row.payload) });
+      await connection.query(`DELETE FROM \`${table}\` WHERE id = ?`, [row.id]);
+      await connection.commit();
+      done += 1;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { jobsPerSec: done / seconds };
+  } finally {
+    await connection.query(`DROP TABLE IF EXISTS \`${table}\``).catch(() => {});
+    await connection.end();
+  }
+}
