@@ -1,4 +1,5 @@
 import type { Rates } from '../measure';
+import { naiveSkipLockedLoop } from './mysql-naive';
 import { sqliteRaw } from './sqlite-raw';
 
 export interface BaselineOptions {
@@ -25,4 +26,18 @@ export interface Baseline {
  */
 export const baselines: Record<string, Baseline[]> = {
   sqlite: [{ label: 'raw better-sqlite3, same SQL', run: sqliteRaw }],
+  mysql: [
+    {
+      label: 'naive SKIP LOCKED loop, one row per transaction',
+      run: async (o) => ({
+        enqueuePerSec: Number.NaN, // it inserts with multi-row statements; only processing is compared
+        processPerSec: (
+          await naiveSkipLockedLoop({
+            url: o.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
+            jobs: o.jobs,
+          })
+        ).jobsPerSec,
+      }),
+    },
+  ],
 };

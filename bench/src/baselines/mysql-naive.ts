@@ -22,7 +22,11 @@ export interface NaiveOptions {
 }
 
 export async function naiveSkipLockedLoop(options: NaiveOptions): Promise<{ jobsPerSec: number }> {
-  const connection = await mysql.createConnection({ uri: options.url, supportBigNumbers: true, bigNumberStrings: true });
+  const connection = await mysql.createConnection({
+    uri: options.url,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+  });
   const table = `naive_${Date.now().toString(36)}`;
   try {
     await connection.query(`CREATE TABLE \`${table}\` (

@@ -70,6 +70,7 @@ export function queueTableSql(table: string): string {
       lease_owner TEXT,
       lease_expires_at INTEGER NOT NULL DEFAULT 0
     );
+    CREATE UNIQUE INDEX IF NOT EXISTS "${table}_job_id" ON "${table}" (job_id) WHERE job_id IS NOT NULL;
     CREATE INDEX IF NOT EXISTS "${table}_claim" ON "${table}" (priority, id) WHERE lease_owner IS NULL;
     CREATE INDEX IF NOT EXISTS "${table}_leases" ON "${table}" (lease_expires_at) WHERE lease_owner IS NOT NULL;
     CREATE TABLE IF NOT EXISTS "${dead}" (
@@ -131,7 +132,9 @@ class QueueTable {
     const dead = `${table}_dead`;
     db.exec(queueTableSql(table));
     this.insert = db.prepare(
-      `INSERT INTO "${table}" (job_type, payload, envelope, job_id, priority, available_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      // A job id already in the queue is not added again (as BullMQ does with a job id): a
+      // producer that publishes again after a crash, or a migration run twice, adds nothing.
+      `INSERT OR IGNORE INTO "${table}" (job_type, payload, envelope, job_id, priority, available_at) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     // One statement, so the read and the lease are atomic under SQLite's write lock. Rows whose
     // lease expired (their worker died) are claimable again.

@@ -1,9 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStateStore } from '@polyqueue/broker-sqlite';
+import { createSqliteStateStore, SqliteBroker } from '@polyqueue/broker-sqlite';
+import { createEnvelope } from '@polyqueue/core';
 import { runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
 import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-'));
 const path = join(dir, 'queue.db');
@@ -25,3 +27,60 @@ runConformanceSuite({
 });
 
 runStateStoreSuite('sqlite', () => createSqliteStateStore(join(dir, 'state.db')));
+
+describe('sqlite queue specifics', () => {
+  it('adds no job whose id the queue already holds', async () => {
+    const broker = new SqliteBroker({
+      path,
+      prefix: 'polyqueue',
+      leaseMs: 30_000,
+      pollMinMs: 5,
+      pollMaxMs: 50,
+      synchronous: 'NORMAL',
+    });
+    try {
+      const envelope = createEnvelope('test_job', { n: 1 });
+      await broker.publish('dedupe', [{ envelope }]);
+      await broker.publish('dedupe', [{ envelope }, { envelope: createEnvelope('test_job', { n: 2 }) }]);
+      expect(await broker.stats('dedupe')).toEqual({ ready: 2, inFlight: 0, delayed: 0, dead: 0 });
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('takes a job written by plain SQL, as the foreign {type, payload} shape', async () => {
+    const broker = new SqliteBroker({
+      path,
+      prefix: 'polyqueue',
+      leaseMs: 30_000,
+      pollMinMs: 5,
+      pollMaxMs: 50,
+      synchronous: 'NORMAL',
+    });
+    try {
+      await broker.stats('plainsql'); // creates the table
+      const db = new Database(path);
+      db.prepare(
+        `INSERT INTO polyqueue_plainsql (job_type, payload) VALUES ('send_email', '{"to":"a@example.com"}')`,
+      ).run();
+      db.close();
+      const controller = new AbortController();
+      let body = '';
+      let messageId = '';
+      await broker.consume(
+        'plainsql',
+        async (d) => {
+          body = d.body;
+          messageId = d.messageId;
+          await d.ack();
+          controller.abort();
+        },
+        { concurrency: 1, signal: controller.signal },
+      );
+      expect(JSON.parse(body)).toEqual({ type: 'send_email', payload: { to: 'a@example.com' } });
+      expect(messageId).toMatch(/^polyqueue_plainsql-\d+$/);
+    } finally {
+      await broker.close();
+    }
+  });
+});

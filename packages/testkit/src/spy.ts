@@ -37,6 +37,7 @@ export class HandlerSpy {
         consumer,
       };
       this.received.push(received);
+      this.#check(); // a waiter may be satisfied by the arrival itself, before the handler settles
       try {
         await settle(delivery, received);
       } finally {

@@ -1,0 +1,2 @@
+export { type LegacyRow, LegacyTable, parseSource } from './migrate/legacy-table';
+export { convertRow, legacyJobId, type MigrateSummary, runMigration } from './migrate/migrate';

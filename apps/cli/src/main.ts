@@ -1,0 +1,43 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * The `polyqueue` command. Subcommands:
+ *   migrate   move a legacy queue table (Q4M style) into any broker (see migrate/command.ts)
+ */
+import { ConfigError } from '@polyqueue/core';
+import { MIGRATE_USAGE, migrateCommand, UsageError } from './migrate/command';
+
+const USAGE = `usage: polyqueue <command> [options]
+
+commands:
+  migrate   move the rows of a legacy MySQL queue table into any broker, exactly once per row id
+
+${MIGRATE_USAGE}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'migrate':
+      return migrateCommand(rest, process.env);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      console.error(`polyqueue: unknown command "${command}"\n\n${USAGE}`);
+      return 1;
+  }
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  const known =
+    error instanceof UsageError ||
+    error instanceof ConfigError ||
+    (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+  console.error(`polyqueue: ${(error as Error).message}`);
+  if (!known && process.env.DEBUG) console.error(error);
+  process.exitCode = 1;
+}

@@ -1,0 +1,18 @@
+import { type BrokerDriver, defineDriver } from '@polyqueue/core';
+import { brokerOptions, mysqlEnvSchema } from './config';
+import { createMysqlBroker } from './mysql-broker';
+
+export { brokerOptions, type MysqlConfig, mysqlEnvSchema, tableNames } from './config';
+export { createMysqlBroker, MYSQL_CAPABILITIES } from './mysql-broker';
+export { createMysqlPool } from './pool';
+export { queueTableDdl, rowBody } from './schema';
+export { createMysqlStateStore } from './state-store';
+
+export const drivers: Record<string, BrokerDriver> = {
+  mysql: defineDriver({
+    envSchema: mysqlEnvSchema,
+    description:
+      'MySQL/MariaDB table queue (Q4M style): at-least-once with leases, native delay, priority and dead-letter table',
+    createBroker: (config, { logger }) => createMysqlBroker(brokerOptions(config), logger),
+  }),
+};

@@ -1,0 +1,208 @@
+/**
+ * Job status records and idempotency claims in MySQL / MariaDB (STATE_URL=mysql://...).
+ *
+ * Tables (created on first use; `?prefix=` in the URL changes `polyqueue`):
+ * - `polyqueue_jobs`: one row per job, UNIQUE on idempotency_key, so createJob is atomic on the
+ *   key: the INSERT either wins or hits the unique index, and the loser reads the winner.
+ * - `polyqueue_idempotency`: one row per key. A claim is one statement that can only succeed for
+ *   one worker: INSERT IGNORE of a new key, or an UPDATE guarded by `expires_at <= NOW(3)` that
+ *   takes over an expired lease. Time is the server's clock, so workers' clocks do not matter.
+ */
+import type { ClaimResult, CreateJobResult, JobPatch, JobRecord, StateStore } from '@polyqueue/core';
+import { DEFAULT_DONE_TTL_MS } from '@polyqueue/core';
+import { quoteIdentifier } from './config';
+import { affectedRows, createMysqlPool, type Pool, retryOnStaleConnection } from './pool';
+
+interface JobRow {
+  id: string;
+  type: string;
+  queue: string;
+  status: JobRecord['status'];
+  attempts: number;
+  last_error: string | null;
+  result: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** How often, at most, claims also delete a batch of expired idempotency rows. */
+const CLEANUP_EVERY_MS = 60_000;
+
+export async function createMysqlStateStore(stateUrl: string): Promise<StateStore> {
+  const url = new URL(stateUrl);
+  const prefix = url.searchParams.get('prefix') ?? 'polyqueue';
+  if (!/^[A-Za-z0-9_]+$/.test(prefix)) throw new Error('STATE_URL: prefix must be letters, digits or "_"');
+  url.search = '';
+  const pool = await createMysqlPool(url.toString(), { connectionLimit: 10 });
+  const jobs = quoteIdentifier(`${prefix}_jobs`);
+  const keys = quoteIdentifier(`${prefix}_idempotency`);
+  try {
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${jobs} (
+      id VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      type VARCHAR(100) NOT NULL,
+      queue VARCHAR(200) NOT NULL,
+      status VARCHAR(20) NOT NULL,
+      attempts INT UNSIGNED NOT NULL DEFAULT 0,
+      last_error TEXT NULL,
+      result LONGTEXT NULL,
+      idempotency_key VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+      request_hash VARCHAR(128) NULL,
+      created_at DATETIME(3) NOT NULL,
+      updated_at DATETIME(3) NOT NULL,
+      PRIMARY KEY (id),
+      UNIQUE KEY idempotency_key (idempotency_key)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${keys} (
+      k VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      done TINYINT(1) NOT NULL DEFAULT 0,
+      result LONGTEXT NULL,
+      expires_at DATETIME(3) NOT NULL,
+      PRIMARY KEY (k),
+      KEY expires_at (expires_at)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
+  }
+  return new MysqlStateStore(pool, jobs, keys);
+}
+
+class MysqlStateStore implements StateStore {
+  #lastCleanup = 0;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly jobs: string,
+    private readonly keys: string,
+  ) {}
+
+  async #query(sql: string, values: unknown[] = []): Promise<unknown> {
+    const [result] = await retryOnStaleConnection(() => this.pool.query(sql, values));
+    return result;
+  }
+
+  async createJob(record: JobRecord): Promise<CreateJobResult> {
+    try {
+      await this.pool.query(
+        `INSERT INTO ${this.jobs} (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          record.id,
+          record.type,
+          record.queue,
+          record.status,
+          record.attempts,
+          record.lastError ?? null,
+          record.result === undefined ? null : JSON.stringify(record.result),
+          record.idempotencyKey ?? null,
+          record.requestHash ?? null,
+          new Date(record.createdAt),
+          new Date(record.updatedAt),
+        ],
+      );
+      return { created: true };
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ER_DUP_ENTRY') throw error;
+      const existing =
+        (record.idempotencyKey !== undefined
+          ? await this.#jobWhere('idempotency_key', record.idempotencyKey)
+          : undefined) ?? (await this.getJob(record.id));
+      if (!existing) throw error;
+      return { created: false, existing };
+    }
+  }
+
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    return this.#jobWhere('id', id);
+  }
+
+  async #jobWhere(column: 'id' | 'idempotency_key', value: string): Promise<JobRecord | undefined> {
+    const rows = (await this.#query(`SELECT * FROM ${this.jobs} WHERE ${column} = ?`, [value])) as JobRow[];
+    const row = rows[0];
+    if (!row) return undefined;
+    const record: JobRecord = {
+      id: row.id,
+      type: row.type,
+      queue: row.queue,
+      status: row.status,
+      attempts: Number(row.attempts),
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    };
+    if (row.last_error !== null) record.lastError = row.last_error;
+    if (row.result !== null) record.result = JSON.parse(row.result);
+    if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
+    if (row.request_hash !== null) record.requestHash = row.request_hash;
+    return record;
+  }
+
+  async updateJob(id: string, patch: JobPatch): Promise<void> {
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    if (patch.status !== undefined) sets.push('status = ?') && values.push(patch.status);
+    if (patch.attempts !== undefined) sets.push('attempts = ?') && values.push(patch.attempts);
+    if (patch.lastError !== undefined) sets.push('last_error = ?') && values.push(patch.lastError);
+    if (patch.result !== undefined) sets.push('result = ?') && values.push(JSON.stringify(patch.result));
+    sets.push('updated_at = ?');
+    values.push(new Date(), id);
+    await this.#query(`UPDATE ${this.jobs} SET ${sets.join(', ')} WHERE id = ?`, values);
+  }
+
+  async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+    await this.#cleanup();
+    const lease = Math.max(1, Math.round(leaseMs)) * 1000;
+    const inserted = await this.#query(
+      `INSERT IGNORE INTO ${this.keys} (k, done, result, expires_at) VALUES (?, 0, NULL, NOW(3) + INTERVAL ? MICROSECOND)`,
+      [key, lease],
+    );
+    if (affectedRows(inserted) === 1) return { state: 'claimed' };
+    // Take over a lease (or a done record) that has expired; the guard makes it one winner.
+    const taken = await this.#query(
+      `UPDATE ${this.keys} SET done = 0, result = NULL, expires_at = NOW(3) + INTERVAL ? MICROSECOND
+       WHERE k = ? AND expires_at <= NOW(3)`,
+      [lease, key],
+    );
+    if (affectedRows(taken) === 1) return { state: 'claimed' };
+    const rows = (await this.#query(
+      `SELECT done, result, GREATEST(0, TIMESTAMPDIFF(MICROSECOND, NOW(3), expires_at)) DIV 1000 AS remaining_ms
+       FROM ${this.keys} WHERE k = ?`,
+      [key],
+    )) as { done: number; result: string | null; remaining_ms: string }[];
+    const row = rows[0];
+    // Released or expired between the statements: a moment later the claim will succeed.
+    if (!row) return { state: 'busy', retryInMs: 1 };
+    if (Number(row.done) === 1)
+      return { state: 'done', result: row.result === null ? null : JSON.parse(row.result) };
+    return { state: 'busy', retryInMs: Math.max(1, Number(row.remaining_ms)) };
+  }
+
+  async complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<void> {
+    await this.#query(
+      `INSERT INTO ${this.keys} (k, done, result, expires_at) VALUES (?, 1, ?, NOW(3) + INTERVAL ? MICROSECOND)
+       ON DUPLICATE KEY UPDATE done = 1, result = VALUES(result), expires_at = VALUES(expires_at)`,
+      [key, JSON.stringify(result ?? null), Math.max(1, Math.round(ttlMs)) * 1000],
+    );
+  }
+
+  async release(key: string): Promise<void> {
+    await this.#query(`DELETE FROM ${this.keys} WHERE k = ? AND done = 0`, [key]);
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** Expired rows are dead weight; a bounded delete now and then keeps the table small. */
+  async #cleanup(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastCleanup < CLEANUP_EVERY_MS) return;
+    this.#lastCleanup = now;
+    await this.pool.query(`DELETE FROM ${this.keys} WHERE expires_at < NOW(3) LIMIT 1000`).catch(() => {});
+  }
+}

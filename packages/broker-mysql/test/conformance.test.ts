@@ -1,0 +1,48 @@
+import { runConformanceSuite } from '@polyqueue/testkit';
+import { queueTableDdl, tableNames } from '../src/index';
+import { connect, MYSQL_URL, restartMariadb, SERVER_HINT } from './server';
+
+const LEASE_MS = 2_000;
+
+/**
+ * A producer writing SQL, as a PHP or Python service would: `{type, payload}` bodies become
+ * job_type + payload columns; anything else goes to the body column unchanged.
+ */
+async function publishRaw(queue: string, body: string): Promise<void> {
+  const connection = await connect();
+  try {
+    const table = tableNames('polyqueue', queue).queue;
+    await connection.query(queueTableDdl(table));
+    let foreign: { type?: unknown; payload?: unknown } | undefined;
+    try {
+      const json = JSON.parse(body);
+      if (json && typeof json === 'object' && Object.keys(json).sort().join() === 'payload,type')
+        foreign = json;
+    } catch {}
+    if (foreign && typeof foreign.type === 'string') {
+      await connection.query(`INSERT INTO \`${table}\` (job_type, payload) VALUES (?, ?)`, [
+        foreign.type,
+        JSON.stringify(foreign.payload),
+      ]);
+    } else {
+      await connection.query(`INSERT INTO \`${table}\` (body) VALUES (?)`, [body]);
+    }
+  } finally {
+    await connection.end();
+  }
+}
+
+runConformanceSuite({
+  broker: 'mysql',
+  env: {
+    MYSQL_URL,
+    MYSQL_LEASE_MS: String(LEASE_MS),
+    MYSQL_POLL_MIN_MS: '10',
+    MYSQL_POLL_MAX_MS: '200',
+  },
+  serverHint: SERVER_HINT,
+  publishRaw,
+  restartServer: restartMariadb,
+  leaseMs: LEASE_MS,
+  batchSize: 500,
+});
