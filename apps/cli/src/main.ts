@@ -1,15 +1,24 @@
 #!/usr/bin/env -S node --import tsx
 /**
  * The `polyqueue` command. Subcommands:
+ *   stats     queue depth by state (queues/commands.ts)
+ *   dead      list, redrive or purge dead letters (queues/commands.ts)
  *   migrate   move a legacy queue table (Q4M style) into any broker (see migrate/command.ts)
  */
 import { ConfigError } from '@polyqueue/core';
 import { MIGRATE_USAGE, migrateCommand, UsageError } from './migrate/command';
+import { deadCommand, QUEUES_USAGE, statsCommand } from './queues/commands';
 
 const USAGE = `usage: polyqueue <command> [options]
 
 commands:
+  stats     ready / in flight / delayed / dead per queue
+  dead      list, redrive or purge a queue's dead letters
   migrate   move the rows of a legacy MySQL queue table into any broker, exactly once per row id
+
+The broker is the one BROKER and its variables select (default: sqlite, ./var/polyqueue.db).
+
+${QUEUES_USAGE}
 
 ${MIGRATE_USAGE}`;
 
@@ -18,6 +27,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'migrate':
       return migrateCommand(rest, process.env);
+    case 'stats':
+      return statsCommand(rest, process.env);
+    case 'dead':
+      return deadCommand(rest, process.env);
     case undefined:
     case 'help':
     case '--help':
