@@ -438,11 +438,19 @@ export function runConformanceSuite(options: ConformanceOptions): void {
     it('dead-letters a malformed message with its reason and keeps consuming', async () => {
       const queue = uniqueQueueName('malformed');
       const handled: unknown[] = [];
+      const goodJobDone = deferred();
       const worker = createWorker({
         broker,
         queue,
         idempotency: new MemoryIdempotencyStore(),
-        handlers: { test_job: { handle: async (p) => void handled.push(p) } },
+        handlers: {
+          test_job: {
+            handle: async (p) => {
+              handled.push(p);
+              goodJobDone.resolve();
+            },
+          },
+        },
       });
       const controller = new AbortController();
       const ready = deferred();
@@ -453,6 +461,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         await options.publishRaw(queue, JSON.stringify({ id: 'x1', type: 'test_job' }));
         await options.publishRaw(queue, JSON.stringify({ type: 'nobody_handles_this', payload: {} }));
         await broker.publish(queue, messages([job({ good: true })]));
+        await goodJobDone.promise;
         await statsEventually(queue, { dead: 3, ready: 0, inFlight: 0 }, 'three dead letters');
         expect(handled).toEqual([{ good: true }]);
         const reasons = (await broker.deadLetters(queue).list(10)).map((d) => d.reason).sort();
@@ -468,12 +477,18 @@ export function runConformanceSuite(options: ConformanceOptions): void {
     it('accepts a foreign {type, payload} message and stops retrying a non-retryable failure', async () => {
       const queue = uniqueQueueName('foreign');
       const seen: unknown[] = [];
+      const foreignDone = deferred();
       const worker = createWorker({
         broker,
         queue,
         idempotency: new MemoryIdempotencyStore(),
         handlers: {
-          send_email: { handle: async (p) => void seen.push(p) },
+          send_email: {
+            handle: async (p) => {
+              seen.push(p);
+              foreignDone.resolve();
+            },
+          },
           test_job: {
             handle: async () => {
               throw new NonRetryableError('cannot ever work');
@@ -489,6 +504,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         const payload = { to: 'a@example.com', subject: 'Hi', body: 'from PHP' };
         await options.publishRaw(queue, JSON.stringify({ type: 'send_email', payload }));
         await broker.publish(queue, messages([job()]));
+        await foreignDone.promise;
         await statsEventually(
           queue,
           { dead: 1, ready: 0, inFlight: 0, delayed: 0 },

@@ -1,0 +1,195 @@
+import type { Logger } from '@polyqueue/core';
+import kafkajs, { type Admin, type IHeaders, type Kafka, type KafkaMessage, type LogEntry } from 'kafkajs';
+import type { KafkaConfig } from './config';
+
+/**
+ * The kafkajs client, its logging and the small admin helpers the driver shares: topic creation,
+ * watermarks and group lag. kafkajs is CommonJS; it is imported as a default and destructured so
+ * Node's ESM loader and the bundlers agree.
+ */
+
+const { Kafka: KafkaClient, logLevel } = kafkajs;
+
+/** Header names the driver writes; values are UTF-8 strings. */
+export const HEADER = {
+  /** Epoch milliseconds before which a message in the retry topic must not go back to main. */
+  dueAt: 'polyqueue-due-at',
+  /** The delivery's message id when the message was dead-lettered (the id for foreign bodies). */
+  messageId: 'polyqueue-message-id',
+  reason: 'polyqueue-reason',
+  deadAt: 'polyqueue-dead-at',
+} as const;
+
+export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+  const log = logger.child({ component: 'kafkajs' });
+  return new KafkaClient({
+    clientId: config.KAFKA_CLIENT_ID,
+    brokers: config.KAFKA_BROKERS,
+    // kafkajs is chatty at INFO (every join, every restart attempt): keep WARN and above.
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...extra } = entry.log;
+      const fields = { namespace: entry.namespace, ...extra };
+      if (entry.level === logLevel.ERROR) log.error(fields, message);
+      else if (entry.level === logLevel.WARN) log.warn(fields, message);
+      else log.debug(fields, message);
+    },
+    retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
+    connectionTimeout: 3_000,
+  });
+}
+
+export function headerText(message: Pick<KafkaMessage, 'headers'>, name: string): string | undefined {
+  const value = message.headers?.[name];
+  if (value === undefined || value === null) return undefined;
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : first.toString();
+}
+
+/** The message's headers as strings, without the named ones (for republishing). */
+export function copyHeaders(
+  message: Pick<KafkaMessage, 'headers'>,
+  without: readonly string[] = [],
+): IHeaders {
+  const out: IHeaders = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (without.includes(name) || value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.map((v) => v.toString()) : value.toString();
+  }
+  return out;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  /** retention.ms; -1 keeps messages forever. */
+  retentionMs: number;
+}
+
+/**
+ * Creates the topics that do not exist yet (an existing topic keeps its partitions and config),
+ * once per name per process.
+ */
+export class TopicRegistry {
+  private readonly created = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly admin: () => Promise<Admin>,
+    private readonly replicationFactor: number,
+  ) {}
+
+  ensure(specs: readonly TopicSpec[]): Promise<void> {
+    const missing = specs.filter((spec) => !this.created.has(spec.topic));
+    if (missing.length > 0) {
+      const creating = this.create(missing);
+      for (const spec of missing) {
+        const one = creating.catch((error) => {
+          // A failed creation is tried again by the next caller rather than cached.
+          this.created.delete(spec.topic);
+          throw error;
+        });
+        one.catch(() => {});
+        this.created.set(spec.topic, one);
+      }
+    }
+    return Promise.all(specs.map((spec) => this.created.get(spec.topic))).then(() => {});
+  }
+
+  private async create(specs: readonly TopicSpec[]): Promise<void> {
+    const admin = await this.admin();
+    // false when they existed already (maybe created a moment ago by another process): either
+    // way, wait below until every partition has a leader, or the first offset read fails.
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: specs.map((spec) => ({
+        topic: spec.topic,
+        numPartitions: spec.partitions,
+        replicationFactor: this.replicationFactor,
+        configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
+      })),
+    });
+    const topics = specs.map((spec) => spec.topic);
+    await retryLeaderless(admin, topics, async () => {
+      const metadata = await admin.fetchTopicMetadata({ topics });
+      const leaderless = metadata.topics.some(
+        (t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0),
+      );
+      if (leaderless)
+        throw Object.assign(new Error(`kafka: no leader yet for ${topics.join(', ')}`), { retriable: true });
+    });
+  }
+}
+
+const LEADER_ERRORS = new Set([
+  'NOT_LEADER_FOR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+]);
+
+/**
+ * Runs an admin read again while a just-created topic's partitions have no leader or the
+ * client's metadata is stale; kafkajs gives up at once on NOT_LEADER_FOR_PARTITION.
+ */
+export async function retryLeaderless<T>(
+  admin: Admin,
+  topics: readonly string[],
+  read: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      const { type, retriable } = error as { type?: string; retriable?: boolean };
+      if (attempt >= 20 || !(retriable || (type !== undefined && LEADER_ERRORS.has(type)))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1_000)));
+      await admin.fetchTopicMetadata({ topics: [...topics] }).catch(() => {});
+    }
+  }
+}
+
+export interface PartitionOffsets {
+  partition: number;
+  low: number;
+  high: number;
+}
+
+export async function watermarks(admin: Admin, topic: string): Promise<PartitionOffsets[]> {
+  const offsets = await retryLeaderless(admin, [topic], () => admin.fetchTopicOffsets(topic));
+  return offsets
+    .map((p) => ({ partition: p.partition, low: Number(p.low), high: Number(p.high) }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/**
+ * Messages of the topic that the group has not committed yet (all of them for a new group).
+ * `handedOut` gives, per partition, an offset up to which this process has already handed
+ * messages to handlers: those count as in flight, not as waiting.
+ */
+export async function groupLag(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  handedOut: ReadonlyMap<number, number> = new Map(),
+): Promise<number> {
+  const [marks, committed] = await Promise.all([
+    watermarks(admin, topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ]);
+  const byPartition = new Map<number, number>();
+  for (const entry of committed.find((t) => t.topic === topic)?.partitions ?? []) {
+    byPartition.set(entry.partition, Number(entry.offset));
+  }
+  let lag = 0;
+  for (const mark of marks) {
+    const offset = byPartition.get(mark.partition) ?? -1;
+    const start = Math.max(offset, mark.low, handedOut.get(mark.partition) ?? -1);
+    lag += Math.max(0, mark.high - start);
+  }
+  return Math.max(0, lag);
+}
+
+/** Total messages the topic holds now (high - low watermark, summed). */
+export async function topicSize(admin: Admin, topic: string): Promise<number> {
+  const marks = await watermarks(admin, topic);
+  return marks.reduce((sum, mark) => sum + (mark.high - mark.low), 0);
+}

@@ -1,0 +1,415 @@
+/**
+ * Kafka driver (kafkajs 2.x; tested against Apache Kafka 3.9 in KRaft mode).
+ *
+ * Guarantees: at-least-once. A queue Q is the topic `polyqueue.Q`, its workers one consumer group
+ * (`polyqueue.Q`). An offset is committed only after the handler's outcome, per partition up to
+ * the highest offset below which everything is settled, so a worker killed mid-job has its
+ * partitions reassigned (after the session timeout) and the job runs again elsewhere.
+ *
+ * Native: durable publish (acks=all), partitions and consumer groups, per-key ordering (the
+ * job's key is the message key; same key -> same partition, handled in order), pub/sub (one
+ * consumer group per subscriber group on `polyqueue.events.T`), redelivery after a crash.
+ * Emulated: delayed delivery and retry(delay) through the retry topic `polyqueue.Q.retry` and a
+ * mover that republishes due messages (delay-mover.ts); dead letters in `polyqueue.Q.dead`
+ * with list / redrive / purge built on DeleteRecords (dead-letters.ts).
+ * Not supported: priority (ignored), lease extension (a consumer holds its partitions while it
+ * heartbeats; extend() is a no-op).
+ *
+ * Connection: KAFKA_BROKERS=host:port[,host:port...] (default 127.0.0.1:9092).
+ * Options (environment): KAFKA_CLIENT_ID, KAFKA_PARTITIONS (of created topics, default 3),
+ * KAFKA_REPLICATION_FACTOR, KAFKA_SESSION_TIMEOUT_MS, KAFKA_HEARTBEAT_INTERVAL_MS,
+ * KAFKA_REBALANCE_TIMEOUT_MS, KAFKA_RETENTION_MS, POLYQUEUE_PREFIX. See docs/brokers/kafka.md.
+ */
+import {
+  attemptOf,
+  type Broker,
+  type Capabilities,
+  type ConsumeOptions,
+  type DeadLetterStore,
+  type Delivery,
+  type DeliveryHandler,
+  type Envelope,
+  encodeEnvelope,
+  type Logger,
+  type OutgoingMessage,
+  type QueueStats,
+  withAttempt,
+} from '@polyqueue/core';
+import kafkajs, { type Admin, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import {
+  createKafka,
+  groupLag,
+  HEADER,
+  TopicRegistry,
+  type TopicSpec,
+  topicSize,
+  watermarks,
+} from './client';
+import { eventTopic, type KafkaConfig, type QueueTopics, queueTopics, subscriberGroup } from './config';
+import { createDeadLetterStore, deadLetterHeaders } from './dead-letters';
+import { DelayMover } from './delay-mover';
+import { type ConsumedRecord, PartitionWorker, type RecordControl } from './partition-worker';
+import type { SessionSettings } from './supervised-consumer';
+
+const { Partitioners } = kafkajs;
+
+export const KAFKA_CAPABILITIES: Capabilities = {
+  delayedDelivery: 'emulated',
+  priority: 'none',
+  redeliveryAfterCrash: 'connection',
+  ordering: 'per-key',
+  pubsub: 'native',
+  leaseExtension: false,
+  delivery: 'at-least-once',
+  crossProcess: true,
+};
+
+const FOREVER = -1;
+
+export class KafkaBroker implements Broker {
+  readonly name = 'kafka';
+  readonly capabilities = KAFKA_CAPABILITIES;
+  private readonly kafka: Kafka;
+  private readonly topics: TopicRegistry;
+  private readonly session: SessionSettings;
+  private producerPromise: Promise<Producer> | undefined;
+  private adminPromise: Promise<Admin> | undefined;
+  /** Running workers per queue, for QueueStats.inFlight. */
+  private readonly workers = new Map<string, Set<PartitionWorker>>();
+  /** Aborts every consume/subscribe still running at close(). */
+  private readonly closing = new AbortController();
+  private readonly active = new Set<Promise<void>>();
+
+  constructor(
+    private readonly config: KafkaConfig,
+    private readonly logger: Logger,
+  ) {
+    this.kafka = createKafka(config, logger);
+    this.topics = new TopicRegistry(() => this.admin(), config.KAFKA_REPLICATION_FACTOR);
+    this.session = {
+      sessionTimeout: config.KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatInterval: config.KAFKA_HEARTBEAT_INTERVAL_MS,
+      rebalanceTimeout: config.KAFKA_REBALANCE_TIMEOUT_MS,
+    };
+  }
+
+  async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const names = await this.ensureQueue(queue);
+    const now = Date.now();
+    const ready: Message[] = [];
+    const delayed: Message[] = [];
+    for (const message of messages) {
+      const out: Message = { value: encodeEnvelope(message.envelope), headers: {} };
+      if (message.key !== undefined) out.key = message.key;
+      if (message.delayMs !== undefined && message.delayMs > 0) {
+        out.headers = { [HEADER.dueAt]: String(now + message.delayMs) };
+        delayed.push(out);
+      } else {
+        ready.push(out);
+      }
+    }
+    const topicMessages: TopicMessages[] = [];
+    if (ready.length > 0) topicMessages.push({ topic: names.main, messages: ready });
+    if (delayed.length > 0) topicMessages.push({ topic: names.retry, messages: delayed });
+    await (await this.producer()).sendBatch({ topicMessages, acks: -1 });
+  }
+
+  async consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    const names = await this.ensureQueue(queue);
+    const worker = new PartitionWorker({
+      kafka: this.kafka,
+      groupId: names.group,
+      topic: names.main,
+      fromBeginning: true,
+      concurrency: options.concurrency,
+      session: this.session,
+      logger: this.logger.child({ queue }),
+      process: (record, _attempt, control) => handler(this.queueDelivery(names, record, control)),
+      ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
+    });
+    const mover = new DelayMover({
+      kafka: this.kafka,
+      producer: () => this.producer(),
+      retryTopic: names.retry,
+      mainTopic: names.main,
+      groupId: names.retryGroup,
+      session: this.session,
+      logger: this.logger.child({ queue, component: 'delay-mover' }),
+    });
+    let workers = this.workers.get(queue);
+    if (!workers) {
+      workers = new Set();
+      this.workers.set(queue, workers);
+    }
+    workers.add(worker);
+    try {
+      await this.runUntilAborted(
+        options,
+        [worker.joined, mover.joined],
+        async () => {
+          await Promise.all([worker.start(), mover.start()]);
+        },
+        async () => {
+          await Promise.all([worker.drain(), mover.stop()]);
+        },
+      );
+    } finally {
+      workers.delete(worker);
+    }
+  }
+
+  async publishEvent(topic: string, event: Envelope): Promise<void> {
+    const name = eventTopic(this.config.POLYQUEUE_PREFIX, topic);
+    await this.topics.ensure([
+      { topic: name, partitions: this.config.KAFKA_PARTITIONS, retentionMs: this.config.KAFKA_RETENTION_MS },
+    ]);
+    await (await this.producer()).send({
+      topic: name,
+      acks: -1,
+      messages: [{ value: encodeEnvelope(event) }],
+    });
+  }
+
+  async subscribe(
+    topic: string,
+    group: string,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+  ): Promise<void> {
+    const prefix = this.config.POLYQUEUE_PREFIX;
+    const name = eventTopic(prefix, topic);
+    const names = subscriberGroup(prefix, topic, group);
+    await this.topics.ensure([
+      { topic: name, partitions: this.config.KAFKA_PARTITIONS, retentionMs: this.config.KAFKA_RETENTION_MS },
+      { topic: names.dead, partitions: 1, retentionMs: FOREVER },
+    ]);
+    const startAt = await this.endsWithoutCommit(names.group, name);
+    const worker = new PartitionWorker({
+      kafka: this.kafka,
+      groupId: names.group,
+      topic: name,
+      fromBeginning: false,
+      startAt,
+      concurrency: options.concurrency,
+      session: this.session,
+      logger: this.logger.child({ topic, group }),
+      process: (record, attempt, control) =>
+        handler(this.eventDelivery(names.dead, record, attempt, control)),
+      ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
+    });
+    await this.runUntilAborted(
+      options,
+      [worker.joined],
+      () => worker.start(),
+      () => worker.drain(),
+    );
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    const names = await this.ensureQueue(queue);
+    const admin = await this.admin();
+    // In flight as seen by this process: other processes' running jobs count as ready here.
+    let inFlight = 0;
+    const handedOut = new Map<number, number>();
+    for (const worker of this.workers.get(queue) ?? []) {
+      inFlight += Math.max(0, worker.unsettled);
+      for (const [partition, next] of worker.positions()) {
+        handedOut.set(partition, Math.max(next, handedOut.get(partition) ?? -1));
+      }
+    }
+    const [ready, delayed, dead] = await Promise.all([
+      groupLag(admin, names.group, names.main, handedOut),
+      groupLag(admin, names.retryGroup, names.retry),
+      topicSize(admin, names.dead),
+    ]);
+    return { ready, inFlight, delayed, dead };
+  }
+
+  deadLetters(queue: string): DeadLetterStore {
+    const names = queueTopics(this.config.POLYQUEUE_PREFIX, queue);
+    return createDeadLetterStore({
+      kafka: this.kafka,
+      admin: () => this.admin(),
+      producer: () => this.producer(),
+      ensureTopics: async () => {
+        await this.ensureQueue(queue);
+      },
+      deadTopic: names.dead,
+      mainTopic: names.main,
+      logger: this.logger,
+    });
+  }
+
+  async ping(): Promise<void> {
+    const admin = await this.admin();
+    await admin.describeCluster();
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort(new Error('broker closed'));
+    await Promise.allSettled([...this.active]);
+    const producer = this.producerPromise;
+    const admin = this.adminPromise;
+    this.producerPromise = undefined;
+    this.adminPromise = undefined;
+    await Promise.allSettled([producer?.then((p) => p.disconnect()), admin?.then((a) => a.disconnect())]);
+  }
+
+  private queueDelivery(names: QueueTopics, record: ConsumedRecord, control: RecordControl): Delivery {
+    const body = record.message.value?.toString() ?? '';
+    const messageId = `${record.topic}/${record.partition}/${record.offset}`;
+    const attempt = attemptOf(body);
+    const key = record.message.key;
+    return {
+      messageId,
+      body,
+      attempt,
+      ack: () => control.settle(),
+      retry: async (delayMs) => {
+        const value = withAttempt(body, attempt + 1, messageId);
+        const headers = { [HEADER.dueAt]: String(Date.now() + Math.max(0, delayMs)) };
+        await (await this.producer()).send({
+          topic: names.retry,
+          acks: -1,
+          messages: [{ key, value, headers }],
+        });
+        await control.settle();
+      },
+      deadLetter: async (reason) => {
+        const headers = deadLetterHeaders(messageId, reason);
+        await (await this.producer()).send({
+          topic: names.dead,
+          acks: -1,
+          messages: [{ key, value: body, headers }],
+        });
+        await control.settle();
+      },
+      extend: async () => {},
+    };
+  }
+
+  /**
+   * An event delivery: retry(delay) runs the event again in this process, holding its offset (a
+   * crash meanwhile redelivers it from attempt 1); deadLetter goes to the group's dead topic.
+   */
+  private eventDelivery(
+    deadTopic: string,
+    record: ConsumedRecord,
+    attempt: number | undefined,
+    control: RecordControl,
+  ): Delivery {
+    const body = record.message.value?.toString() ?? '';
+    const messageId = `${record.topic}/${record.partition}/${record.offset}`;
+    const current = attempt ?? attemptOf(body);
+    return {
+      messageId,
+      body,
+      attempt: current,
+      ack: () => control.settle(),
+      retry: async (delayMs) => control.again(delayMs, current + 1),
+      deadLetter: async (reason) => {
+        const headers = deadLetterHeaders(messageId, reason);
+        await (await this.producer()).send({
+          topic: deadTopic,
+          acks: -1,
+          messages: [{ key: record.message.key, value: body, headers }],
+        });
+        await control.settle();
+      },
+      extend: async () => {},
+    };
+  }
+
+  /**
+   * A new subscriber group starts at the end of the topic as it is now, before the group joins:
+   * with auto.offset.reset=latest alone, an event sent between onReady and the first fetch would
+   * be skipped. (admin.setOffsets would do it too, but it joins the group itself: ~5 s.)
+   */
+  private async endsWithoutCommit(groupId: string, topic: string): Promise<Map<number, number>> {
+    const admin = await this.admin();
+    const [committed, ends] = await Promise.all([
+      admin.fetchOffsets({ groupId, topics: [topic] }),
+      watermarks(admin, topic),
+    ]);
+    const hasCommit = new Set(
+      (committed.find((t) => t.topic === topic)?.partitions ?? [])
+        .filter((p) => Number(p.offset) >= 0)
+        .map((p) => p.partition),
+    );
+    return new Map(
+      ends.filter((end) => !hasCommit.has(end.partition)).map((end) => [end.partition, end.high]),
+    );
+  }
+
+  private async runUntilAborted(
+    options: ConsumeOptions,
+    joined: Promise<void>[],
+    start: () => Promise<void>,
+    drain: () => Promise<void>,
+  ): Promise<void> {
+    const signal = AbortSignal.any([options.signal, this.closing.signal]);
+    const stopped = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    const run = (async () => {
+      await start();
+      await Promise.race([Promise.all(joined).then(() => options.onReady?.()), stopped]);
+      await stopped;
+      await drain();
+    })();
+    this.active.add(run);
+    try {
+      await run;
+    } finally {
+      this.active.delete(run);
+    }
+  }
+
+  private ensureQueue(queue: string): Promise<QueueTopics> {
+    const names = queueTopics(this.config.POLYQUEUE_PREFIX, queue);
+    const specs: TopicSpec[] = [
+      {
+        topic: names.main,
+        partitions: this.config.KAFKA_PARTITIONS,
+        retentionMs: this.config.KAFKA_RETENTION_MS,
+      },
+      {
+        topic: names.retry,
+        partitions: this.config.KAFKA_PARTITIONS,
+        retentionMs: this.config.KAFKA_RETENTION_MS,
+      },
+      { topic: names.dead, partitions: 1, retentionMs: FOREVER },
+    ];
+    return this.topics.ensure(specs).then(() => names);
+  }
+
+  private producer(): Promise<Producer> {
+    if (!this.producerPromise) {
+      const producer = this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 10 },
+      });
+      const connecting = producer.connect().then(() => producer);
+      connecting.catch(() => {
+        if (this.producerPromise === connecting) this.producerPromise = undefined;
+      });
+      this.producerPromise = connecting;
+    }
+    return this.producerPromise;
+  }
+
+  private admin(): Promise<Admin> {
+    if (!this.adminPromise) {
+      const admin = this.kafka.admin({ retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 } });
+      const connecting = admin.connect().then(() => admin);
+      connecting.catch(() => {
+        if (this.adminPromise === connecting) this.adminPromise = undefined;
+      });
+      this.adminPromise = connecting;
+    }
+    return this.adminPromise;
+  }
+}

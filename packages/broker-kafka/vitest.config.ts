@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // One Kafka for every file, and the conformance file restarts it: one file at a time.
+    fileParallelism: false,
+    // A new topic and consumer group per test: the first join alone can take a few seconds.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});

@@ -1,0 +1,51 @@
+import { intVariable, urlVariable } from '@polyqueue/core';
+import { z } from 'zod';
+
+/**
+ * Environment variables of the three Redis drivers (names are the variables, with defaults).
+ *
+ * REDIS_URL             redis://[user:password@]host:port[/db] or rediss://... (TLS)
+ * POLYQUEUE_PREFIX      key prefix; queue Q lives at `<prefix>:Q` (default polyqueue)
+ * REDIS_BLOCK_MS        how long one blocking read waits (BLPOP, BLMOVE, XREADGROUP BLOCK); also
+ *                       how soon an aborted consumer notices and how late a low-priority job
+ *                       published to an idle redis-reliable queue can be picked up
+ * REDIS_POLL_MS         how often a consumer looks for due delayed jobs at most (it also wakes at
+ *                       the next due time it knows of)
+ * REDIS_LEASE_MS        redis-reliable, redis-streams: how long a delivery stays with a consumer
+ *                       without ack or extend() before another consumer takes it back
+ * REDIS_MAX_DELIVERIES  redis-streams: deliveries without a settle (crashes) before the entry
+ *                       moves to the dead letters
+ */
+export const redisEnvSchema = z.object({
+  REDIS_URL: urlVariable(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  POLYQUEUE_PREFIX: z
+    .string()
+    .regex(/^[^{}\s]+$/, 'must not contain braces or whitespace')
+    .default('polyqueue'),
+  REDIS_BLOCK_MS: intVariable(1_000, 10, 60_000),
+  REDIS_POLL_MS: intVariable(500, 10, 60_000),
+  REDIS_LEASE_MS: intVariable(30_000, 100),
+  REDIS_MAX_DELIVERIES: intVariable(10, 1, 1_000),
+});
+
+export type RedisEnv = z.infer<typeof redisEnvSchema>;
+
+export interface RedisSettings {
+  url: string;
+  prefix: string;
+  blockMs: number;
+  pollMs: number;
+  leaseMs: number;
+  maxDeliveries: number;
+}
+
+export function settingsFrom(env: RedisEnv): RedisSettings {
+  return {
+    url: env.REDIS_URL,
+    prefix: env.POLYQUEUE_PREFIX,
+    blockMs: env.REDIS_BLOCK_MS,
+    pollMs: env.REDIS_POLL_MS,
+    leaseMs: env.REDIS_LEASE_MS,
+    maxDeliveries: env.REDIS_MAX_DELIVERIES,
+  };
+}

@@ -1,0 +1,248 @@
+/**
+ * redis-list and redis-reliable — job queues on Redis lists.
+ *
+ * Guarantees
+ *   redis-list      at-most-once. RPUSH / LPOP, the classic pattern: a popped job exists only
+ *                   in the consumer's memory, so a consumer that dies mid-job loses it. The pop
+ *                   is a Lua script that also records the job as in flight (for stats); an idle
+ *                   consumer waits with BLMOVE Q Q LEFT LEFT, which moves nothing, instead of
+ *                   BLPOP, so no job is ever popped without that record.
+ *   redis-reliable  at-least-once. BLMOVE into a per-consumer processing list plus a lease per
+ *                   job (sorted set token -> deadline). An atomic Lua recovery, run by every
+ *                   consumer, returns jobs whose lease expired and everything held by a consumer
+ *                   whose heartbeat stopped; extend() renews a lease; ack removes the job.
+ *
+ * Native vs emulated
+ *   queue, FIFO order          native (one list; FIFO with one consumer)
+ *   delayed jobs, retry delay  emulated: sorted set by due time, moved by a Lua script
+ *   priority                   emulated: high is LPUSHed to the head of the main list (in order
+ *                              within a batch, newest batch first), low waits in its own list and
+ *                              is taken only when the main list is empty. On an idle reliable
+ *                              queue a low job can wait up to REDIS_BLOCK_MS (BLMOVE watches the
+ *                              main list only).
+ *   pub/sub                    emulated: one queue per group, registered in a set per topic
+ *   dead letters               a stream `{polyqueue:Q}:dead` (id, body, reason, deadAt)
+ *
+ * Keys for queue Q (prefix polyqueue; see keys.ts, all in one cluster slot):
+ *   polyqueue:Q                   main list: RPUSH a JSON envelope or {type, payload} to enqueue
+ *   {polyqueue:Q}:low             low-priority list
+ *   {polyqueue:Q}:delayed         sorted set of delayed jobs
+ *   {polyqueue:Q}:dead            dead-letter stream
+ *   {polyqueue:Q}:leases          reliable: token -> lease deadline; list: what is in flight (stats)
+ *   {polyqueue:Q}:leased          reliable: hash token -> body
+ *   {polyqueue:Q}:consumers       reliable: consumer id -> heartbeat deadline
+ *   {polyqueue:Q}:processing:<id> reliable: one consumer's processing list
+ *   {polyqueue:Q}:tokens:<id>     reliable: one consumer's lease tokens
+ *
+ * Connection string: REDIS_URL=redis://[user:password@]host:6379[/db] (rediss:// for TLS).
+ * Options: POLYQUEUE_PREFIX, REDIS_BLOCK_MS, REDIS_POLL_MS, REDIS_LEASE_MS (reliable); see config.ts.
+ * A body without an `id` (a classic producer's {type, payload}) gets a fresh id per delivery:
+ * give it an id if a crash redelivery must be recognised by idempotency.
+ */
+import type {
+  Broker,
+  Capabilities,
+  ConsumeOptions,
+  DeadLetterStore,
+  DeliveryHandler,
+  Envelope,
+  Logger,
+  OutgoingMessage,
+  QueueStats,
+} from '@polyqueue/core';
+import type { Redis } from 'ioredis';
+import type { RedisSettings } from './config';
+import { connect, connected, disconnect, ping } from './connection';
+import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
+import { StreamDeadLetters } from './dead-letters';
+import { groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
+import { type ListConsumer, plainConsumer, reliableConsumer } from './list-consumers';
+import { execOrThrow, publishBatch, publishToGroups } from './publish';
+import { runScript } from './scripts';
+
+export type ListMode = 'plain' | 'reliable';
+
+const CAPABILITIES: Record<ListMode, Capabilities> = {
+  plain: {
+    delayedDelivery: 'emulated',
+    priority: 'emulated',
+    redeliveryAfterCrash: 'none',
+    ordering: 'fifo',
+    pubsub: 'emulated',
+    leaseExtension: false,
+    delivery: 'at-most-once',
+    crossProcess: true,
+  },
+  reliable: {
+    delayedDelivery: 'emulated',
+    priority: 'emulated',
+    redeliveryAfterCrash: 'lease',
+    ordering: 'fifo',
+    pubsub: 'emulated',
+    leaseExtension: true,
+    delivery: 'at-least-once',
+    crossProcess: true,
+  },
+};
+
+export async function createListBroker(
+  settings: RedisSettings,
+  mode: ListMode,
+  logger: Logger,
+): Promise<Broker> {
+  const redis = connect(settings.url, logger, `${mode}-commands`);
+  await connected(redis, settings.url);
+  return new RedisListBroker(settings, mode, logger, redis);
+}
+
+class RedisListBroker implements Broker {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  readonly #consumerConnections = new Set<Redis>();
+
+  constructor(
+    private readonly settings: RedisSettings,
+    private readonly mode: ListMode,
+    private readonly logger: Logger,
+    private readonly redis: Redis,
+  ) {
+    this.name = mode === 'plain' ? 'redis-list' : 'redis-reliable';
+    this.capabilities = CAPABILITIES[mode];
+  }
+
+  #keys(queue: string): QueueKeys {
+    return queueKeys(this.settings.prefix, queue);
+  }
+
+  async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    await publishBatch(this.redis, this.#keys(queue), 'list', messages);
+  }
+
+  consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    return this.#consume(this.#keys(queue), handler, options);
+  }
+
+  async publishEvent(topic: string, event: Envelope): Promise<void> {
+    await publishToGroups(this.redis, this.settings.prefix, topic, 'list', event);
+  }
+
+  subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    const groups = topicGroupsKey(this.settings.prefix, topic);
+    const register = async () => {
+      await this.redis.sadd(groups, group);
+    };
+    return this.#consume(groupKeys(this.settings.prefix, topic, group), handler, options, register);
+  }
+
+  async #consume(
+    keys: QueueKeys,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+    register?: () => Promise<void>,
+  ) {
+    const { settings, logger, redis } = this;
+    const blocking = connect(settings.url, logger, `${this.name}-consumer`, { blocking: true });
+    this.#consumerConnections.add(blocking);
+    const unwatch = watchConnection(blocking, options);
+    const maintenance = new AbortController();
+    const tasks: Promise<void>[] = [];
+    let consumer: ListConsumer | undefined;
+    try {
+      await connected(blocking, settings.url);
+      const context = { redis, blocking, keys, settings };
+      consumer = this.mode === 'plain' ? plainConsumer(context) : reliableConsumer(context);
+      const started = consumer;
+      await started.start();
+      await register?.();
+      tasks.push(
+        repeat(
+          () => this.#promote(keys),
+          settings.pollMs,
+          maintenance.signal,
+          logger,
+          'promoting delayed jobs',
+        ),
+        repeat(
+          async () => {
+            await register?.();
+            return started.maintain();
+          },
+          settings.pollMs,
+          maintenance.signal,
+          logger,
+          'consumer maintenance',
+        ),
+      );
+      options.onReady?.();
+      await runConsumeLoop({
+        signal: options.signal,
+        concurrency: options.concurrency,
+        fetch: (max) => started.fetch(max),
+        handler,
+        logger,
+        abandonFetch: () => blocking.status !== 'ready',
+      });
+    } finally {
+      maintenance.abort();
+      await Promise.all(tasks);
+      unwatch();
+      this.#consumerConnections.delete(blocking);
+      // Disconnect before finish(): nothing can move into this consumer's processing list after
+      // finish() handed its contents back.
+      await disconnect(blocking);
+      await consumer
+        ?.finish()
+        .catch((error) => logger.warn({ err: error }, 'could not unregister the consumer'));
+    }
+  }
+
+  /** Moves due delayed jobs; returns how long until the next one is due (at most pollMs). */
+  async #promote(keys: QueueKeys): Promise<number> {
+    const now = Date.now();
+    const [moved, nextDue] = (await runScript(
+      this.redis,
+      'promote-delayed',
+      [keys.delayed, keys.main, keys.low],
+      [now, 500],
+    )) as [number, number];
+    if (moved >= 500) return 0;
+    return nextDue < 0 ? this.settings.pollMs : Math.min(this.settings.pollMs, nextDue - Date.now());
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    const keys = this.#keys(queue);
+    const now = Date.now();
+    const [main, low, delayed, dead, consumers, inFlightPlain] = (await execOrThrow(
+      this.redis
+        .multi()
+        .llen(keys.main)
+        .llen(keys.low)
+        .zcard(keys.delayed)
+        .xlen(keys.dead)
+        .zrange(keys.consumers, 0, -1)
+        .zcount(keys.leases, `(${now}`, '+inf'),
+    )) as [number, number, number, number, string[], number];
+    let inFlight = inFlightPlain;
+    if (this.mode === 'reliable') {
+      const lengths =
+        consumers.length > 0
+          ? await Promise.all(consumers.map((c) => this.redis.llen(keys.processing(c))))
+          : [];
+      inFlight = lengths.reduce((sum, n) => sum + n, 0);
+    }
+    return { ready: main + low, inFlight, delayed, dead };
+  }
+
+  deadLetters(queue: string): DeadLetterStore {
+    return new StreamDeadLetters(this.redis, this.#keys(queue), 'list');
+  }
+
+  ping(): Promise<void> {
+    return ping(this.redis);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#consumerConnections].map((c) => disconnect(c)));
+    await disconnect(this.redis);
+  }
+}

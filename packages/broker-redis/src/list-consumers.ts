@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import { attemptOf, type Delivery, withAttempt } from '@polyqueue/core';
+import type { Redis } from 'ioredis';
+import type { RedisSettings } from './config';
+import { messageIdOf } from './consume-loop';
+import { delayedMember, type QueueKeys } from './keys';
+import { execOrThrow } from './publish';
+import { runScript } from './scripts';
+
+/** What the list broker needs from one consumer of a queue, plain or reliable. */
+export interface ListConsumer {
+  /** Registers the consumer (reliable: heartbeat entry) before it reports ready. */
+  start(): Promise<void>;
+  /** Up to max deliveries; blocks at most blockMs when the queue is empty. */
+  fetch(max: number): Promise<Delivery[]>;
+  /** Heartbeat and recovery; returns when to run again (ms). */
+  maintain(): Promise<number>;
+  /** After the last handler finished: unregister (reliable: return anything left unsettled). */
+  finish(): Promise<void>;
+}
+
+interface Context {
+  redis: Redis;
+  blocking: Redis;
+  keys: QueueKeys;
+  settings: RedisSettings;
+}
+
+/**
+ * redis-list: LPOP — the classic pattern. The job leaves Redis when popped, so a consumer that
+ * dies mid-job loses it (at-most-once). The pop runs in a script that also records the job in
+ * a sorted set of what is being handled, refreshed while the consumer lives; it only feeds
+ * stats.inFlight and never redelivers. An idle consumer waits with BLMOVE main main LEFT LEFT
+ * (moves nothing), then pops.
+ */
+export function plainConsumer({ redis, blocking, keys, settings }: Context): ListConsumer {
+  const consumerId = randomUUID();
+  const handling = new Set<string>();
+  let sequence = 0;
+
+  function delivery(body: string): Delivery {
+    const token = `${consumerId}:${++sequence}`;
+    const messageId = messageIdOf(body, randomUUID());
+    const attempt = attemptOf(body);
+    handling.add(token);
+    let settled = false;
+    const settle = async (steps: (multi: ReturnType<Redis['multi']>) => void) => {
+      if (settled) throw new Error(`delivery ${messageId} is already settled`);
+      settled = true;
+      handling.delete(token);
+      const multi = redis.multi().zrem(keys.leases, token);
+      steps(multi);
+      await execOrThrow(multi);
+    };
+    return {
+      messageId,
+      body,
+      attempt,
+      ack: () => settle(() => {}),
+      retry: (delayMs) =>
+        settle((multi) => {
+          const next = withAttempt(body, attempt + 1, messageId);
+          if (delayMs > 0) multi.zadd(keys.delayed, Date.now() + delayMs, delayedMember('normal', next));
+          else multi.rpush(keys.main, next);
+        }),
+      deadLetter: (reason) =>
+        settle((multi) => {
+          multi.xadd(
+            keys.dead,
+            '*',
+            'id',
+            messageId,
+            'body',
+            body,
+            'reason',
+            reason,
+            'deadAt',
+            new Date().toISOString(),
+          );
+        }),
+      extend: async () => {},
+    };
+  }
+
+  return {
+    async start() {},
+    async fetch() {
+      const pop = async () => {
+        const token = `${consumerId}:${sequence + 1}`;
+        const body = (await runScript(
+          redis,
+          'pop-plain',
+          [keys.main, keys.low, keys.leases],
+          [token, Date.now() + settings.leaseMs],
+        )) as string | null;
+        return body === null ? [] : [delivery(body)];
+      };
+      const popped = await pop();
+      if (popped.length > 0) return popped;
+      // Wait without taking: BLMOVE from the list to its own head moves nothing, and returns as
+      // soon as a job is there (a blocking pop followed by a separate in-flight record would
+      // leave a moment where stats see the job nowhere).
+      // After a timeout, pop anyway: a low-priority job does not wake the wait.
+      await blocking.blmove(keys.main, keys.main, 'LEFT', 'LEFT', settings.blockMs / 1000);
+      return pop();
+    },
+    async maintain() {
+      const now = Date.now();
+      const multi = redis.multi().zremrangebyscore(keys.leases, '-inf', now);
+      for (const token of handling) multi.zadd(keys.leases, now + settings.leaseMs, token);
+      await execOrThrow(multi);
+      return maintenanceEvery(settings);
+    },
+    async finish() {
+      if (handling.size > 0) await redis.zrem(keys.leases, ...handling);
+    },
+  };
+}
+
+/**
+ * redis-reliable: each job moves atomically from the queue into this consumer's processing
+ * list and gets a lease (sorted set token -> deadline). A Lua fetch takes ready jobs and leases
+ * them in one step; when the queue is empty, BLMOVE waits on the main list and the lease follows
+ * at once. maintain() renews this consumer's heartbeat and runs the recovery every consumer
+ * shares: expired leases go back to the head of the queue, and so does everything held by a
+ * consumer whose heartbeat stopped (which also covers a crash between BLMOVE and the lease).
+ */
+export function reliableConsumer({ redis, blocking, keys, settings }: Context): ListConsumer {
+  const consumerId = randomUUID();
+  const processing = keys.processing(consumerId);
+  const tokens = keys.tokens(consumerId);
+  let sequence = 0;
+
+  function delivery(token: string, body: string): Delivery {
+    const messageId = messageIdOf(body, token);
+    const attempt = attemptOf(body);
+    let settled = false;
+    const settle = async (args: (string | number)[]) => {
+      if (settled) throw new Error(`delivery ${messageId} is already settled`);
+      settled = true;
+      await runScript(
+        redis,
+        'settle-reliable',
+        [processing, keys.leases, keys.leased, tokens, keys.delayed, keys.main, keys.dead],
+        [token, body, ...args],
+      );
+    };
+    return {
+      messageId,
+      body,
+      attempt,
+      ack: () => settle(['ack']),
+      retry: (delayMs) => {
+        const next = withAttempt(body, attempt + 1, messageId);
+        return delayMs > 0
+          ? settle(['retry', Date.now() + delayMs, delayedMember('normal', next)])
+          : settle(['retry', 0, next]);
+      },
+      deadLetter: (reason) => settle(['dead', messageId, reason, new Date().toISOString()]),
+      // XX: a lease that recovery already took back stays gone.
+      extend: async (ms) => {
+        if (!settled) await redis.zadd(keys.leases, 'XX', Date.now() + ms, token);
+      },
+    };
+  }
+
+  async function heartbeat(): Promise<void> {
+    // Re-added every time, so a consumer re-registers by itself after a server restart lost it.
+    await redis.zadd(keys.consumers, Date.now() + settings.leaseMs, consumerId);
+  }
+
+  async function recover(): Promise<void> {
+    const now = Date.now();
+    const expired = await redis.zrangebyscore(keys.leases, '-inf', now, 'LIMIT', 0, 500);
+    const byConsumer = new Map<string, string[]>();
+    for (const token of expired) {
+      const owner = token.slice(0, token.lastIndexOf(':'));
+      byConsumer.set(owner, [...(byConsumer.get(owner) ?? []), token]);
+    }
+    for (const [owner, owned] of byConsumer) {
+      await runScript(
+        redis,
+        'recover-leases',
+        [keys.leases, keys.leased, keys.processing(owner), keys.tokens(owner), keys.main],
+        [now, ...owned],
+      );
+    }
+    const silent = await redis.zrangebyscore(keys.consumers, '-inf', now, 'LIMIT', 0, 50);
+    for (const owner of silent) await dropConsumer(owner, now, false);
+  }
+
+  function dropConsumer(owner: string, now: number, force: boolean) {
+    return runScript(
+      redis,
+      'drop-consumer',
+      [keys.consumers, keys.processing(owner), keys.tokens(owner), keys.leases, keys.leased, keys.main],
+      [owner, now, force ? 1 : 0],
+    );
+  }
+
+  return {
+    start: heartbeat,
+    async fetch(max) {
+      const fresh = Array.from({ length: max }, () => `${consumerId}:${++sequence}`);
+      const flat = (await runScript(
+        redis,
+        'fetch-reliable',
+        [keys.main, keys.low, processing, keys.leases, keys.leased, tokens],
+        [Date.now() + settings.leaseMs, ...fresh],
+      )) as string[];
+      if (flat.length > 0) {
+        const taken: Delivery[] = [];
+        for (let i = 0; i + 1 < flat.length; i += 2) taken.push(delivery(flat[i]!, flat[i + 1]!));
+        return taken;
+      }
+      const body = await blocking.blmove(keys.main, processing, 'LEFT', 'RIGHT', settings.blockMs / 1000);
+      if (body === null) return [];
+      const token = `${consumerId}:${++sequence}`;
+      await execOrThrow(
+        redis
+          .multi()
+          .zadd(keys.leases, Date.now() + settings.leaseMs, token)
+          .hset(keys.leased, token, body)
+          .sadd(tokens, token),
+      );
+      return [delivery(token, body)];
+    },
+    async maintain() {
+      await heartbeat();
+      await recover();
+      return maintenanceEvery(settings);
+    },
+    async finish() {
+      // Anything still here was left unsettled by a handler: the next consumer gets it now.
+      await dropConsumer(consumerId, Date.now(), true);
+    },
+  };
+}
+
+/** Heartbeat and recovery run four times per lease (between 100 ms and 5 s). */
+export function maintenanceEvery(settings: RedisSettings): number {
+  return Math.min(5_000, Math.max(100, Math.floor(settings.leaseMs / 4)));
+}

@@ -1,0 +1,73 @@
+import { type Envelope, encodeEnvelope, type OutgoingMessage } from '@polyqueue/core';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { delayedMember, groupKeys, type QueueKeys, topicGroupsKey } from './keys';
+
+export type Structure = 'list' | 'stream';
+
+/**
+ * Queues a batch in one MULTI (one slot: all keys share the queue's hash tag), so the batch is
+ * accepted whole or not at all. Delayed jobs go to the delayed sorted set. Lists: normal is
+ * RPUSHed to the main list exactly like a classic producer, high is LPUSHed to its head (in
+ * reverse, so a batch of highs keeps its order), low goes to the low list. Streams: XADD with
+ * the field `envelope`; priority is not expressible there and is ignored.
+ */
+export async function publishBatch(
+  redis: Redis,
+  keys: QueueKeys,
+  structure: Structure,
+  messages: readonly OutgoingMessage[],
+): Promise<void> {
+  if (messages.length === 0) return;
+  const now = Date.now();
+  const multi = redis.multi();
+  const high: string[] = [];
+  for (const message of messages) {
+    const body = encodeEnvelope(message.envelope);
+    if (message.delayMs !== undefined && message.delayMs > 0) {
+      multi.zadd(keys.delayed, now + message.delayMs, delayedMember(message.priority, body));
+    } else if (structure === 'stream') {
+      multi.xadd(keys.main, '*', 'envelope', body);
+    } else if (message.priority === 'high') {
+      high.push(body);
+    } else if (message.priority === 'low') {
+      multi.rpush(keys.low, body);
+    } else {
+      multi.rpush(keys.main, body);
+    }
+  }
+  if (high.length > 0) multi.lpush(keys.main, ...high.reverse());
+  await execOrThrow(multi);
+}
+
+/**
+ * Pub/sub fan-out: every group subscribed to the topic has its own queue (so each group retries
+ * and dead-letters on its own), registered in the set `{polyqueue:topic:T}:groups`. An event is
+ * pushed to every registered group's queue in one MULTI.
+ */
+export async function publishToGroups(
+  redis: Redis,
+  prefix: string,
+  topic: string,
+  structure: Structure,
+  event: Envelope,
+): Promise<void> {
+  const groups = await redis.smembers(topicGroupsKey(prefix, topic));
+  if (groups.length === 0) return;
+  const body = encodeEnvelope(event);
+  const multi = redis.multi();
+  for (const group of groups) {
+    const main = groupKeys(prefix, topic, group).main;
+    if (structure === 'stream') multi.xadd(main, '*', 'envelope', body);
+    else multi.rpush(main, body);
+  }
+  await execOrThrow(multi);
+}
+
+export async function execOrThrow(multi: ChainableCommander): Promise<unknown[]> {
+  const results = await multi.exec();
+  if (!results) throw new Error('redis transaction aborted');
+  return results.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}

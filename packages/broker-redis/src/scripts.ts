@@ -1,0 +1,68 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/**
+ * The Lua scripts in ./lua, named `<name>-<numKeys>.lua` (as BullMQ does), each opening with a
+ * comment listing its KEYS and ARGV. They are registered on a connection with defineCommand,
+ * which runs EVALSHA and falls back to EVAL after a server restart flushed the script cache.
+ */
+export type ScriptName =
+  | 'promote-delayed'
+  | 'promote-delayed-stream'
+  | 'fetch-reliable'
+  | 'pop-plain'
+  | 'settle-reliable'
+  | 'recover-leases'
+  | 'drop-consumer'
+  | 'settle-stream'
+  | 'reclaim-stream'
+  | 'redrive';
+
+interface Script {
+  command: string;
+  numberOfKeys: number;
+  lua: string;
+}
+
+const directory = new URL('./lua/', import.meta.url);
+
+const scripts: Map<string, Script> = new Map(
+  readdirSync(directory)
+    .filter((file) => file.endsWith('.lua'))
+    .map((file) => {
+      const match = /^(.+)-(\d+)\.lua$/.exec(file);
+      if (!match) throw new Error(`Lua script ${file} is not named <name>-<numKeys>.lua`);
+      const name = match[1]!;
+      const script = {
+        command: `pq_${name.replace(/-/g, '_')}`,
+        numberOfKeys: Number(match[2]),
+        lua: readFileSync(new URL(file, directory), 'utf8'),
+      };
+      return [name, script] as const;
+    }),
+);
+
+export function defineScripts(redis: Redis): void {
+  for (const script of scripts.values()) {
+    redis.defineCommand(script.command, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+  }
+}
+
+/** Runs one script; the number of keys must match its file name. */
+export function runScript(
+  redis: Redis,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+) {
+  const script = scripts.get(name);
+  if (!script) throw new Error(`no Lua script named ${name}`);
+  if (keys.length !== script.numberOfKeys) {
+    throw new Error(`Lua script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+  }
+  const command = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[
+    script.command
+  ];
+  if (!command) throw new Error(`Lua script ${name} is not defined on this connection`);
+  return command.call(redis, ...keys, ...args);
+}

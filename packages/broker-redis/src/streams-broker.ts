@@ -1,0 +1,340 @@
+/**
+ * redis-streams — job queues on Redis Streams with consumer groups.
+ *
+ * Guarantees: at-least-once. XREADGROUP hands an entry to one consumer of the group `polyqueue`;
+ * it stays in the group's pending list until XACK. An entry whose consumer stayed quiet for
+ * longer than the lease (REDIS_LEASE_MS) is taken over with XAUTOCLAIM by any live consumer;
+ * one delivered more than REDIS_MAX_DELIVERIES times without a settle (a job that keeps killing
+ * its worker) moves to the dead letters. extend() resets the entry's idle clock (XCLAIM JUSTID
+ * to the same consumer), which buys one more lease whatever ms it is given.
+ *
+ * Native vs emulated
+ *   queue, consumer group, crash redelivery, delivery count   native
+ *   FIFO order                                                native (one consumer)
+ *   delayed jobs, retry delay     emulated: sorted set by due time, XADDed by a Lua script
+ *   priority                      none (one stream has one order)
+ *   pub/sub                       emulated: one stream per group, registered in a set per topic,
+ *                                 so each group retries and dead-letters on its own
+ *   dead letters                  a stream `{polyqueue:Q}:dead` (id, body, reason, deadAt)
+ *
+ * Acked entries are deleted (XACK + XDEL in one script), so XLEN is ready + in flight.
+ *
+ * Keys for queue Q (prefix polyqueue; all in one cluster slot):
+ *   polyqueue:Q             stream; entry field `envelope` (JSON), or the classic `type` +
+ *                           `payload` (JSON text): `XADD polyqueue:email * type send_email payload '{...}'`
+ *   {polyqueue:Q}:delayed   sorted set of delayed jobs
+ *   {polyqueue:Q}:dead      dead-letter stream
+ *
+ * Connection string: REDIS_URL=redis://[user:password@]host:6379[/db] (rediss:// for TLS).
+ * Options: POLYQUEUE_PREFIX, REDIS_BLOCK_MS, REDIS_POLL_MS, REDIS_LEASE_MS, REDIS_MAX_DELIVERIES.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  attemptOf,
+  type Broker,
+  type Capabilities,
+  type ConsumeOptions,
+  type DeadLetterStore,
+  type Delivery,
+  type DeliveryHandler,
+  type Envelope,
+  type Logger,
+  type OutgoingMessage,
+  type QueueStats,
+  withAttempt,
+} from '@polyqueue/core';
+import type { Redis } from 'ioredis';
+import type { RedisSettings } from './config';
+import { connect, connected, disconnect, ping } from './connection';
+import { messageIdOf, repeat, runConsumeLoop, watchConnection } from './consume-loop';
+import { StreamDeadLetters } from './dead-letters';
+import { delayedMember, groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
+import { maintenanceEvery } from './list-consumers';
+import { publishBatch, publishToGroups } from './publish';
+import { runScript } from './scripts';
+
+/** The consumer group every redis-streams queue is read with. */
+export const CONSUMER_GROUP = 'polyqueue';
+
+const CAPABILITIES: Capabilities = {
+  delayedDelivery: 'emulated',
+  priority: 'none',
+  redeliveryAfterCrash: 'lease',
+  ordering: 'fifo',
+  pubsub: 'emulated',
+  leaseExtension: true,
+  delivery: 'at-least-once',
+  crossProcess: true,
+};
+
+export async function createStreamsBroker(settings: RedisSettings, logger: Logger): Promise<Broker> {
+  const redis = connect(settings.url, logger, 'streams-commands');
+  await connected(redis, settings.url);
+  return new RedisStreamsBroker(settings, logger, redis);
+}
+
+/** The body of one stream entry: the `envelope` field, or the classic `type` + `payload` shape. */
+export function entryBody(fields: readonly string[]): string {
+  const record: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
+  if (record.envelope !== undefined) return record.envelope;
+  if (record.type !== undefined) {
+    // payload is JSON text; left as it is, so a bad one makes the body fail to decode (dead letter).
+    return `{"type":${JSON.stringify(record.type)},"payload":${record.payload ?? 'null'}}`;
+  }
+  return JSON.stringify(record);
+}
+
+class RedisStreamsBroker implements Broker {
+  readonly name = 'redis-streams';
+  readonly capabilities = CAPABILITIES;
+  readonly #consumerConnections = new Set<Redis>();
+
+  constructor(
+    private readonly settings: RedisSettings,
+    private readonly logger: Logger,
+    private readonly redis: Redis,
+  ) {}
+
+  #keys(queue: string): QueueKeys {
+    return queueKeys(this.settings.prefix, queue);
+  }
+
+  async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    await publishBatch(this.redis, this.#keys(queue), 'stream', messages);
+  }
+
+  consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    return this.#consume(this.#keys(queue), handler, options);
+  }
+
+  async publishEvent(topic: string, event: Envelope): Promise<void> {
+    await publishToGroups(this.redis, this.settings.prefix, topic, 'stream', event);
+  }
+
+  subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    const groups = topicGroupsKey(this.settings.prefix, topic);
+    const register = async () => {
+      await this.redis.sadd(groups, group);
+    };
+    return this.#consume(groupKeys(this.settings.prefix, topic, group), handler, options, register);
+  }
+
+  async #ensureGroup(keys: QueueKeys): Promise<void> {
+    try {
+      // From 0: entries added before the first consumer joined are work too.
+      await this.redis.xgroup('CREATE', keys.main, CONSUMER_GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error as Error).message.includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  async #consume(
+    keys: QueueKeys,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+    register?: () => Promise<void>,
+  ) {
+    const { settings, logger, redis } = this;
+    const blocking = connect(settings.url, logger, 'streams-consumer', { blocking: true });
+    this.#consumerConnections.add(blocking);
+    const unwatch = watchConnection(blocking, options);
+    const maintenance = new AbortController();
+    const tasks: Promise<void>[] = [];
+    const consumerId = randomUUID();
+    const reclaimEvery = maintenanceEvery(settings);
+    let nextReclaim = 0;
+
+    const delivery = (entryId: string, fields: readonly string[]): Delivery => {
+      const body = entryBody(fields);
+      const messageId = messageIdOf(body, entryId);
+      const attempt = attemptOf(body);
+      let settled = false;
+      const settle = async (args: (string | number)[]) => {
+        if (settled) throw new Error(`delivery ${messageId} is already settled`);
+        settled = true;
+        await runScript(
+          redis,
+          'settle-stream',
+          [keys.main, keys.delayed, keys.dead],
+          [CONSUMER_GROUP, entryId, ...args],
+        );
+      };
+      return {
+        messageId,
+        body,
+        attempt,
+        ack: () => settle(['ack']),
+        retry: (delayMs) => {
+          const next = withAttempt(body, attempt + 1, messageId);
+          return delayMs > 0
+            ? settle(['retry', Date.now() + delayMs, delayedMember('normal', next)])
+            : settle(['retry', 0, next]);
+        },
+        deadLetter: (reason) => settle(['dead', messageId, body, reason, new Date().toISOString()]),
+        extend: async () => {
+          if (!settled) await redis.xclaim(keys.main, CONSUMER_GROUP, consumerId, 0, entryId, 'JUSTID');
+        },
+      };
+    };
+
+    const fetch = async (max: number): Promise<Delivery[]> => {
+      if (Date.now() >= nextReclaim) {
+        nextReclaim = Date.now() + reclaimEvery;
+        const flat = (await runScript(
+          redis,
+          'reclaim-stream',
+          [keys.main, keys.dead],
+          [
+            CONSUMER_GROUP,
+            consumerId,
+            settings.leaseMs,
+            max,
+            settings.maxDeliveries,
+            new Date().toISOString(),
+          ],
+        )) as unknown[];
+        if (flat.length > 0) {
+          // Triples: entry id, fields, delivery count.
+          const taken: Delivery[] = [];
+          for (let i = 0; i + 2 < flat.length; i += 3) {
+            taken.push(delivery(flat[i] as string, flat[i + 1] as string[]));
+          }
+          return taken;
+        }
+      }
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        reply = (await blocking.xreadgroup(
+          'GROUP',
+          CONSUMER_GROUP,
+          consumerId,
+          'COUNT',
+          max,
+          'BLOCK',
+          settings.blockMs,
+          'STREAMS',
+          keys.main,
+          '>',
+        )) as [string, [string, string[]][]][] | null;
+      } catch (error) {
+        // The group is gone (a server restart without persistence, a deleted key): join again.
+        if ((error as Error).message.includes('NOGROUP')) {
+          await this.#ensureGroup(keys);
+          return [];
+        }
+        throw error;
+      }
+      if (!reply) return [];
+      return reply.flatMap(([, entries]) => entries.map(([id, fields]) => delivery(id, fields)));
+    };
+
+    try {
+      await connected(blocking, settings.url);
+      await this.#ensureGroup(keys);
+      await register?.();
+      tasks.push(
+        repeat(
+          () => this.#promote(keys),
+          settings.pollMs,
+          maintenance.signal,
+          logger,
+          'promoting delayed jobs',
+        ),
+      );
+      if (register) {
+        tasks.push(
+          repeat(
+            async () => {
+              await register();
+              return reclaimEvery;
+            },
+            reclaimEvery,
+            maintenance.signal,
+            logger,
+            'group registration',
+          ),
+        );
+      }
+      options.onReady?.();
+      await runConsumeLoop({
+        signal: options.signal,
+        concurrency: options.concurrency,
+        fetch,
+        handler,
+        logger,
+        abandonFetch: () => blocking.status !== 'ready',
+      });
+    } finally {
+      maintenance.abort();
+      await Promise.all(tasks);
+      unwatch();
+      this.#consumerConnections.delete(blocking);
+      await disconnect(blocking);
+      await this.#forgetConsumer(keys, consumerId).catch((error) =>
+        logger.warn({ err: error }, 'could not remove the consumer from its group'),
+      );
+    }
+  }
+
+  /** Removes a stopped consumer from the group unless it still owns pending entries (lost otherwise). */
+  async #forgetConsumer(keys: QueueKeys, consumerId: string): Promise<void> {
+    const pending = (await this.redis.xpending(
+      keys.main,
+      CONSUMER_GROUP,
+      '-',
+      '+',
+      1,
+      consumerId,
+    )) as unknown[];
+    if (pending.length === 0) await this.redis.xgroup('DELCONSUMER', keys.main, CONSUMER_GROUP, consumerId);
+  }
+
+  async #promote(keys: QueueKeys): Promise<number> {
+    const [moved, nextDue] = (await runScript(
+      this.redis,
+      'promote-delayed-stream',
+      [keys.delayed, keys.main],
+      [Date.now(), 500],
+    )) as [number, number];
+    if (moved >= 500) return 0;
+    return nextDue < 0 ? this.settings.pollMs : Math.min(this.settings.pollMs, nextDue - Date.now());
+  }
+
+  async stats(queue: string): Promise<QueueStats> {
+    const keys = this.#keys(queue);
+    const results = (await this.redis
+      .pipeline()
+      .xlen(keys.main)
+      .xpending(keys.main, CONSUMER_GROUP)
+      .zcard(keys.delayed)
+      .xlen(keys.dead)
+      .exec()) as [Error | null, unknown][];
+    const value = (i: number) => {
+      const [error, result] = results[i]!;
+      if (error && !(i === 1 && error.message.includes('NOGROUP'))) throw error;
+      return result;
+    };
+    const length = Number(value(0));
+    const pending = Number((value(1) as [number] | null)?.[0] ?? 0);
+    return {
+      ready: Math.max(0, length - pending),
+      inFlight: pending,
+      delayed: Number(value(2)),
+      dead: Number(value(3)),
+    };
+  }
+
+  deadLetters(queue: string): DeadLetterStore {
+    return new StreamDeadLetters(this.redis, this.#keys(queue), 'stream');
+  }
+
+  ping(): Promise<void> {
+    return ping(this.redis);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#consumerConnections].map((c) => disconnect(c)));
+    await disconnect(this.redis);
+  }
+}

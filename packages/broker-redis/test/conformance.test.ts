@@ -1,0 +1,56 @@
+import { queueKeys } from '@polyqueue/broker-redis';
+import { runConformanceSuite } from '@polyqueue/testkit';
+import { afterAll } from 'vitest';
+import {
+  canRestart,
+  ensureRedisRunning,
+  REDIS_URL,
+  rawClient,
+  restartRedis,
+  SERVER_HINT,
+} from './redis-server';
+
+const LEASE_MS = 2_000;
+const PREFIX = 'pqtest';
+const env = {
+  REDIS_URL,
+  POLYQUEUE_PREFIX: PREFIX,
+  REDIS_LEASE_MS: String(LEASE_MS),
+  REDIS_BLOCK_MS: '500',
+  REDIS_POLL_MS: '100',
+};
+
+const raw = rawClient();
+afterAll(async () => {
+  raw.disconnect();
+  // The restart scenario stops the server; whatever happened, leave it running.
+  if (canRestart) await ensureRedisRunning();
+});
+
+const restartServer = canRestart ? restartRedis : undefined;
+
+for (const broker of ['redis-list', 'redis-reliable'] as const) {
+  runConformanceSuite({
+    broker,
+    env,
+    serverHint: SERVER_HINT,
+    leaseMs: LEASE_MS,
+    // A classic producer: RPUSH polyqueue:Q '<json>'.
+    publishRaw: async (queue, body) => {
+      await raw.rpush(queueKeys(PREFIX, queue).main, body);
+    },
+    restartServer,
+  });
+}
+
+runConformanceSuite({
+  broker: 'redis-streams',
+  env,
+  serverHint: SERVER_HINT,
+  leaseMs: LEASE_MS,
+
+  publishRaw: async (queue, body) => {
+    await raw.xadd(queueKeys(PREFIX, queue).main, '*', 'envelope', body);
+  },
+  restartServer,
+});
