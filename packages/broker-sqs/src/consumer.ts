@@ -1,0 +1,286 @@
+/**
+ * The receive loop behind consume() and subscribe(), and the Delivery it hands out.
+ *
+ * - Long polling (SQS_WAIT_TIME_S) asks for no more messages than there are free handler
+ *   slots, at most 10, so a message is never held invisible while it waits for a slot.
+ * - Each receive sets the visibility timeout (SQS_VISIBILITY_TIMEOUT_S): the lease. A consumer
+ *   that dies leaves its messages invisible until it runs out, then SQS hands them out again.
+ * - ack() deletes, batched; extend(ms) is ChangeMessageVisibility; deadLetter() sends the body
+ *   to Q-dead with its reason, then deletes; retry(ms) is described on retryMessage().
+ * - A failed receive reports the outage through onConnectionChange and is retried with backoff;
+ *   a queue that has vanished (a local server restarted in memory) is created again.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  type ConsumeOptions,
+  type Delivery,
+  type DeliveryHandler,
+  type Logger,
+  withAttempt,
+} from '@polyqueue/core';
+import type { SqsConfig } from './config';
+import {
+  ATTR,
+  deliveryAttempt,
+  MAX_VISIBILITY_S,
+  notBeforeOf,
+  type OutgoingSqsMessage,
+  SYSTEM_ATTRIBUTES,
+  sendMessages,
+  truncateReason,
+} from './messages';
+import { isQueueMissing, type QueueDirectory, type QueuePair } from './queues';
+
+/** What the loop and its deliveries need from the broker. */
+export interface ConsumerContext {
+  client: SQSClient;
+  config: SqsConfig;
+  logger: Logger;
+  directory: QueueDirectory;
+  deleteMessage(queueUrl: string, receiptHandle: string): Promise<void>;
+  changeVisibility(queueUrl: string, receiptHandle: string, seconds: number): Promise<void>;
+}
+
+export interface QueueNamePair {
+  main: string;
+  dead: string;
+}
+
+export async function runConsumer(
+  ctx: ConsumerContext,
+  names: QueueNamePair,
+  handler: DeliveryHandler,
+  options: ConsumeOptions,
+): Promise<void> {
+  const { signal, concurrency } = options;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new Error(`concurrency must be a positive integer, got ${concurrency}`);
+  const running = new Set<Promise<void>>();
+  let wake: (() => void) | undefined;
+  const wakeUp = () => wake?.();
+  signal.addEventListener('abort', wakeUp);
+  let ready = false;
+  let failures = 0;
+
+  try {
+    while (!signal.aborted) {
+      const free = concurrency - running.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      let pair: QueuePair;
+      let messages: Message[];
+      try {
+        pair = await ctx.directory.pair(names);
+        if (!ready) {
+          ready = true;
+          options.onReady?.();
+        }
+        const result = await ctx.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: pair.url,
+            MaxNumberOfMessages: Math.min(10, free),
+            WaitTimeSeconds: ctx.config.SQS_WAIT_TIME_S,
+            VisibilityTimeout: ctx.config.SQS_VISIBILITY_TIMEOUT_S,
+            MessageSystemAttributeNames: SYSTEM_ATTRIBUTES,
+            MessageAttributeNames: ['All'],
+          }),
+          { abortSignal: signal },
+        );
+        messages = result.Messages ?? [];
+      } catch (error) {
+        if (signal.aborted) break;
+        if (isQueueMissing(error)) {
+          ctx.directory.forget(names);
+          ctx.logger.warn({ queue: names.main }, 'SQS queue is gone; creating it again');
+          continue;
+        }
+        failures += 1;
+        if (failures === 1) options.onConnectionChange?.(false, error as Error);
+        ctx.logger.warn({ err: error, queue: names.main, failures }, 'SQS receive failed; retrying');
+        await pause(Math.min(250 * 2 ** (failures - 1), 5_000), signal);
+        continue;
+      }
+      if (failures > 0) {
+        failures = 0;
+        options.onConnectionChange?.(true);
+      }
+      const receivedAt = Date.now();
+      for (const message of messages) {
+        const notBefore = notBeforeOf(message);
+        if (notBefore !== undefined && notBefore > receivedAt) {
+          // Longer than SQS's 15-minute delay: send it on for another hop; not an attempt.
+          void reschedule(ctx, pair, message, notBefore).catch((error) =>
+            ctx.logger.warn(
+              { err: error, messageId: message.MessageId },
+              'could not re-schedule a delayed message',
+            ),
+          );
+          continue;
+        }
+        const task = handler(createDelivery(ctx, pair, message, receivedAt))
+          .catch((error) =>
+            ctx.logger.error({ err: error, messageId: message.MessageId }, 'delivery handler threw'),
+          )
+          .finally(() => {
+            running.delete(task);
+            wakeUp();
+          });
+        running.add(task);
+      }
+    }
+  } finally {
+    signal.removeEventListener('abort', wakeUp);
+    await Promise.allSettled([...running]);
+  }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+async function reschedule(
+  ctx: ConsumerContext,
+  pair: QueuePair,
+  message: Message,
+  notBefore: number,
+): Promise<void> {
+  const copy: OutgoingSqsMessage = {
+    body: message.Body ?? '',
+    notBefore,
+    attempt: deliveryAttempt(message),
+    attributes: carriedAttributes(message),
+  };
+  await sendMessages(ctx.client, pair.url, [copy], false);
+  await ctx.deleteMessage(pair.url, message.ReceiptHandle!);
+}
+
+/** The string attributes a copy keeps (dead-letter details), minus the ones recomputed per send. */
+function carriedAttributes(message: Message): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
+    if (name === ATTR.attempt || name === ATTR.notBefore || value.StringValue === undefined) continue;
+    kept[name] = value.StringValue;
+  }
+  return kept;
+}
+
+function createDelivery(
+  ctx: ConsumerContext,
+  pair: QueuePair,
+  message: Message,
+  receivedAt: number,
+): Delivery {
+  const messageId = stringOr(
+    message.MessageAttributes?.[ATTR.messageId]?.StringValue,
+    message.MessageId ?? randomUUID(),
+  );
+  const body = message.Body ?? '';
+  const receipt = message.ReceiptHandle!;
+  const attempt = deliveryAttempt(message);
+  const fifo = ctx.config.SQS_FIFO;
+  let settled: string | undefined;
+  const settle = (outcome: string) => {
+    if (settled)
+      throw new Error(`SQS message ${messageId} was already settled (${settled}); cannot ${outcome}`);
+    settled = outcome;
+  };
+
+  return {
+    messageId,
+    body,
+    attempt,
+    async ack() {
+      settle('ack');
+      await ctx.deleteMessage(pair.url, receipt);
+    },
+    async retry(delayMs) {
+      settle('retry');
+      await retryMessage(ctx, pair, message, {
+        messageId,
+        attempt,
+        receivedAt,
+        delayMs: Math.max(0, delayMs),
+        fifo,
+      });
+    },
+    async deadLetter(reason) {
+      settle('deadLetter');
+      const dead: OutgoingSqsMessage = {
+        body,
+        attributes: {
+          ...carriedAttributes(message),
+          [ATTR.reason]: truncateReason(reason),
+          [ATTR.deadAt]: new Date().toISOString(),
+          [ATTR.messageId]: messageId,
+          ...(message.Attributes?.MessageGroupId ? { [ATTR.group]: message.Attributes.MessageGroupId } : {}),
+        },
+        // FIFO dead letters: a group of their own each, so one never blocks another.
+        groupId: randomUUID(),
+        dedupId: randomUUID(),
+      };
+      await sendMessages(ctx.client, pair.deadUrl, [dead], fifo);
+      await ctx.deleteMessage(pair.url, receipt);
+    },
+    async extend(ms) {
+      if (settled) return; // a heartbeat racing the ack
+      const seconds = Math.min(Math.ceil(Math.max(0, ms) / 1000), maxVisibility(receivedAt));
+      await ctx.changeVisibility(pair.url, receipt, seconds);
+    },
+  };
+}
+
+/** SQS counts the 12-hour visibility limit from the receive; keep a margin for clock and latency. */
+function maxVisibility(receivedAt: number): number {
+  return Math.max(0, MAX_VISIBILITY_S - Math.ceil((Date.now() - receivedAt) / 1000) - 10);
+}
+
+/**
+ * retry(delayMs):
+ * - FIFO: ChangeMessageVisibility to the delay (capped at what is left of SQS's 12 hours). The
+ *   same message comes back, its receive count (so the attempt) one higher, and its message
+ *   group waits behind it, which keeps per-key order through retries.
+ * - Standard: a copy carrying attempt + 1 is sent with DelaySeconds (15-minute hops beyond
+ *   that), then the original is deleted. Two requests instead of one, but the waiting job shows
+ *   in ApproximateNumberOfMessagesDelayed (stats().delayed) rather than as in flight.
+ */
+async function retryMessage(
+  ctx: ConsumerContext,
+  pair: QueuePair,
+  message: Message,
+  retry: { messageId: string; attempt: number; receivedAt: number; delayMs: number; fifo: boolean },
+): Promise<void> {
+  const receipt = message.ReceiptHandle!;
+  if (retry.fifo) {
+    await ctx.changeVisibility(
+      pair.url,
+      receipt,
+      Math.min(Math.ceil(retry.delayMs / 1000), maxVisibility(retry.receivedAt)),
+    );
+    return;
+  }
+  const copy: OutgoingSqsMessage = {
+    body: withAttempt(message.Body ?? '', retry.attempt + 1, retry.messageId),
+    delayMs: retry.delayMs,
+    attempt: retry.attempt + 1,
+    attributes: { ...carriedAttributes(message), [ATTR.messageId]: retry.messageId },
+  };
+  await sendMessages(ctx.client, pair.url, [copy], false);
+  await ctx.deleteMessage(pair.url, receipt);
+}
+
+function stringOr(value: string | undefined, fallback: string): string {
+  return value !== undefined && value.length > 0 ? value : fallback;
+}

@@ -1,0 +1,41 @@
+import { runConformanceSuite } from '@polyqueue/testkit';
+import { afterAll, describe } from 'vitest';
+import {
+  deleteQueuesWithPrefix,
+  ensureElasticmqRunning,
+  publishRaw,
+  restartElasticmq,
+  SERVER_HINT,
+  SQS_ENDPOINT,
+} from './elasticmq';
+
+const prefix = `pqt${process.pid}`;
+const VISIBILITY_S = 4;
+
+for (const fifo of [false, true]) {
+  describe(fifo ? 'FIFO queues' : 'standard queues', () => {
+    runConformanceSuite({
+      broker: 'sqs',
+      env: {
+        SQS_ENDPOINT,
+        AWS_REGION: 'us-east-1',
+        SQS_FIFO: String(fifo),
+        SQS_VISIBILITY_TIMEOUT_S: String(VISIBILITY_S),
+        // Short polls keep idle consumers cheap to stop; production uses 20.
+        SQS_WAIT_TIME_S: '2',
+        POLYQUEUE_PREFIX: prefix,
+      },
+      serverHint: SERVER_HINT,
+      publishRaw: (queue, body) => publishRaw(`${prefix}-${queue}${fifo ? '.fifo' : ''}`, body),
+      restartServer: restartElasticmq,
+      leaseMs: VISIBILITY_S * 1000,
+      batchSize: 300,
+    });
+  });
+}
+
+afterAll(async () => {
+  // Whatever happened in the restart scenario, leave the server running, then tidy up.
+  await ensureElasticmqRunning();
+  await deleteQueuesWithPrefix(prefix);
+}, 300_000);
