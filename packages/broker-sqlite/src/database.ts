@@ -26,44 +26,81 @@ export function assertSafeName(kind: string, name: string): void {
   }
 }
 
+interface PendingWrite {
+  run: () => unknown;
+  resolve?: (value: unknown) => void;
+  reject?: (error: unknown) => void;
+}
+
 /**
- * Runs queued writes together in one transaction on the next turn of the event loop: one
- * commit for many acks, which is most of the embedded queue's speed. Each write's promise
- * settles after the commit.
+ * Runs queued writes together in one transaction: one commit (and one sync) for many acks,
+ * which is most of the embedded queue's speed. A write is committed on the next turn of the
+ * event loop, or earlier, inside the consumer's next claim (flushWith), whichever comes first.
  */
 export class WriteBatcher {
-  #pending: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  #pending: PendingWrite[] = [];
   #scheduled = false;
-
   readonly #transaction;
 
-  constructor(db: Db) {
-    this.#transaction = db.transaction((batch: { run: () => unknown }[], results: unknown[]) => {
+  constructor(
+    db: Db,
+    private readonly onDeferredError: (error: unknown) => void,
+  ) {
+    this.#transaction = db.transaction(<T>(batch: PendingWrite[], results: unknown[], then?: () => T) => {
       for (const item of batch) results.push(item.run());
+      return then?.();
     });
   }
 
+  /** Queues a write; the promise settles after its commit. */
   write<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({ run, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
+      this.#schedule();
     });
   }
 
-  #flush(): void {
-    this.#scheduled = false;
+  /**
+   * Queues a write nobody waits for (an ack): committed with the next batch. If the process
+   * dies first, the row is still leased and comes back after its lease, as for any crash
+   * before an ack; a failure is reported to onDeferredError.
+   */
+  defer(run: () => unknown): void {
+    this.#pending.push({ run });
+    this.#schedule();
+  }
+
+  /** Commits the queued writes now, then runs `then` in the same transaction. */
+  flushWith<T>(then: () => T): T {
+    return this.#flush(then) as T;
+  }
+
+  flush(): void {
+    this.#flush();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#pending.length > 0) this.#flush();
+    });
+  }
+
+  #flush<T>(then?: () => T): T | undefined {
     const batch = this.#pending.splice(0);
     const results: unknown[] = [];
+    let value: T | undefined;
     try {
       // IMMEDIATE takes the write lock up front: two processes never deadlock upgrading a read.
-      this.#transaction.immediate(batch, results);
+      value = this.#transaction.immediate(batch, results, then) as T | undefined;
     } catch (error) {
-      for (const item of batch) item.reject(error);
-      return;
+      for (const item of batch) (item.reject ?? this.onDeferredError)(error);
+      if (then) throw error;
+      return undefined;
     }
-    for (const [i, item] of batch.entries()) item.resolve(results[i]);
+    for (const [i, item] of batch.entries()) item.resolve?.(results[i]);
+    return value;
   }
 }

@@ -19,7 +19,7 @@ export const drivers = {
         .regex(/^[A-Za-z0-9_]+$/, 'letters, digits and _ only')
         .default('polyqueue'),
     }),
-    createBroker: async (c) =>
+    createBroker: async (c, { logger }) =>
       new SqliteBroker({
         path: c.SQLITE_PATH,
         prefix: c.POLYQUEUE_PREFIX,
@@ -27,6 +27,7 @@ export const drivers = {
         pollMinMs: c.SQLITE_POLL_MIN_MS,
         pollMaxMs: Math.max(c.SQLITE_POLL_MIN_MS, c.SQLITE_POLL_MAX_MS),
         synchronous: c.SQLITE_SYNCHRONOUS,
+        logger,
       }),
   }),
 };

@@ -26,6 +26,7 @@ import {
   type DeliveryHandler,
   type Envelope,
   encodeEnvelope,
+  type Logger,
   type OutgoingMessage,
   type Priority,
   type QueueStats,
@@ -39,6 +40,7 @@ export interface SqliteBrokerOptions {
   pollMinMs: number;
   pollMaxMs: number;
   synchronous: 'NORMAL' | 'FULL';
+  logger?: Logger;
 }
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
@@ -188,7 +190,10 @@ export class SqliteBroker implements Broker {
   constructor(private readonly options: SqliteBrokerOptions) {
     assertSafeName('POLYQUEUE_PREFIX', options.prefix);
     this.#db = openDatabase(options.path, options.synchronous);
-    this.#writes = new WriteBatcher(this.#db);
+    this.#writes = new WriteBatcher(this.#db, (error) => {
+      // The row stays leased and comes back after its lease; nothing is lost.
+      options.logger?.error({ err: error }, 'sqlite: a batched ack failed; the job returns after its lease');
+    });
     this.#published.setMaxListeners(0);
     this.#db.exec(
       `CREATE TABLE IF NOT EXISTS "${options.prefix}_subscriptions" (topic TEXT NOT NULL, grp TEXT NOT NULL, PRIMARY KEY (topic, grp))`,
@@ -243,7 +248,10 @@ export class SqliteBroker implements Broker {
         continue;
       }
       const now = Date.now();
-      const rows = table.claim.all({ owner, expires: now + this.options.leaseMs, now, limit: slots.free });
+      // The acks queued since the last commit go in the same transaction as the claim.
+      const rows = this.#writes.flushWith(() =>
+        table.claim.all({ owner, expires: now + this.options.leaseMs, now, limit: slots.free }),
+      );
       if (rows.length === 0) {
         await this.#idle(queue, idleMs, options.signal);
         idleMs = Math.min(this.options.pollMaxMs, idleMs * 2);
@@ -256,6 +264,7 @@ export class SqliteBroker implements Broker {
         void slots.run(() => handler(new SqliteDelivery(table, this.#writes, row, owner, wake)));
     }
     await slots.drained();
+    this.#writes.flush();
   }
 
   /** Waits for a local publish, the poll interval, or the abort, whichever comes first. */
@@ -337,7 +346,9 @@ export class SqliteBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    this.#writes.flush();
+    this.#db.close();
   }
 }
 
@@ -425,9 +436,10 @@ class SqliteDelivery implements Delivery {
     this.#settled = true;
   }
 
+  /** Resolves at once: the DELETE is committed with the next batch or claim (see WriteBatcher.defer). */
   async ack(): Promise<void> {
     this.#settle();
-    await this.writes.write(() => this.table.ack.run(this.row.id, this.owner));
+    this.writes.defer(() => this.table.ack.run(this.row.id, this.owner));
   }
 
   async retry(delayMs: number): Promise<void> {
