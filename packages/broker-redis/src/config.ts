@@ -8,11 +8,14 @@ import { z } from 'zod';
  * POLYQUEUE_PREFIX      key prefix; queue Q lives at `<prefix>:Q` (default polyqueue)
  * REDIS_BLOCK_MS        how long one blocking read waits (BLPOP, BLMOVE, XREADGROUP BLOCK); also
  *                       how soon an aborted consumer notices and how late a low-priority job
- *                       published to an idle redis-reliable queue can be picked up
+ *                       published to an idle redis-reliable queue can be picked up (redis-list
+ *                       BLPOPs both lists)
  * REDIS_POLL_MS         how often a consumer looks for due delayed jobs at most (it also wakes at
  *                       the next due time it knows of)
  * REDIS_LEASE_MS        redis-reliable, redis-streams: how long a delivery stays with a consumer
- *                       without ack or extend() before another consumer takes it back
+ *                       without ack or extend() before another consumer takes it back;
+ *                       redis-list: how long a crashed consumer's (lost) jobs still count in
+ *                       stats().inFlight
  * REDIS_MAX_DELIVERIES  redis-streams: deliveries without a settle (crashes) before the entry
  *                       moves to the dead letters
  */

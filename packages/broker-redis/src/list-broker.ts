@@ -2,11 +2,12 @@
  * redis-list and redis-reliable — job queues on Redis lists.
  *
  * Guarantees
- *   redis-list      at-most-once. RPUSH / LPOP, the classic pattern: a popped job exists only
- *                   in the consumer's memory, so a consumer that dies mid-job loses it. The pop
- *                   is a Lua script that also records the job as in flight (for stats); an idle
- *                   consumer waits with BLMOVE Q Q LEFT LEFT, which moves nothing, instead of
- *                   BLPOP, so no job is ever popped without that record.
+ *   redis-list      at-most-once. RPUSH / BLPOP, the classic pattern: BLPOP takes the job out
+ *                   of Redis as it hands it over, so from then on the only copy is in the
+ *                   consumer's memory and a consumer that dies mid-job (or a reply lost with a
+ *                   dropped connection) loses it. No redelivery after a crash, by design.
+ *                   `BLPOP main low timeout` pops from the first non-empty list. What is in
+ *                   flight is recorded right after the pop (one round trip later), for stats.
  *   redis-reliable  at-least-once. BLMOVE into a per-consumer processing list plus a lease per
  *                   job (sorted set token -> deadline). An atomic Lua recovery, run by every
  *                   consumer, returns jobs whose lease expired and everything held by a consumer
@@ -17,9 +18,9 @@
  *   delayed jobs, retry delay  emulated: sorted set by due time, moved by a Lua script
  *   priority                   emulated: high is LPUSHed to the head of the main list (in order
  *                              within a batch, newest batch first), low waits in its own list and
- *                              is taken only when the main list is empty. On an idle reliable
- *                              queue a low job can wait up to REDIS_BLOCK_MS (BLMOVE watches the
- *                              main list only).
+ *                              is taken only when the main list is empty (redis-list: BLPOP
+ *                              lists both keys). On an idle reliable queue a low job can wait up
+ *                              to REDIS_BLOCK_MS (BLMOVE watches the main list only).
  *   pub/sub                    emulated: one queue per group, registered in a set per topic
  *   dead letters               a stream `{polyqueue:Q}:dead` (id, body, reason, deadAt)
  *
@@ -28,14 +29,16 @@
  *   {polyqueue:Q}:low             low-priority list
  *   {polyqueue:Q}:delayed         sorted set of delayed jobs
  *   {polyqueue:Q}:dead            dead-letter stream
- *   {polyqueue:Q}:leases          reliable: token -> lease deadline; list: what is in flight (stats)
+ *   {polyqueue:Q}:leases          reliable: token -> lease deadline; list: token -> expiry of what is
+ *                                 in flight, for stats only (refreshed while the consumer lives)
  *   {polyqueue:Q}:leased          reliable: hash token -> body
  *   {polyqueue:Q}:consumers       reliable: consumer id -> heartbeat deadline
  *   {polyqueue:Q}:processing:<id> reliable: one consumer's processing list
  *   {polyqueue:Q}:tokens:<id>     reliable: one consumer's lease tokens
  *
  * Connection string: REDIS_URL=redis://[user:password@]host:6379[/db] (rediss:// for TLS).
- * Options: POLYQUEUE_PREFIX, REDIS_BLOCK_MS, REDIS_POLL_MS, REDIS_LEASE_MS (reliable); see config.ts.
+ * Options: POLYQUEUE_PREFIX, REDIS_BLOCK_MS, REDIS_POLL_MS, REDIS_LEASE_MS (reliable: the lease;
+ * list: how long a crashed consumer's jobs still count as in flight); see config.ts.
  * A body without an `id` (a classic producer's {type, payload}) gets a fresh id per delivery:
  * give it an id if a crash redelivery must be recognised by idempotency.
  */
@@ -149,7 +152,7 @@ class RedisListBroker implements Broker {
     let consumer: ListConsumer | undefined;
     try {
       await connected(blocking, settings.url);
-      const context = { redis, blocking, keys, settings };
+      const context = { redis, blocking, keys, settings, logger };
       consumer = this.mode === 'plain' ? plainConsumer(context) : reliableConsumer(context);
       const started = consumer;
       await started.start();

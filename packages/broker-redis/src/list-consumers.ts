@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { attemptOf, type Delivery, withAttempt } from '@polyqueue/core';
+import { attemptOf, type Delivery, type Logger, withAttempt } from '@polyqueue/core';
 import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
 import { messageIdOf } from './consume-loop';
@@ -24,25 +24,42 @@ interface Context {
   blocking: Redis;
   keys: QueueKeys;
   settings: RedisSettings;
+  logger: Logger;
 }
 
 /**
- * redis-list: LPOP — the classic pattern. The job leaves Redis when popped, so a consumer that
- * dies mid-job loses it (at-most-once). The pop runs in a script that also records the job in
- * a sorted set of what is being handled, refreshed while the consumer lives; it only feeds
- * stats.inFlight and never redelivers. An idle consumer waits with BLMOVE main main LEFT LEFT
- * (moves nothing), then pops.
+ * How much longer than REDIS_BLOCK_MS a BLPOP may go unanswered on a connection that looks
+ * healthy before the connection is taken for dead (a silently dropped network path fires no
+ * close event) and reset. Generous: a reset can lose a reply already on its way.
  */
-export function plainConsumer({ redis, blocking, keys, settings }: Context): ListConsumer {
+const STALL_GRACE_MS = 5_000;
+
+/**
+ * redis-list: BLPOP — the classic pattern, `BLPOP polyqueue:Q {polyqueue:Q}:low timeout`. Redis
+ * pops from the first non-empty list, so normal and high (LPUSHed to the head of the main list)
+ * go before low, and a job pushed to either list wakes the wait at once. The pop removes the job
+ * from Redis: from then on the only copy is in this process, so a consumer that dies mid-job
+ * loses it (at-most-once). One blocking connection feeds every handler slot, one job per BLPOP,
+ * and the loop only asks when a slot is free: nothing is popped ahead of a free slot.
+ *
+ * In flight (stats only): right after the pop, a ZADD records token -> expiry in a sorted set,
+ * refreshed by maintain() while the consumer lives and removed on settle. It lags the pop by
+ * one round trip (for that moment stats count the job nowhere) and never redelivers: a crashed
+ * consumer's record simply expires after REDIS_LEASE_MS.
+ */
+export function plainConsumer({ redis, blocking, keys, settings, logger }: Context): ListConsumer {
   const consumerId = randomUUID();
   const handling = new Set<string>();
   let sequence = 0;
+  let readySince = Date.now();
+  const onReady = () => {
+    readySince = Date.now();
+  };
+  blocking.on('ready', onReady);
 
-  function delivery(body: string): Delivery {
-    const token = `${consumerId}:${++sequence}`;
+  function delivery(token: string, body: string): Delivery {
     const messageId = messageIdOf(body, randomUUID());
     const attempt = attemptOf(body);
-    handling.add(token);
     let settled = false;
     const settle = async (steps: (multi: ReturnType<Redis['multi']>) => void) => {
       if (settled) throw new Error(`delivery ${messageId} is already settled`);
@@ -82,27 +99,48 @@ export function plainConsumer({ redis, blocking, keys, settings }: Context): Lis
     };
   }
 
+  /**
+   * One BLPOP, awaited to the end: its reply may carry a popped job, so it is never abandoned
+   * while the consumer runs. When the connection drops, ioredis sends the unanswered BLPOP again
+   * once it is back (autoResendUnfulfilledCommands) and it returns within REDIS_BLOCK_MS. When a
+   * connection that looks ready stays silent well past the timeout, it is reset the same way.
+   */
+  async function blpop(): Promise<string | null> {
+    const started = Date.now();
+    const limit = settings.blockMs + STALL_GRACE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const watch = () => {
+      timer = setTimeout(() => {
+        if (blocking.status === 'ready' && Date.now() - Math.max(started, readySince) >= limit) {
+          logger.warn({ waitedMs: Date.now() - started }, 'BLPOP unanswered; resetting the connection');
+          blocking.disconnect(true);
+        }
+        watch();
+      }, limit);
+    };
+    watch();
+    try {
+      const reply = await blocking.blpop(keys.main, keys.low, settings.blockMs / 1000);
+      return reply === null ? null : reply[1];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
     async start() {},
     async fetch() {
-      const pop = async () => {
-        const token = `${consumerId}:${sequence + 1}`;
-        const body = (await runScript(
-          redis,
-          'pop-plain',
-          [keys.main, keys.low, keys.leases],
-          [token, Date.now() + settings.leaseMs],
-        )) as string | null;
-        return body === null ? [] : [delivery(body)];
-      };
-      const popped = await pop();
-      if (popped.length > 0) return popped;
-      // Wait without taking: BLMOVE from the list to its own head moves nothing, and returns as
-      // soon as a job is there (a blocking pop followed by a separate in-flight record would
-      // leave a moment where stats see the job nowhere).
-      // After a timeout, pop anyway: a low-priority job does not wake the wait.
-      await blocking.blmove(keys.main, keys.main, 'LEFT', 'LEFT', settings.blockMs / 1000);
-      return pop();
+      const body = await blpop();
+      if (body === null) return [];
+      const token = `${consumerId}:${++sequence}`;
+      handling.add(token);
+      try {
+        await redis.zadd(keys.leases, Date.now() + settings.leaseMs, token);
+      } catch (error) {
+        // The job is popped already: handle it anyway; maintain() records it when Redis answers.
+        logger.warn({ err: error }, 'could not record a popped job as in flight');
+      }
+      return [delivery(token, body)];
     },
     async maintain() {
       const now = Date.now();
@@ -112,6 +150,7 @@ export function plainConsumer({ redis, blocking, keys, settings }: Context): Lis
       return maintenanceEvery(settings);
     },
     async finish() {
+      blocking.off('ready', onReady);
       if (handling.size > 0) await redis.zrem(keys.leases, ...handling);
     },
   };

@@ -10,7 +10,6 @@ export type ScriptName =
   | 'promote-delayed'
   | 'promote-delayed-stream'
   | 'fetch-reliable'
-  | 'pop-plain'
   | 'settle-reliable'
   | 'recover-leases'
   | 'drop-consumer'

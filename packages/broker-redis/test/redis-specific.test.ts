@@ -141,3 +141,69 @@ describe('redis-reliable specifics', () => {
     expect(await broker.stats(queue)).toEqual({ ready: 0, inFlight: 0, delayed: 0, dead: 0 });
   });
 });
+
+describe('redis-list specifics', () => {
+  // A long block: a low job must wake an idle consumer at once, not after the timeout.
+  const BLOCK_MS = 4_000;
+  let broker: Broker;
+  beforeAll(async () => {
+    broker = await create('redis-list', { REDIS_BLOCK_MS: String(BLOCK_MS) });
+  });
+  afterAll(() => broker?.close());
+
+  /** Ids of the redis-list consumer connections the server sees. */
+  async function consumerClients(): Promise<Map<string, string>> {
+    const list = (await raw.client('LIST')) as string;
+    const clients = new Map<string, string>();
+    for (const line of list.split('\n')) {
+      const fields = Object.fromEntries(line.split(' ').map((f) => f.split('=', 2) as [string, string]));
+      if (fields.name === 'polyqueue:redis-list-consumer') clients.set(fields.id!, fields.cmd ?? '');
+    }
+    return clients;
+  }
+
+  it('waits in BLPOP on the main and the low list, so a low job wakes an idle consumer', async () => {
+    const queue = uniqueQueueName('blpop-low');
+    const before = await consumerClients();
+    const spy = new HandlerSpy(BLOCK_MS / 2);
+    const c = startConsumer(broker, queue, spy.handler(), 1);
+    await c.ready;
+    const mine = await eventually(
+      async () => [...(await consumerClients())].filter(([id]) => !before.has(id)),
+      (clients) => clients.some(([, cmd]) => cmd === 'blpop'),
+      'the consumer waiting in BLPOP',
+      10_000,
+    );
+    expect(mine.length).toBeGreaterThan(0);
+    const low = createEnvelope('test_job', { low: true });
+    await broker.publish(queue, [{ envelope: low, priority: 'low' }]);
+    // Within half the block timeout: the blocked BLPOP returned it, no re-poll did.
+    await spy.waitFor(() => spy.count(low.id) === 1, 'the low job');
+    // Wake the last BLPOP so stopping does not wait for its timeout.
+    const stopping = c.stop();
+    await broker.publish(queue, [{ envelope: createEnvelope('test_job', { wake: true }) }]);
+    await stopping;
+    expect(await broker.stats(queue)).toMatchObject({ inFlight: 0, delayed: 0, dead: 0 });
+  });
+
+  it('keeps consuming when the connection of a waiting BLPOP is killed', async () => {
+    const queue = uniqueQueueName('blpop-kill');
+    const before = await consumerClients();
+    const spy = new HandlerSpy(15_000);
+    const c = startConsumer(broker, queue, spy.handler(), 2);
+    await c.ready;
+    const blocked = await eventually(
+      async () => [...(await consumerClients())].filter(([id, cmd]) => !before.has(id) && cmd === 'blpop'),
+      (clients) => clients.length > 0,
+      'the consumer waiting in BLPOP',
+      10_000,
+    );
+    for (const [id] of blocked) await raw.client('KILL', 'ID', id);
+    const after = createEnvelope('test_job', { afterKill: true });
+    await broker.publish(queue, [{ envelope: after }]);
+    await spy.waitFor(() => spy.count(after.id) === 1, 'a job published after the kill');
+    const stopping = c.stop();
+    await broker.publish(queue, [{ envelope: createEnvelope('test_job', { wake: true }) }]);
+    await stopping;
+  });
+});
