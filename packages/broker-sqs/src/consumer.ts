@@ -5,8 +5,9 @@
  *   slots, at most 10, so a message is never held invisible while it waits for a slot.
  * - Each receive sets the visibility timeout (SQS_VISIBILITY_TIMEOUT_S): the lease. A consumer
  *   that dies leaves its messages invisible until it runs out, then SQS hands them out again.
- * - ack() deletes, batched; extend(ms) is ChangeMessageVisibility; deadLetter() sends the body
- *   to Q-dead with its reason, then deletes; retry(ms) is described on retryMessage().
+ * - ack() deletes, batched; extend(ms) and retry(ms) are ChangeMessageVisibility (retry: see
+ *   retryPlan(), which also covers delays beyond SQS's 12 hours); deadLetter() sends the body
+ *   to Q-dead with its reason, then deletes.
  * - A failed receive reports the outage through onConnectionChange and is retried with backoff;
  *   a queue that has vanished (a local server restarted in memory) is created again.
  */
@@ -243,19 +244,32 @@ function createDelivery(
 }
 
 /** SQS counts the 12-hour visibility limit from the receive; keep a margin for clock and latency. */
-function maxVisibility(receivedAt: number): number {
-  return Math.max(0, MAX_VISIBILITY_S - Math.ceil((Date.now() - receivedAt) / 1000) - 10);
+function maxVisibility(receivedAt: number, now = Date.now()): number {
+  return Math.max(0, MAX_VISIBILITY_S - Math.ceil((now - receivedAt) / 1000) - 10);
 }
 
+/** How retry(delayMs) is carried out: hide the message itself, or (standard, too long) send a copy. */
+export type RetryPlan = { kind: 'visibility'; seconds: number } | { kind: 'copy' };
+
 /**
- * retry(delayMs):
- * - FIFO: ChangeMessageVisibility to the delay (capped at what is left of SQS's 12 hours). The
- *   same message comes back, its receive count (so the attempt) one higher, and its message
- *   group waits behind it, which keeps per-key order through retries.
- * - Standard: a copy carrying attempt + 1 is sent with DelaySeconds (15-minute hops beyond
- *   that), then the original is deleted. Two requests instead of one, but the waiting job shows
- *   in ApproximateNumberOfMessagesDelayed (stats().delayed) rather than as in flight.
+ * retry(delayMs) is ChangeMessageVisibility on the message itself, to ceil(delayMs / 1000)
+ * seconds: visibility is whole seconds, and rounding up is what keeps the job from coming back
+ * before its delay. One request; the same message comes back with its receive count (so the
+ * attempt) one higher; on FIFO its message group waits behind it, which keeps per-key order.
+ *
+ * SQS allows 12 hours of visibility counted from the receive. A longer delay on a standard
+ * queue falls back to a copy carrying attempt + 1 and a not-before deadline (15-minute
+ * DelaySeconds hops, as for delayed publish), then the original is deleted: two requests. FIFO
+ * cannot delay a copy (and a copy would lose its place in the group), so there the delay is cut
+ * to what is left of the 12 hours.
  */
+export function retryPlan(delayMs: number, receivedAt: number, fifo: boolean, now = Date.now()): RetryPlan {
+  const seconds = Math.ceil(Math.max(0, delayMs) / 1000);
+  const room = maxVisibility(receivedAt, now);
+  if (seconds <= room) return { kind: 'visibility', seconds };
+  return fifo ? { kind: 'visibility', seconds: room } : { kind: 'copy' };
+}
+
 async function retryMessage(
   ctx: ConsumerContext,
   pair: QueuePair,
@@ -263,14 +277,12 @@ async function retryMessage(
   retry: { messageId: string; attempt: number; receivedAt: number; delayMs: number; fifo: boolean },
 ): Promise<void> {
   const receipt = message.ReceiptHandle!;
-  if (retry.fifo) {
-    await ctx.changeVisibility(
-      pair.url,
-      receipt,
-      Math.min(Math.ceil(retry.delayMs / 1000), maxVisibility(retry.receivedAt)),
-    );
+  const plan = retryPlan(retry.delayMs, retry.receivedAt, retry.fifo);
+  if (plan.kind === 'visibility') {
+    await ctx.changeVisibility(pair.url, receipt, plan.seconds);
     return;
   }
+  // Send first, then delete: a crash in between leaves a duplicate, never a loss.
   const copy: OutgoingSqsMessage = {
     body: withAttempt(message.Body ?? '', retry.attempt + 1, retry.messageId),
     delayMs: retry.delayMs,

@@ -2,7 +2,7 @@
  * Dead letters of queue Q live in the SQS queue `<prefix>-Q-dead`, reached two ways:
  * deadLetter(reason) sends the body there with its reason as a message attribute, and SQS's
  * own RedrivePolicy moves a message there after SQS_MAX_RECEIVE_COUNT receives without a
- * delete (a job that crashes or hangs every worker it reaches).
+ * delete (a job that crashes or hangs every worker it reaches; retries are receives too).
  *
  * SQS has no "peek": list() receives dead letters with a short visibility timeout and makes
  * them visible again at once (ChangeMessageVisibility 0). While a listing runs, another
@@ -122,7 +122,7 @@ export class SqsDeadLetters implements DeadLetterStore {
     const deadAt = stringAttribute(message, ATTR.deadAt) ?? sentAt(message);
     const reason =
       stringAttribute(message, ATTR.reason) ??
-      `moved by the SQS redrive policy after ${this.ctx.config.SQS_MAX_RECEIVE_COUNT} receives without a delete (workers crashed or hung on it)`;
+      `moved by the SQS redrive policy after ${this.ctx.config.SQS_MAX_RECEIVE_COUNT} receives without a delete (retried, or workers crashed or hung on it)`;
     return { id: decoded.ok ? decoded.envelope.id : originalId, body, reason, deadAt };
   }
 

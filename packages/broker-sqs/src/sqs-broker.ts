@@ -7,11 +7,13 @@
  * no order; FIFO queues (SQS_FIFO=true) keep order per key and drop a re-send of the same
  * idempotency key within 5 minutes.
  *
- * Native: lease and extend() (visibility timeout, ChangeMessageVisibility), delayed publish and
- * retry delay on standard queues (DelaySeconds, up to 15 min; longer delays are re-scheduled in
- * 15-minute hops), retry delay on FIFO queues (ChangeMessageVisibility, up to 12 h), dead
- * letters (a second queue, plus a RedrivePolicy so SQS itself parks a message that keeps
- * killing workers), per-key order on FIFO (MessageGroupId = key).
+ * Native: lease and extend() (visibility timeout, ChangeMessageVisibility), retry delay
+ * (ChangeMessageVisibility on the message itself, whole seconds rounded up, up to SQS's 12 h
+ * from the receive; a longer delay on a standard queue becomes a copy re-scheduled in 15-minute
+ * hops, on FIFO it is cut to the 12 h), delayed publish on standard queues (DelaySeconds, up to
+ * 15 min; longer delays are re-scheduled in 15-minute hops), dead letters (a second queue, plus
+ * a RedrivePolicy so SQS itself parks a message received too often without a delete: crashes,
+ * hangs and retries all count), per-key order on FIFO (MessageGroupId = key).
  * Emulated: pub/sub, as one queue per (topic, group) that publishEvent() finds with ListQueues
  * (SNS would be the AWS way; it is not part of this stack).
  * Not available: priority; delayed publish on FIFO queues (SQS allows only a queue-wide delay
@@ -24,7 +26,7 @@
  * Connection: SQS_ENDPOINT (unset for AWS, http://127.0.0.1:9324 for ElasticMQ), AWS_REGION,
  * credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the SDK's default chain.
  * Options: SQS_FIFO, SQS_VISIBILITY_TIMEOUT_S (30), SQS_WAIT_TIME_S (20), SQS_MAX_RECEIVE_COUNT
- * (10; keep it above the worker's max attempts), POLYQUEUE_PREFIX. See docs/brokers/sqs.md.
+ * (10; keep it above the worker's max attempts: each retry is a receive), POLYQUEUE_PREFIX. See docs/brokers/sqs.md.
  */
 import {
   ChangeMessageVisibilityBatchCommand,

@@ -11,6 +11,7 @@ import {
 import { eventually, HandlerSpy, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Batcher, batchOutcomes } from '../src/batcher';
+import { retryPlan } from '../src/consumer';
 import { drivers, sqsEnvSchema } from '../src/index';
 import { ATTR } from '../src/messages';
 import { QueueNames, safeName } from '../src/queues';
@@ -119,7 +120,120 @@ describe('request batching', () => {
   });
 });
 
+describe('retry plan', () => {
+  const receivedAt = 1_000_000;
+
+  it('hides the message itself for the delay, rounded up to whole seconds', () => {
+    expect(retryPlan(0, receivedAt, false, receivedAt)).toEqual({ kind: 'visibility', seconds: 0 });
+    expect(retryPlan(1, receivedAt, false, receivedAt)).toEqual({ kind: 'visibility', seconds: 1 });
+    expect(retryPlan(1_000, receivedAt, false, receivedAt)).toEqual({ kind: 'visibility', seconds: 1 });
+    expect(retryPlan(1_001, receivedAt, true, receivedAt)).toEqual({ kind: 'visibility', seconds: 2 });
+    expect(retryPlan(-5, receivedAt, false, receivedAt)).toEqual({ kind: 'visibility', seconds: 0 });
+    const elevenHours = 11 * 3_600_000;
+    expect(retryPlan(elevenHours, receivedAt, false, receivedAt)).toEqual({
+      kind: 'visibility',
+      seconds: 39_600,
+    });
+  });
+
+  it("beyond what is left of SQS's 12 h since the receive: a copy on standard, cut short on FIFO", () => {
+    const oneHourLater = receivedAt + 3_600_000;
+    const elevenHours = 11 * 3_600_000;
+    // 12 h minus the hour the job ran minus the 10 s margin.
+    expect(retryPlan(elevenHours, receivedAt, false, oneHourLater)).toEqual({ kind: 'copy' });
+    expect(retryPlan(elevenHours, receivedAt, true, oneHourLater)).toEqual({
+      kind: 'visibility',
+      seconds: 39_590,
+    });
+    expect(retryPlan(2 * 86_400_000, receivedAt, false, receivedAt)).toEqual({ kind: 'copy' });
+  });
+});
+
 describe('against ElasticMQ', () => {
+  it('standard: retry() keeps the message invisible (in flight, not delayed) and it returns with attempt + 1', async () => {
+    const broker = await connect();
+    const queue = uniqueQueueName('retry');
+    const envelope = createEnvelope('test_job', {});
+    const delayMs = 1_200;
+    let retriedAt = 0;
+    const spy = new HandlerSpy(20_000);
+    const consumer = startConsumer(
+      broker,
+      queue,
+      spy.handler('c1', async (d: Delivery) => {
+        if (d.attempt === 1) {
+          retriedAt = Date.now();
+          await d.retry(delayMs);
+        } else await d.ack();
+      }),
+    );
+    await consumer.ready;
+    await broker.publish(queue, [{ envelope }]);
+    await spy.waitFor(() => spy.received.length === 1, 'the first delivery');
+    // A copy sent with DelaySeconds would show as delayed; the same message, hidden, is in flight.
+    await eventually(
+      () => broker.stats(queue),
+      (s) => s.ready === 0 && s.inFlight === 1 && s.delayed === 0,
+      'the retried message to be in flight',
+      10_000,
+    );
+    await spy.waitFor(() => spy.received.length === 2, 'the retry');
+    const [first, second] = spy.received;
+    expect(second!.id).toBe(envelope.id);
+    expect(second!.delivery.messageId).toBe(first!.delivery.messageId);
+    expect(second!.delivery.attempt).toBe(2);
+    expect(second!.at - retriedAt).toBeGreaterThanOrEqual(delayMs);
+    await eventually(
+      () => broker.stats(queue),
+      (s) => s.ready === 0 && s.inFlight === 0 && s.delayed === 0,
+      'the queue to be empty after the ack',
+      10_000,
+    );
+    await consumer.stop();
+  });
+
+  it('standard: retries count as receives for the redrive policy; a redriven job starts again at attempt 1', async () => {
+    const broker = await connect({ SQS_MAX_RECEIVE_COUNT: '2' });
+    const queue = uniqueQueueName('retryredrive');
+    const envelope = createEnvelope('test_job', {});
+    let redriven = false;
+    const spy = new HandlerSpy(20_000);
+    const consumer = startConsumer(
+      broker,
+      queue,
+      spy.handler('c1', async (d: Delivery) => {
+        if (redriven) await d.ack();
+        else await d.retry(0);
+      }),
+    );
+    await consumer.ready;
+    await broker.publish(queue, [{ envelope }]);
+    await spy.waitFor(() => spy.received.length === 2, 'two deliveries');
+    expect(spy.received.map((r) => r.delivery.attempt)).toEqual([1, 2]);
+    // The third receive is past maxReceiveCount: SQS moves the message to Q-dead instead.
+    await eventually(
+      () => broker.stats(queue),
+      (s) => s.dead === 1 && s.ready === 0 && s.inFlight === 0,
+      'the redrive policy to move it',
+      20_000,
+    );
+    const [dead] = await broker.deadLetters(queue).list(5);
+    expect(dead!.id).toBe(envelope.id);
+    expect(dead!.reason).toMatch(/redrive policy after 2 receives .*retried/);
+    redriven = true;
+    expect(await broker.deadLetters(queue).redrive([envelope.id])).toBe(1);
+    await spy.waitFor(() => spy.received.length === 3, 'the redriven job');
+    expect(spy.received[2]!.id).toBe(envelope.id);
+    expect(spy.received[2]!.delivery.attempt).toBe(1);
+    await eventually(
+      () => broker.stats(queue),
+      (s) => s.dead === 0 && s.ready === 0 && s.inFlight === 0,
+      'both queues to be empty',
+      10_000,
+    );
+    await consumer.stop();
+  });
+
   it('counts a receive after the visibility timeout as an attempt, and SQS parks the message after maxReceiveCount', async () => {
     const broker = await connect({ SQS_MAX_RECEIVE_COUNT: '2', SQS_VISIBILITY_TIMEOUT_S: '1' });
     const queue = uniqueQueueName('poison');
