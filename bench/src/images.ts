@@ -28,7 +28,13 @@ export async function makeTestImages(root: string, count: number): Promise<strin
   for (let i = 0; i < count; i++) {
     const path = `uploads/bench-${i}.jpg`;
     await sharp({
-      create: { width: 1600, height: 1200, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+      create: {
+        width: 1600,
+        height: 1200,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
     })
       .jpeg({ quality: 85 })
       .toFile(join(root, path));

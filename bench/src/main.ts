@@ -55,6 +55,10 @@ async function queueScenario(): Promise<void> {
   };
   const contenders = [{ label: `polyqueue ${broker}`, run: frameworkRates }, ...(baselines[broker] ?? [])];
   const samples: Rates[][] = contenders.map(() => []);
+  // One untimed warm-up each (module loading, connections, JIT), so the first contender is not
+  // the one that pays for it.
+  const warmUp = { ...options, jobs: Math.min(options.jobs, 1_000) };
+  for (const c of contenders) await c.run(warmUp);
   for (let run = 0; run < runs; run++) {
     for (const [i, c] of contenders.entries()) samples[i]!.push(await c.run(options));
     process.stderr.write(`run ${run + 1}/${runs} done\n`);

@@ -1,6 +1,9 @@
 import type { Rates } from '../measure';
+import { amqpRaw } from './amqp-raw';
+import { kafkaRaw } from './kafka-raw';
 import { naiveSkipLockedLoop } from './mysql-naive';
 import { sqliteRaw } from './sqlite-raw';
+import { sqsRaw } from './sqs-raw';
 
 export interface BaselineOptions {
   env: Record<string, string | undefined>;
@@ -26,6 +29,9 @@ export interface Baseline {
  */
 export const baselines: Record<string, Baseline[]> = {
   sqlite: [{ label: 'raw better-sqlite3, same SQL', run: sqliteRaw }],
+  rabbitmq: [{ label: 'raw amqplib, same confirm window and prefetch', run: amqpRaw }],
+  kafka: [{ label: 'raw kafkajs, same batch and partitions', run: kafkaRaw }],
+  sqs: [{ label: 'raw client-sqs, same batch sizes', run: sqsRaw }],
   mysql: [
     {
       label: 'naive SKIP LOCKED loop, one row per transaction',

@@ -1,0 +1,162 @@
+/**
+ * The kafka driver's baseline: a hand-written kafkajs loop that puts on the wire what the driver
+ * does for publish() and consume(), and nothing else.
+ *
+ * Mirrors packages/broker-kafka/src:
+ * - kafka-broker.ts publish(), ensureQueue(), producer(), client.ts createKafka() and
+ *   TopicRegistry: a topic of KAFKA_PARTITIONS (default 3) partitions created on first use
+ *   (inside the timing, as the driver's first publish() creates its topics), a non-idempotent
+ *   producer with the DefaultPartitioner, one sendBatch() per batch of B keyless messages
+ *   with acks=-1.
+ * - supervised-consumer.ts + partition-worker.ts: one consumer group member with the driver's
+ *   session settings and maxWaitTimeInMs, fromBeginning, autoCommit off,
+ *   eachBatchAutoResolve off, partitionsConsumedConcurrently = concurrency; eachBatch hands each
+ *   message to the async handler as soon as one of `concurrency` slots is free (without waiting
+ *   for the batch to finish), resolveOffset() as it hands out, and commits per partition the
+ *   offset below which every message is handled, one commit in flight per partition (the
+ *   driver's watermark and commit chain).
+ * Not mirrored, being driver overhead rather than its wire protocol for these jobs: the retry and
+ * dead topics and the delay mover's second consumer group.
+ */
+import { randomUUID } from 'node:crypto';
+import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
+import kafkajs, { type Consumer } from 'kafkajs';
+import { perSecond, type Rates } from '../measure';
+import type { BaselineOptions } from './index';
+
+const { Kafka, logLevel, Partitioners } = kafkajs;
+
+/** A partition's handed-out offsets, in order, and how far it is handled and committed. */
+interface Progress {
+  open: number[];
+  handled: Set<number>;
+  watermark: number;
+  committed: number;
+  committing: boolean;
+}
+
+export async function kafkaRaw(options: BaselineOptions): Promise<Rates> {
+  const brokers = (options.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
+  const partitions = Number(options.env.KAFKA_PARTITIONS ?? 3);
+  const kafka = new Kafka({
+    clientId: 'polyqueue-raw-bench',
+    brokers,
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
+    connectionTimeout: 3_000,
+  });
+  const topic = `raw-bench-${randomUUID()}`;
+  const admin = kafka.admin();
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  let consumer: Consumer | undefined;
+  try {
+    const t0 = performance.now();
+    await admin.connect();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic,
+          numPartitions: partitions,
+          replicationFactor: -1,
+          configEntries: [{ name: 'retention.ms', value: String(7 * 24 * 3_600_000) }],
+        },
+      ],
+    });
+    await producer.connect();
+    for (let i = 0; i < options.jobs; i += options.batch) {
+      const n = Math.min(options.batch, options.jobs - i);
+      const messages = Array.from({ length: n }, (_, k) => ({
+        value: encodeEnvelope(createEnvelope('bench_job', { i: i + k })),
+        headers: {},
+      }));
+      await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 });
+    }
+    const enqueuePerSec = perSecond(options.jobs, t0);
+
+    const handler = async (_body: string) => {};
+    const progress = new Map<number, Progress>();
+    let inFlight = 0;
+    const slotWaiters: Array<() => void> = [];
+    let done = 0;
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const c = kafka.consumer({
+      groupId: topic,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      rebalanceTimeout: 60_000,
+      maxWaitTimeInMs: 3_000,
+      allowAutoTopicCreation: false,
+    });
+    consumer = c;
+    const commit = async (partition: number, p: Progress) => {
+      if (p.committing) return;
+      p.committing = true;
+      try {
+        while (p.watermark > p.committed) {
+          const target = p.watermark;
+          await c.commitOffsets([{ topic, partition, offset: String(target + 1) }]);
+          p.committed = target;
+        }
+      } finally {
+        p.committing = false;
+      }
+    };
+
+    const t1 = performance.now();
+    await c.connect();
+    await c.subscribe({ topics: [topic], fromBeginning: true });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, options.concurrency),
+      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+        let p = progress.get(batch.partition);
+        if (!p) {
+          p = { open: [], handled: new Set(), watermark: -1, committed: -1, committing: false };
+          progress.set(batch.partition, p);
+        }
+        const part = p;
+        const beat = setInterval(() => heartbeat().catch(() => {}), 3_000);
+        try {
+          for (const message of batch.messages) {
+            while (inFlight >= options.concurrency) await new Promise<void>((r) => slotWaiters.push(r));
+            inFlight += 1;
+            const offset = Number(message.offset);
+            part.open.push(offset);
+            resolveOffset(message.offset);
+            void handler(message.value?.toString() ?? '').then(() => {
+              if (++done === options.jobs) finish();
+              part.handled.add(offset);
+              while (part.open.length > 0 && part.handled.has(part.open[0]!)) {
+                const head = part.open.shift()!;
+                part.handled.delete(head);
+                part.watermark = head;
+              }
+              void commit(batch.partition, part).catch(() => {});
+              inFlight -= 1;
+              slotWaiters.shift()?.();
+            });
+          }
+        } finally {
+          clearInterval(beat);
+        }
+      },
+    });
+    await finished;
+    const processPerSec = perSecond(options.jobs, t1);
+    return { enqueuePerSec, processPerSec };
+  } finally {
+    await consumer?.disconnect().catch(() => {});
+    await producer.disconnect().catch(() => {});
+    await admin.deleteGroups([topic]).catch(() => {});
+    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+    await admin.disconnect().catch(() => {});
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The sqs driver's baseline: a hand-written @aws-sdk/client-sqs loop that puts on the wire what
+ * the driver does for publish() and consume() on a standard queue, and nothing else.
+ *
+ * Mirrors packages/broker-sqs/src:
+ * - config.ts createSqsClient(): region, endpoint, dummy keys against a local server,
+ *   maxAttempts 3, the same connection and request timeouts.
+ * - queues.ts: the queue is created on first use (inside the timing, as the driver's first
+ *   publish() creates its pair) with the visibility timeout and 14-day retention. The driver's
+ *   dead-letter queue and RedrivePolicy are left out: nothing goes there in this run.
+ * - messages.ts sendMessages(): a batch of B becomes SendMessageBatch requests of 10 entries,
+ *   four requests at a time.
+ * - consumer.ts runConsumer(): one receive loop; each ReceiveMessage asks for min(10, free
+ *   handler slots) with long polling (SQS_WAIT_TIME_S, default 20), the visibility timeout and
+ *   the same attribute names; every message goes to the async handler at once, up to
+ *   `concurrency` running.
+ * - sqs-broker.ts + batcher.ts: acks are deletes collected over one macrotask
+ *   (setImmediate, or at once when 10 are waiting) into DeleteMessageBatch requests; a handler
+ *   slot is free again once its delete has been answered (the worker awaits ack()).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
+import { perSecond, type Rates } from '../measure';
+import type { BaselineOptions } from './index';
+
+export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
+  const waitTimeS = Number(options.env.SQS_WAIT_TIME_S ?? 20);
+  const visibilityS = Number(options.env.SQS_VISIBILITY_TIMEOUT_S ?? 30);
+  const client = new SQSClient({
+    region: options.env.AWS_REGION ?? 'us-east-1',
+    endpoint: options.env.SQS_ENDPOINT ?? 'http://127.0.0.1:9324',
+    credentials: {
+      accessKeyId: options.env.AWS_ACCESS_KEY_ID ?? 'x',
+      secretAccessKey: options.env.AWS_SECRET_ACCESS_KEY ?? 'x',
+    },
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: (waitTimeS + 15) * 1000 },
+  });
+  let url: string | undefined;
+  try {
+    const t0 = performance.now();
+    const created = await client.send(
+      new CreateQueueCommand({
+        QueueName: `raw-bench-${randomUUID()}`,
+        Attributes: { VisibilityTimeout: String(visibilityS), MessageRetentionPeriod: '1209600' },
+      }),
+    );
+    const queueUrl = created.QueueUrl!;
+    url = queueUrl;
+    const sendChunk = async (entries: SendMessageBatchRequestEntry[]) => {
+      const result = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+      if ((result.Failed ?? []).length > 0)
+        throw new Error(`SendMessageBatch: ${result.Failed!.length} failed`);
+    };
+    for (let i = 0; i < options.jobs; i += options.batch) {
+      const n = Math.min(options.batch, options.jobs - i);
+      const chunks: SendMessageBatchRequestEntry[][] = [];
+      for (let k = 0; k < n; k += 10) {
+        chunks.push(
+          Array.from({ length: Math.min(10, n - k) }, (_, j) => ({
+            Id: `e${j}`,
+            MessageBody: encodeEnvelope(createEnvelope('bench_job', { i: i + k + j })),
+          })),
+        );
+      }
+      for (let c = 0; c < chunks.length; c += 4) await Promise.all(chunks.slice(c, c + 4).map(sendChunk));
+    }
+    const enqueuePerSec = perSecond(options.jobs, t0);
+
+    // Acks of handlers finishing in the same macrotask share a DeleteMessageBatch; each ack
+    // resolves when its request has, and holds its handler slot until then, as the driver's does.
+    let pendingDeletes: { receipt: string; done: () => void }[] = [];
+    let flushScheduled = false;
+    let failedDeletes = 0;
+    const flushDeletes = () => {
+      flushScheduled = false;
+      while (pendingDeletes.length > 0) {
+        const batch = pendingDeletes.slice(0, 10);
+        pendingDeletes = pendingDeletes.slice(10);
+        void client
+          .send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: batch.map((p, i) => ({ Id: `e${i}`, ReceiptHandle: p.receipt })),
+            }),
+          )
+          .then(
+            (result) => {
+              failedDeletes += result.Failed?.length ?? 0;
+            },
+            () => {
+              failedDeletes += batch.length;
+            },
+          )
+          .finally(() => {
+            for (const p of batch) p.done();
+          });
+      }
+    };
+    const ack = (receipt: string) =>
+      new Promise<void>((done) => {
+        pendingDeletes.push({ receipt, done });
+        if (pendingDeletes.length >= 10) flushDeletes();
+        else if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flushDeletes);
+        }
+      });
+
+    const handler = async (_body: string) => {};
+    const stop = new AbortController();
+    const running = new Set<Promise<void>>();
+    let done = 0;
+    let ended = 0;
+    let wake: (() => void) | undefined;
+    const t1 = performance.now();
+    while (done < options.jobs) {
+      const free = options.concurrency - running.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      let messages: Message[];
+      try {
+        const result = await client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: Math.min(10, free),
+            WaitTimeSeconds: waitTimeS,
+            VisibilityTimeout: visibilityS,
+            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
+            MessageAttributeNames: ['All'],
+          }),
+          { abortSignal: stop.signal },
+        );
+        messages = result.Messages ?? [];
+      } catch (error) {
+        if (stop.signal.aborted) break;
+        throw error;
+      }
+      for (const message of messages) {
+        const task = handler(message.Body ?? '').then(() => {
+          // Counted when handled, as the framework run counts in its handler.
+          if (++done === options.jobs) {
+            ended = performance.now();
+            stop.abort();
+          }
+          return ack(message.ReceiptHandle!);
+        });
+        running.add(task);
+        void task.then(() => {
+          running.delete(task);
+          const w = wake;
+          wake = undefined;
+          w?.();
+        });
+      }
+    }
+    const processPerSec = options.jobs / ((ended - t1) / 1000);
+    await Promise.all([...running]);
+    if (failedDeletes > 0) throw new Error(`DeleteMessageBatch failed for ${failedDeletes} message(s)`);
+    return { enqueuePerSec, processPerSec };
+  } finally {
+    if (url) await client.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+    client.destroy();
+  }
+}
