@@ -1,7 +1,9 @@
 import type { Rates } from '../measure';
 import { amqpRaw } from './amqp-raw';
+import { bullmqRates } from './bullmq';
 import { kafkaRaw } from './kafka-raw';
 import { naiveSkipLockedLoop } from './mysql-naive';
+import { rawRedisList, rawRedisReliable, rawRedisStreams } from './redis-raw';
 import { sqliteRaw } from './sqlite-raw';
 import { sqsRaw } from './sqs-raw';
 
@@ -29,6 +31,18 @@ export interface Baseline {
  */
 export const baselines: Record<string, Baseline[]> = {
   sqlite: [{ label: 'raw better-sqlite3, same SQL', run: sqliteRaw }],
+  'redis-list': [
+    { label: 'BullMQ (removeOnComplete)', run: bullmqRates },
+    { label: 'raw ioredis, same commands', run: rawRedisList },
+  ],
+  'redis-reliable': [
+    { label: 'BullMQ (removeOnComplete)', run: bullmqRates },
+    { label: 'raw ioredis, same commands', run: rawRedisReliable },
+  ],
+  'redis-streams': [
+    { label: 'BullMQ (removeOnComplete)', run: bullmqRates },
+    { label: 'raw ioredis, same commands', run: rawRedisStreams },
+  ],
   rabbitmq: [{ label: 'raw amqplib, same confirm window and prefetch', run: amqpRaw }],
   kafka: [{ label: 'raw kafkajs, same batch and partitions', run: kafkaRaw }],
   sqs: [{ label: 'raw client-sqs, same batch sizes', run: sqsRaw }],

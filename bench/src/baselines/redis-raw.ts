@@ -1,0 +1,297 @@
+/**
+ * The Redis drivers' baselines: for each of redis-list, redis-reliable and redis-streams, a
+ * hand-written ioredis loop issuing the same commands the driver issues per job, and nothing else
+ * (no worker runtime, no Delivery objects, no validation, no idempotency claim).
+ *
+ * "The same commands" is literal: keys come from the driver's exported queueKeys(), and the Lua
+ * scripts are the driver's own files (packages/broker-redis/src/lua), read from the installed
+ * package and registered with defineCommand (EVALSHA) exactly as the driver registers them.
+ *
+ *   enqueue (all three)  one MULTI per batch of `batch` jobs: RPUSH (lists) or XADD * envelope
+ *                        (stream) per job, as publishBatch does
+ *   redis-list           BLPOP main low on the blocking connection, one job per call, then the
+ *                        in-flight ZADD leases token on the command connection; ack = MULTI ZREM
+ *                        leases token
+ *   redis-reliable       heartbeat ZADD once; fetch-reliable script (LMOVE + lease ZADD/HSET/SADD)
+ *                        for up to the free slots; when empty, BLMOVE main -> processing on the
+ *                        blocking connection + MULTI ZADD/HSET/SADD; ack = settle-reliable script
+ *   redis-streams        XGROUP CREATE ... MKSTREAM; XREADGROUP COUNT <free slots> BLOCK on the
+ *                        blocking connection; ack = settle-stream script (XACK + XDEL)
+ *
+ * Processing uses the driver's loop shape: keep `concurrency` handlers in flight, fetch for the
+ * free slots as soon as there are any. Each job's body is JSON-parsed once (a hand-written worker
+ * has to read its job) and given to an async no-op handler. A job counts as processed once its
+ * ack has returned.
+ *
+ * Left out on purpose: the drivers' timed maintenance (delayed-job promotion every REDIS_POLL_MS,
+ * redis-reliable heartbeat/recovery and redis-streams XAUTOCLAIM every lease/4, redis-list
+ * in-flight refresh). They run a few commands per second whatever the job rate, not per job.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { CONSUMER_GROUP, entryBody, type QueueKeys, queueKeys } from '@polyqueue/broker-redis';
+import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
+import { type ChainableCommander, Redis } from 'ioredis';
+import { perSecond, type Rates } from '../measure';
+import type { BaselineOptions } from './index';
+
+/** The driver's defaults (packages/broker-redis/src/config.ts). */
+const BLOCK_SECONDS = 1;
+const LEASE_MS = 30_000;
+
+// The driver's package resolves to its src/index.ts; its scripts sit next to it in ./lua/.
+const luaDirectory = new URL('./lua/', import.meta.resolve('@polyqueue/broker-redis'));
+
+/** Script name -> [ioredis command, number of keys], as scripts.ts derives them from file names. */
+const SCRIPTS = {
+  'fetch-reliable-6.lua': ['pq_fetch_reliable', 6],
+  'settle-reliable-7.lua': ['pq_settle_reliable', 7],
+  'settle-stream-3.lua': ['pq_settle_stream', 3],
+} as const;
+
+type ScriptCommand = (...args: (string | number)[]) => Promise<unknown>;
+
+function connect(url: string, blocking = false): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: blocking ? null : 3, lazyConnect: false });
+  for (const [file, [command, numberOfKeys]] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(command, {
+      numberOfKeys,
+      lua: readFileSync(new URL(file, luaDirectory), 'utf8'),
+    });
+  }
+  return redis;
+}
+
+function script(redis: Redis, command: (typeof SCRIPTS)[keyof typeof SCRIPTS][0]): ScriptCommand {
+  const fn = (redis as unknown as Record<string, ScriptCommand>)[command]!;
+  return fn.bind(redis);
+}
+
+async function exec(multi: ChainableCommander): Promise<void> {
+  const results = await multi.exec();
+  if (!results) throw new Error('redis transaction aborted');
+  for (const [error] of results) if (error) throw error;
+}
+
+/** The raw worker's handler: the same async no-op polyqueue's bench handler is. */
+const handler = async (_job: unknown): Promise<void> => {};
+
+/** Publishes `jobs` envelopes in MULTIs of `batch`, each job added by `add`; returns jobs/s. */
+async function enqueue(
+  redis: Redis,
+  options: BaselineOptions,
+  add: (multi: ChainableCommander, body: string) => void,
+): Promise<number> {
+  const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
+  const t0 = performance.now();
+  for (let i = 0; i < envelopes.length; i += options.batch) {
+    const multi = redis.multi();
+    for (const envelope of envelopes.slice(i, i + options.batch)) add(multi, encodeEnvelope(envelope));
+    await exec(multi);
+  }
+  return perSecond(options.jobs, t0);
+}
+
+/**
+ * The driver's consume loop without its error handling: at most `concurrency` jobs in flight,
+ * fetching for the free slots whenever there are some. Resolves once `jobs` jobs were handled.
+ * A fetch still blocked on an empty queue at the end is left to the caller's disconnect.
+ */
+async function slotLoop<T>(
+  jobs: number,
+  concurrency: number,
+  fetch: (max: number) => Promise<T[]>,
+  handle: (item: T) => Promise<void>,
+): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let done = 0;
+  let allDone!: () => void;
+  const finished = new Promise<null>((resolve) => {
+    allDone = () => resolve(null);
+  });
+  while (done < jobs) {
+    if (inFlight.size >= concurrency) {
+      await Promise.race(inFlight);
+      continue;
+    }
+    const fetching = fetch(concurrency - inFlight.size);
+    fetching.catch(() => {}); // rejected by the final disconnect when still blocked
+    const batch = await Promise.race([fetching, finished]);
+    if (batch === null) break;
+    for (const item of batch) {
+      const running: Promise<void> = handle(item).then(() => {
+        inFlight.delete(running);
+        done += 1;
+        if (done === jobs) allDone();
+      });
+      inFlight.add(running);
+    }
+  }
+  await Promise.all(inFlight);
+}
+
+async function withConnections(
+  options: BaselineOptions,
+  run: (redis: Redis, blocking: Redis, keys: QueueKeys) => Promise<Rates>,
+  extraKeys: (keys: QueueKeys) => string[] = () => [],
+): Promise<Rates> {
+  const url = options.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = options.env.POLYQUEUE_PREFIX ?? 'polyqueue';
+  const keys = queueKeys(prefix, `raw${Date.now().toString(36)}${randomUUID().slice(0, 4)}`);
+  const redis = connect(url);
+  const blocking = connect(url, true);
+  try {
+    await Promise.all([redis.ping(), blocking.ping()]);
+    return await run(redis, blocking, keys);
+  } finally {
+    blocking.disconnect();
+    await redis
+      .del(
+        keys.main,
+        keys.low,
+        keys.delayed,
+        keys.dead,
+        keys.leases,
+        keys.leased,
+        keys.consumers,
+        ...extraKeys(keys),
+      )
+      .catch(() => 0);
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}
+
+/** redis-list: RPUSH; BLPOP main low + in-flight ZADD per job; MULTI ZREM ack. */
+export function rawRedisList(options: BaselineOptions): Promise<Rates> {
+  return withConnections(options, async (redis, blocking, keys) => {
+    const enqueuePerSec = await enqueue(redis, options, (multi, body) => multi.rpush(keys.main, body));
+
+    const consumerId = randomUUID();
+    let sequence = 0;
+    const t1 = performance.now();
+    await slotLoop(
+      options.jobs,
+      options.concurrency,
+      // One job per BLPOP, as the driver's fetch, whatever the free slots.
+      async () => {
+        const reply = await blocking.blpop(keys.main, keys.low, BLOCK_SECONDS);
+        if (reply === null) return [];
+        const token = `${consumerId}:${++sequence}`;
+        await redis.zadd(keys.leases, Date.now() + LEASE_MS, token);
+        return [{ token, body: reply[1] }];
+      },
+      async ({ token, body }) => {
+        await handler(JSON.parse(body));
+        await exec(redis.multi().zrem(keys.leases, token));
+      },
+    );
+    return { enqueuePerSec, processPerSec: perSecond(options.jobs, t1) };
+  });
+}
+
+/** redis-reliable: RPUSH; fetch-reliable script (BLMOVE + lease MULTI when empty); settle-reliable ack. */
+export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
+  const consumerId = randomUUID();
+  return withConnections(
+    options,
+    async (redis, blocking, keys) => {
+      const enqueuePerSec = await enqueue(redis, options, (multi, body) => multi.rpush(keys.main, body));
+
+      const fetchReliable = script(redis, 'pq_fetch_reliable');
+      const settleReliable = script(redis, 'pq_settle_reliable');
+      const processing = keys.processing(consumerId);
+      const tokens = keys.tokens(consumerId);
+      let sequence = 0;
+      const t1 = performance.now();
+      await redis.zadd(keys.consumers, Date.now() + LEASE_MS, consumerId); // start(): heartbeat
+      await slotLoop(
+        options.jobs,
+        options.concurrency,
+        async (max) => {
+          const fresh = Array.from({ length: max }, () => `${consumerId}:${++sequence}`);
+          const flat = (await fetchReliable(
+            keys.main,
+            keys.low,
+            processing,
+            keys.leases,
+            keys.leased,
+            tokens,
+            Date.now() + LEASE_MS,
+            ...fresh,
+          )) as string[];
+          if (flat.length > 0) {
+            const taken: { token: string; body: string }[] = [];
+            for (let i = 0; i + 1 < flat.length; i += 2) taken.push({ token: flat[i]!, body: flat[i + 1]! });
+            return taken;
+          }
+          const body = await blocking.blmove(keys.main, processing, 'LEFT', 'RIGHT', BLOCK_SECONDS);
+          if (body === null) return [];
+          const token = `${consumerId}:${++sequence}`;
+          await exec(
+            redis
+              .multi()
+              .zadd(keys.leases, Date.now() + LEASE_MS, token)
+              .hset(keys.leased, token, body)
+              .sadd(tokens, token),
+          );
+          return [{ token, body }];
+        },
+        async ({ token, body }) => {
+          await handler(JSON.parse(body));
+          await settleReliable(
+            processing,
+            keys.leases,
+            keys.leased,
+            tokens,
+            keys.delayed,
+            keys.main,
+            keys.dead,
+            token,
+            body,
+            'ack',
+          );
+        },
+      );
+      return { enqueuePerSec, processPerSec: perSecond(options.jobs, t1) };
+    },
+    (keys) => [keys.processing(consumerId), keys.tokens(consumerId)],
+  );
+}
+
+/** redis-streams: XADD; XREADGROUP COUNT <free> BLOCK; settle-stream ack (XACK + XDEL). */
+export function rawRedisStreams(options: BaselineOptions): Promise<Rates> {
+  return withConnections(options, async (redis, blocking, keys) => {
+    const enqueuePerSec = await enqueue(redis, options, (multi, body) =>
+      multi.xadd(keys.main, '*', 'envelope', body),
+    );
+
+    const settleStream = script(redis, 'pq_settle_stream');
+    const consumerId = randomUUID();
+    const t1 = performance.now();
+    await redis.xgroup('CREATE', keys.main, CONSUMER_GROUP, '0', 'MKSTREAM');
+    await slotLoop(
+      options.jobs,
+      options.concurrency,
+      async (max) => {
+        const reply = (await blocking.xreadgroup(
+          'GROUP',
+          CONSUMER_GROUP,
+          consumerId,
+          'COUNT',
+          max,
+          'BLOCK',
+          BLOCK_SECONDS * 1000,
+          'STREAMS',
+          keys.main,
+          '>',
+        )) as [string, [string, string[]][]][] | null;
+        return reply ? reply.flatMap(([, entries]) => entries) : [];
+      },
+      async ([id, fields]) => {
+        await handler(JSON.parse(entryBody(fields)));
+        await settleStream(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, id, 'ack');
+      },
+    );
+    return { enqueuePerSec, processPerSec: perSecond(options.jobs, t1) };
+  });
+}
