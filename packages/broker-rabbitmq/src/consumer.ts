@@ -1,18 +1,10 @@
-import {
-  attemptOf,
-  type ConsumeOptions,
-  type Delivery,
-  type DeliveryHandler,
-  errorMessage,
-  type Logger,
-  withAttempt,
-} from '@polyqueue/core';
+import { type ConsumeOptions, type DeliveryHandler, errorMessage, type Logger } from '@polyqueue/core';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { QueueNames } from './config';
 import { type AmqpConnection, closeQuietly } from './connection';
-import { deadLetterHeaders } from './dead-letters';
-import { DELIVER_AT_HEADER, deliverAtOf, tierIndexFor } from './delay';
-import { headersOf, messageIdOf, propertiesOf, publishRouted, routeFor } from './publisher';
+import { deliverAtOf, tierIndexFor } from './delay';
+import { RabbitDelivery } from './delivery';
+import { headersOf, propertiesOf, publishRouted } from './publisher';
 
 export interface ConsumerSpec {
   connection: AmqpConnection;
@@ -23,8 +15,8 @@ export interface ConsumerSpec {
   options: ConsumeOptions;
   logger: Logger;
   reconnectMaxMs: number;
-  /** Counts deliveries held by handlers, for stats().inFlight. */
-  track: (delta: 1 | -1) => void;
+  /** Deliveries held by handlers, shared by the queue's consumers, for stats().inFlight. */
+  inFlight: { count: number };
   /** Called when the queue vanished under a consumer, so the next start declares it again. */
   forgetTopology: () => void;
 }
@@ -50,7 +42,10 @@ const UNSETTLED_REQUEUE_PAUSE_MS = 1_000;
 export function runConsumer(spec: ConsumerSpec): RunningConsumer {
   const { connection, names, options, logger } = spec;
   const { signal } = options;
-  const inFlight = new Set<Promise<void>>();
+  // Messages taken and not yet finished (handled, hopped or requeued): a count and one waiter
+  // rather than a set of promises, so the consume path allocates nothing per message for it.
+  let active = 0;
+  let onIdle: (() => void) | undefined;
   let session: { channel: ConfirmChannel; consumerTag: string } | undefined;
   let restarting = false;
   let stopping = false;
@@ -146,47 +141,56 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
       safely(() => channel.nack(message, false, true));
       return;
     }
-    const deliverAt = deliverAtOf(message.properties.headers as Record<string, unknown> | undefined);
-    const work =
-      deliverAt !== undefined && deliverAt > Date.now()
-        ? hop(channel, message, deliverAt)
-        : handle(channel, message);
-    inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+    active++;
+    const deliverAt = deliverAtOf(message.properties.headers);
+    if (deliverAt !== undefined && deliverAt > Date.now()) void hop(channel, message, deliverAt);
+    else void handle(channel, message);
+  }
+
+  /** Counts a message taken by onMessage as finished; wakes drain() when it was the last. */
+  function done(): void {
+    if (--active === 0) onIdle?.();
   }
 
   /** Sends a delayed message that came back early from its tier on its next hop. */
   async function hop(channel: ConfirmChannel, message: ConsumeMessage, deliverAt: number): Promise<void> {
-    const tier = names.tiers[tierIndexFor(deliverAt - Date.now())]!;
     try {
+      const tier = names.tiers[tierIndexFor(deliverAt - Date.now())]!;
       const options = propertiesOf(message.properties, headersOf(message));
       await publishRouted(channel, { exchange: '', routingKey: tier, body: message.content, options });
       channel.ack(message);
     } catch (error) {
       logger.warn({ err: error, queue: names.work }, 'could not move a delayed message to its next tier');
       await requeueLater(channel, message);
+    } finally {
+      done();
     }
   }
 
   async function handle(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
-    const delivery = createDelivery(channel, message, names);
-    spec.track(1);
+    const { inFlight } = spec;
     try {
-      await spec.handler(delivery);
-    } catch (error) {
-      logger.error(
-        { err: error, queue: names.work, messageId: delivery.messageId },
-        'delivery handler threw',
-      );
+      const delivery = new RabbitDelivery(channel, message, names);
+      inFlight.count++;
+      try {
+        await spec.handler(delivery);
+      } catch (error) {
+        logger.error(
+          { err: error, queue: names.work, messageId: delivery.messageId },
+          'delivery handler threw',
+        );
+      } finally {
+        inFlight.count--;
+      }
+      if (!delivery.acked) {
+        logger.warn(
+          { queue: names.work, messageId: delivery.messageId },
+          'delivery left unsettled; requeueing it',
+        );
+        await requeueLater(channel, message);
+      }
     } finally {
-      spec.track(-1);
-    }
-    if (!delivery.settled()) {
-      logger.warn(
-        { queue: names.work, messageId: delivery.messageId },
-        'delivery left unsettled; requeueing it',
-      );
-      await requeueLater(channel, message);
+      done();
     }
   }
 
@@ -228,7 +232,11 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
         // The channel is already gone; nothing more arrives on it.
       }
     }
-    await Promise.allSettled([...inFlight]);
+    if (active > 0) {
+      await new Promise<void>((resolve) => {
+        onIdle = resolve;
+      });
+    }
     session = undefined;
     if (current) await closeQuietly(current.channel);
     unsubscribe();
@@ -259,64 +267,6 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
     },
   );
   return { finished, stop: drain };
-}
-
-interface RabbitDelivery extends Delivery {
-  settled(): boolean;
-}
-
-/**
- * A delivery whose outcomes use the channel it arrived on. retry() and deadLetter() publish the
- * new message on that confirm channel and ack the original only once the broker confirmed it,
- * so a crash between the two duplicates a message but never loses one.
- */
-function createDelivery(channel: ConfirmChannel, message: ConsumeMessage, names: QueueNames): RabbitDelivery {
-  const messageId = messageIdOf(message);
-  const body = message.content.toString('utf8');
-  const attempt = attemptOf(body);
-  let claimed = false;
-  let acked = false;
-
-  function claim(what: string): void {
-    if (claimed) throw new Error(`delivery ${messageId} already settled; ${what}() refused`);
-    claimed = true;
-  }
-  function ack(): void {
-    channel.ack(message);
-    acked = true;
-  }
-
-  return {
-    messageId,
-    body,
-    attempt,
-    settled: () => acked,
-    async ack() {
-      claim('ack');
-      ack();
-    },
-    async retry(delayMs) {
-      claim('retry');
-      const route = routeFor(names, delayMs, Date.now());
-      const next = Buffer.from(withAttempt(body, attempt + 1, messageId), 'utf8');
-      const headers = { ...headersOf(message), ...route.headers };
-      if (route.headers[DELIVER_AT_HEADER] === undefined) delete headers[DELIVER_AT_HEADER];
-      const options = { ...propertiesOf(message.properties, headers), messageId };
-      await publishRouted(channel, { exchange: '', routingKey: route.routingKey, body: next, options });
-      ack();
-    },
-    async deadLetter(reason) {
-      claim('deadLetter');
-      const headers = { ...headersOf(message), ...deadLetterHeaders(messageId, reason, new Date()) };
-      delete headers[DELIVER_AT_HEADER];
-      const options = { ...propertiesOf(message.properties, headers), messageId };
-      await publishRouted(channel, { exchange: '', routingKey: names.dead, body: message.content, options });
-      ack();
-    },
-    async extend() {
-      // RabbitMQ holds an unacked message for as long as the channel lives: nothing to renew.
-    },
-  };
 }
 
 function safely(fn: () => void): void {

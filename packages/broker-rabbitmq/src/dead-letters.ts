@@ -3,7 +3,7 @@ import type { GetMessage } from 'amqplib';
 import type { QueueNames } from './config';
 import type { AmqpConnection } from './connection';
 import { DELIVER_AT_HEADER } from './delay';
-import { headersOf, propertiesOf, publishRouted } from './publisher';
+import { ATTEMPT_HEADER, headersOf, propertiesOf, publishRouted } from './publisher';
 
 export const REASON_HEADER = 'x-polyqueue-reason';
 export const DEAD_AT_HEADER = 'x-polyqueue-dead-at';
@@ -57,6 +57,7 @@ export function createDeadLetterStore(
           const headers = headersOf(message);
           for (const name of [REASON_HEADER, DEAD_AT_HEADER, ID_HEADER, DELIVER_AT_HEADER])
             delete headers[name];
+          headers[ATTEMPT_HEADER] = 1;
           const body = Buffer.from(withAttempt(message.content.toString('utf8'), 1, id), 'utf8');
           const options = { ...propertiesOf(message.properties, headers), messageId: id };
           // Confirmed on the work queue before the dead letter goes: a crash here duplicates, never loses.

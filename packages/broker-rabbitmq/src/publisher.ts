@@ -4,6 +4,22 @@ import type { QueueNames } from './config';
 import type { AmqpConnection } from './connection';
 import { DELIVER_AT_HEADER, republishHeaders, tierIndexFor } from './delay';
 
+/**
+ * The attempt a message is on, written by the driver on publish, retry and redrive so a
+ * consumer need not parse the body to learn it; always equal to the body's `attempt`.
+ */
+export const ATTEMPT_HEADER = 'x-polyqueue-attempt';
+
+/**
+ * Records an envelope's attempt in `headers` (which it returns). An attempt that is not a
+ * positive integer is left out: the consumer then reads the body, which says 1 for it as well.
+ */
+export function recordAttempt(headers: Record<string, unknown>, attempt: unknown): Record<string, unknown> {
+  if (typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 1)
+    headers[ATTEMPT_HEADER] = attempt;
+  return headers;
+}
+
 /** One message ready for the wire: where it goes and with which properties. */
 export interface Outgoing {
   exchange: string;

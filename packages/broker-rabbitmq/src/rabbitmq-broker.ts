@@ -40,7 +40,7 @@ import { groupQueueNames, type QueueNames, queueNames, type RabbitmqConfig, topi
 import { AmqpConnection } from './connection';
 import { runConsumer } from './consumer';
 import { createDeadLetterStore } from './dead-letters';
-import { baseProperties, type Outgoing, routeFor, SharedPublisher } from './publisher';
+import { baseProperties, type Outgoing, recordAttempt, routeFor, SharedPublisher } from './publisher';
 import { PRIORITY_VALUES, Topology } from './topology';
 
 export async function createRabbitmqBroker(
@@ -63,7 +63,8 @@ class RabbitmqBroker implements Broker {
   readonly capabilities: Capabilities;
   private readonly topology: Topology;
   private readonly publisher: SharedPublisher;
-  private readonly inFlight = new Map<string, number>();
+  /** Deliveries held by this process's handlers, per work queue (shared by its consumers). */
+  private readonly inFlight = new Map<string, { count: number }>();
   private readonly consumers = new Set<{ stop: () => Promise<void> }>();
   private closed = false;
 
@@ -96,7 +97,7 @@ class RabbitmqBroker implements Broker {
       const route = routeFor(names, message.delayMs, now);
       const options = {
         ...baseProperties(message.envelope.id, now),
-        headers: route.headers,
+        headers: recordAttempt(route.headers, message.envelope.attempt),
         mandatory: true,
       };
       if (priorities) options.priority = PRIORITY_VALUES[message.priority ?? 'normal'];
@@ -128,7 +129,12 @@ class RabbitmqBroker implements Broker {
     await this.topology.ensureExchange(exchange);
     const body = Buffer.from(encodeEnvelope(event), 'utf8');
     await this.publisher.publish([
-      { exchange, routingKey: '', body, options: baseProperties(event.id, Date.now()) },
+      {
+        exchange,
+        routingKey: '',
+        body,
+        options: { ...baseProperties(event.id, Date.now()), headers: recordAttempt({}, event.attempt) },
+      },
     ]);
   }
 
@@ -147,7 +153,7 @@ class RabbitmqBroker implements Broker {
       const dead = await count(names.dead);
       let delayed = 0;
       for (const tier of names.tiers) delayed += await count(tier);
-      return { ready, inFlight: this.inFlight.get(names.work) ?? 0, delayed, dead };
+      return { ready, inFlight: this.inFlight.get(names.work)?.count ?? 0, delayed, dead };
     });
   }
 
@@ -174,6 +180,15 @@ class RabbitmqBroker implements Broker {
     return queueNames(this.config.POLYQUEUE_PREFIX, queue);
   }
 
+  private inFlightOf(queue: string): { count: number } {
+    let counter = this.inFlight.get(queue);
+    if (!counter) {
+      counter = { count: 0 };
+      this.inFlight.set(queue, counter);
+    }
+    return counter;
+  }
+
   private async run(
     names: QueueNames,
     prepare: () => Promise<void>,
@@ -189,7 +204,7 @@ class RabbitmqBroker implements Broker {
       options,
       logger: this.logger,
       reconnectMaxMs: this.config.AMQP_RECONNECT_MAX_MS,
-      track: (delta) => this.inFlight.set(names.work, (this.inFlight.get(names.work) ?? 0) + delta),
+      inFlight: this.inFlightOf(names.work),
       forgetTopology: () => this.topology.forget(names),
     });
     this.consumers.add(consumer);

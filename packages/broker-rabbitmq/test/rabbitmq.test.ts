@@ -5,7 +5,13 @@ import { eventually, HandlerSpy, startConsumer, uniqueQueueName } from '@polyque
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRabbitmqBroker, queueNames, rabbitmqEnvSchema } from '../src/index';
-import { AMQP_URL, deleteQueuesWithPrefix, ensureRabbitmqRunning, SERVER_HINT } from './rabbitmq-server';
+import {
+  AMQP_URL,
+  deleteQueuesWithPrefix,
+  ensureRabbitmqRunning,
+  publishRaw,
+  SERVER_HINT,
+} from './rabbitmq-server';
 
 const prefix = `pqdrv${process.pid}`;
 const env = {
@@ -117,6 +123,37 @@ describe('rabbitmq driver on a real broker', () => {
       false,
     );
     expect(JSON.parse(message!.content.toString()).id).toBe(envelope.id);
+  });
+
+  it('carries the attempt in a header, and reads a foreign body without one', async () => {
+    const queue = uniqueQueueName('attempt');
+    const names = queueNames(prefix, queue);
+    const ours = createEnvelope('test_job', { ours: true });
+    await broker.publish(queue, [{ envelope: ours }]);
+    // Looked at without ack: closing the raw connection gives it back to the queue.
+    const published = await rawChannel(
+      async (ch) => (await ch.get(names.work, { noAck: false })) || undefined,
+    );
+    expect(published?.properties.headers?.['x-polyqueue-attempt']).toBe(1);
+    // A foreign producer's envelope on its third attempt, with no header: the body says.
+    const foreign = { ...createEnvelope('test_job', { foreign: true }), attempt: 3 };
+    await publishRaw(names.work, JSON.stringify(foreign));
+    const spy = new HandlerSpy(20_000);
+    const consumer = startConsumer(
+      broker,
+      queue,
+      spy.handler('c1', (d) => (d.attempt < 4 && d.body.includes('"foreign"') ? d.retry(0) : d.ack())),
+    );
+    try {
+      await consumer.ready;
+      await spy.waitFor(() => spy.count(ours.id) === 1 && spy.count(foreign.id) === 2, 'both, and the retry');
+      const attempts = (id: string) => spy.received.filter((r) => r.id === id).map((r) => r.delivery.attempt);
+      expect(attempts(ours.id)).toEqual([1]);
+      expect(attempts(foreign.id)).toEqual([3, 4]);
+      expect(spy.received.filter((r) => r.id === foreign.id).map((r) => r.envelope?.attempt)).toEqual([3, 4]);
+    } finally {
+      await consumer.stop();
+    }
   });
 
   it('keeps dead letters in order when listed twice', async () => {

@@ -9,6 +9,7 @@ import {
   NonRetryableError,
   type OutgoingMessage,
   type QueueStats,
+  type WorkerOptions,
 } from '@polyqueue/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { forkCrashChild, type RunningConsumer, startConsumer, startSubscriber } from './consumers';
@@ -89,6 +90,25 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const b = await connect();
       extraBrokers.push(b);
       return b;
+    }
+
+    /** The worker runtime of core on this broker; stopped after the test like the consumers. */
+    function runWorker(options: Omit<WorkerOptions, 'broker'>): RunningConsumer {
+      const worker = createWorker({ broker, ...options });
+      const controller = new AbortController();
+      const attached = deferred();
+      const done = worker.run(controller.signal, attached.resolve);
+      const running: RunningConsumer = {
+        ready: attached.promise,
+        done,
+        signal: controller.signal,
+        async stop() {
+          controller.abort();
+          await done;
+        },
+      };
+      consumers.push(running);
+      return running;
     }
 
     function consume(
@@ -245,8 +265,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
     it('dead-letters a job after max attempts through the worker runtime', async () => {
       const queue = uniqueQueueName('maxatt');
       let calls = 0;
-      const worker = createWorker({
-        broker,
+      const worker = runWorker({
         queue,
         idempotency: new MemoryIdempotencyStore(),
         maxAttempts: 3,
@@ -260,26 +279,14 @@ export function runConformanceSuite(options: ConformanceOptions): void {
           },
         },
       });
-      const controller = new AbortController();
-      const ready = deferred();
-      const running = worker.run(controller.signal, ready.resolve);
-      try {
-        await ready.promise;
-        const envelope = job();
-        await broker.publish(queue, messages([envelope]));
-        await statsEventually(
-          queue,
-          { dead: 1, ready: 0, inFlight: 0, delayed: 0 },
-          'the job in dead letters',
-        );
-        expect(calls).toBe(3);
-        const [dead] = await broker.deadLetters(queue).list(1);
-        expect(dead!.id).toBe(envelope.id);
-        expect(dead!.reason).toBe('failed after 3 attempts: always fails');
-      } finally {
-        controller.abort();
-        await running;
-      }
+      await worker.ready;
+      const envelope = job();
+      await broker.publish(queue, messages([envelope]));
+      await statsEventually(queue, { dead: 1, ready: 0, inFlight: 0, delayed: 0 }, 'the job in dead letters');
+      expect(calls).toBe(3);
+      const [dead] = await broker.deadLetters(queue).list(1);
+      expect(dead!.id).toBe(envelope.id);
+      expect(dead!.reason).toBe('failed after 3 attempts: always fails');
     });
 
     it('delays a published job until it is due', async (ctx) => {
@@ -444,8 +451,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       const queue = uniqueQueueName('malformed');
       const handled: unknown[] = [];
       const goodJobDone = deferred();
-      const worker = createWorker({
-        broker,
+      const worker = runWorker({
         queue,
         idempotency: new MemoryIdempotencyStore(),
         handlers: {
@@ -457,34 +463,25 @@ export function runConformanceSuite(options: ConformanceOptions): void {
           },
         },
       });
-      const controller = new AbortController();
-      const ready = deferred();
-      const running = worker.run(controller.signal, ready.resolve);
-      try {
-        await ready.promise;
-        await options.publishRaw(queue, 'this is {not json');
-        await options.publishRaw(queue, JSON.stringify({ id: 'x1', type: 'test_job' }));
-        await options.publishRaw(queue, JSON.stringify({ type: 'nobody_handles_this', payload: {} }));
-        await broker.publish(queue, messages([job({ good: true })]));
-        await goodJobDone.promise;
-        await statsEventually(queue, { dead: 3, ready: 0, inFlight: 0 }, 'three dead letters');
-        expect(handled).toEqual([{ good: true }]);
-        const reasons = (await broker.deadLetters(queue).list(10)).map((d) => d.reason).sort();
-        expect(reasons[0]).toMatch(/^malformed envelope: .*createdAt/);
-        expect(reasons[1]).toMatch(/^malformed message: body is not JSON/);
-        expect(reasons[2]).toMatch(/^unknown job type "nobody_handles_this"/);
-      } finally {
-        controller.abort();
-        await running;
-      }
+      await worker.ready;
+      await options.publishRaw(queue, 'this is {not json');
+      await options.publishRaw(queue, JSON.stringify({ id: 'x1', type: 'test_job' }));
+      await options.publishRaw(queue, JSON.stringify({ type: 'nobody_handles_this', payload: {} }));
+      await broker.publish(queue, messages([job({ good: true })]));
+      await goodJobDone.promise;
+      await statsEventually(queue, { dead: 3, ready: 0, inFlight: 0 }, 'three dead letters');
+      expect(handled).toEqual([{ good: true }]);
+      const reasons = (await broker.deadLetters(queue).list(10)).map((d) => d.reason).sort();
+      expect(reasons[0]).toMatch(/^malformed envelope: .*createdAt/);
+      expect(reasons[1]).toMatch(/^malformed message: body is not JSON/);
+      expect(reasons[2]).toMatch(/^unknown job type "nobody_handles_this"/);
     });
 
     it('accepts a foreign {type, payload} message and stops retrying a non-retryable failure', async () => {
       const queue = uniqueQueueName('foreign');
       const seen: unknown[] = [];
       const foreignDone = deferred();
-      const worker = createWorker({
-        broker,
+      const worker = runWorker({
         queue,
         idempotency: new MemoryIdempotencyStore(),
         handlers: {
@@ -501,27 +498,19 @@ export function runConformanceSuite(options: ConformanceOptions): void {
           },
         },
       });
-      const controller = new AbortController();
-      const ready = deferred();
-      const running = worker.run(controller.signal, ready.resolve);
-      try {
-        await ready.promise;
-        const payload = { to: 'a@example.com', subject: 'Hi', body: 'from PHP' };
-        await options.publishRaw(queue, JSON.stringify({ type: 'send_email', payload }));
-        await broker.publish(queue, messages([job()]));
-        await foreignDone.promise;
-        await statsEventually(
-          queue,
-          { dead: 1, ready: 0, inFlight: 0, delayed: 0 },
-          'one dead letter, the rest done',
-        );
-        expect(seen).toEqual([payload]);
-        const [dead] = await broker.deadLetters(queue).list(1);
-        expect(dead!.reason).toBe('cannot ever work');
-      } finally {
-        controller.abort();
-        await running;
-      }
+      await worker.ready;
+      const payload = { to: 'a@example.com', subject: 'Hi', body: 'from PHP' };
+      await options.publishRaw(queue, JSON.stringify({ type: 'send_email', payload }));
+      await broker.publish(queue, messages([job()]));
+      await foreignDone.promise;
+      await statsEventually(
+        queue,
+        { dead: 1, ready: 0, inFlight: 0, delayed: 0 },
+        'one dead letter, the rest done',
+      );
+      expect(seen).toEqual([payload]);
+      const [dead] = await broker.deadLetters(queue).list(1);
+      expect(dead!.reason).toBe('cannot ever work');
     });
 
     it('renews a lease with extend() so a long job is not handed to another consumer', async (ctx) => {
