@@ -1,11 +1,4 @@
 import type { Rates } from '../measure';
-import { amqpRaw } from './amqp-raw';
-import { bullmqRates } from './bullmq';
-import { kafkaRaw } from './kafka-raw';
-import { naiveSkipLockedLoop } from './mysql-naive';
-import { rawRedisList, rawRedisReliable, rawRedisStreams } from './redis-raw';
-import { sqliteRaw } from './sqlite-raw';
-import { sqsRaw } from './sqs-raw';
 
 export interface BaselineOptions {
   env: Record<string, string | undefined>;
@@ -20,44 +13,61 @@ export interface Baseline {
   run(options: BaselineOptions): Promise<Rates>;
 }
 
-/*
- * Add a broker's baselines here: each one a module of ./ issuing the same commands as the
- * driver with the broker's own client. Keep labels short; they are table rows in docs/benchmarks.md.
- */
-
 /**
  * What each BROKER is compared against in the same run. A driver's baseline issues the same
- * commands with the broker's client and nothing else, so the ratio shows polyqueue's overhead.
+ * commands with the broker's own client and nothing else, so the ratio shows polyqueue's
+ * overhead. Each module is imported only when its broker is benched, so a bench run loads one
+ * client library. Keep labels short: they are table rows in docs/benchmarks.md.
  */
 export const baselines: Record<string, Baseline[]> = {
-  sqlite: [{ label: 'raw better-sqlite3, same SQL', run: sqliteRaw }],
+  sqlite: [
+    { label: 'raw better-sqlite3, same SQL', run: async (o) => (await import('./sqlite-raw')).sqliteRaw(o) },
+  ],
   'redis-list': [
-    { label: 'BullMQ (removeOnComplete)', run: bullmqRates },
-    { label: 'raw ioredis, same commands', run: rawRedisList },
+    { label: 'BullMQ (removeOnComplete)', run: async (o) => (await import('./bullmq')).bullmqRates(o) },
+    { label: 'raw ioredis, same commands', run: async (o) => (await import('./redis-raw')).rawRedisList(o) },
   ],
   'redis-reliable': [
-    { label: 'BullMQ (removeOnComplete)', run: bullmqRates },
-    { label: 'raw ioredis, same commands', run: rawRedisReliable },
+    { label: 'BullMQ (removeOnComplete)', run: async (o) => (await import('./bullmq')).bullmqRates(o) },
+    {
+      label: 'raw ioredis, same commands',
+      run: async (o) => (await import('./redis-raw')).rawRedisReliable(o),
+    },
   ],
   'redis-streams': [
-    { label: 'BullMQ (removeOnComplete)', run: bullmqRates },
-    { label: 'raw ioredis, same commands', run: rawRedisStreams },
+    { label: 'BullMQ (removeOnComplete)', run: async (o) => (await import('./bullmq')).bullmqRates(o) },
+    {
+      label: 'raw ioredis, same commands',
+      run: async (o) => (await import('./redis-raw')).rawRedisStreams(o),
+    },
   ],
-  rabbitmq: [{ label: 'raw amqplib, same confirm window and prefetch', run: amqpRaw }],
-  kafka: [{ label: 'raw kafkajs, same batch and partitions', run: kafkaRaw }],
-  sqs: [{ label: 'raw client-sqs, same batch sizes', run: sqsRaw }],
+  rabbitmq: [
+    {
+      label: 'raw amqplib, same confirm window and prefetch',
+      run: async (o) => (await import('./amqp-raw')).amqpRaw(o),
+    },
+  ],
+  kafka: [
+    {
+      label: 'raw kafkajs, same batch and partitions',
+      run: async (o) => (await import('./kafka-raw')).kafkaRaw(o),
+    },
+  ],
+  sqs: [
+    { label: 'raw client-sqs, same batch sizes', run: async (o) => (await import('./sqs-raw')).sqsRaw(o) },
+  ],
   mysql: [
     {
       label: 'naive SKIP LOCKED loop, one row per transaction',
-      run: async (o) => ({
-        enqueuePerSec: Number.NaN, // it inserts with multi-row statements; only processing is compared
-        processPerSec: (
-          await naiveSkipLockedLoop({
-            url: o.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
-            jobs: o.jobs,
-          })
-        ).jobsPerSec,
-      }),
+      run: async (o) => {
+        const { naiveSkipLockedLoop } = await import('./mysql-naive');
+        const url = o.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+        // It inserts with multi-row statements; only processing is compared.
+        return {
+          enqueuePerSec: Number.NaN,
+          processPerSec: (await naiveSkipLockedLoop({ url, jobs: o.jobs })).jobsPerSec,
+        };
+      },
     },
   ],
 };

@@ -45,6 +45,9 @@ export interface SqliteBrokerOptions {
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 
+/** Publishes of at least this many messages commit at once instead of joining the next batch. */
+const DIRECT_COMMIT_BATCH = 10;
+
 interface Row {
   id: number;
   job_type: string;
@@ -219,7 +222,7 @@ export class SqliteBroker implements Broker {
   async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
     const table = this.#table(queue);
     const now = Date.now();
-    await this.#writes.write(() => {
+    const insertAll = () => {
       for (const m of messages) {
         table.insert.run(
           m.envelope.type,
@@ -230,7 +233,11 @@ export class SqliteBroker implements Broker {
           m.delayMs ? now + m.delayMs : 0,
         );
       }
-    });
+    };
+    // A batch is a transaction's worth on its own: commit it now. Single jobs (an API under
+    // load publishes one per request) share the next batched commit, one sync for many.
+    if (messages.length >= DIRECT_COMMIT_BATCH) this.#writes.flushWith(insertAll);
+    else await this.#writes.write(insertAll);
     this.#published.emit(queue);
   }
 
