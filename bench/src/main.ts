@@ -79,7 +79,8 @@ async function queueScenario(): Promise<void> {
   );
   console.log('|---|---:|---:|---:|---:|');
   for (const r of med) {
-    const ratio = (a: number, b: number) => (r === ours ? '—' : `${fmt(a / b, 2)}x`);
+    const ratio = (a: number, b: number) =>
+      r === ours ? '—' : Number.isFinite(a / b) ? `${fmt(a / b, 2)}x` : 'n/a';
     console.log(
       `| ${r.label} | ${fmt(r.enqueue)} | ${fmt(r.process)} | ${ratio(ours.enqueue, r.enqueue)} | ${ratio(ours.process, r.process)} |`,
     );
