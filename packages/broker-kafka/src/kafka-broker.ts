@@ -4,7 +4,10 @@
  * Guarantees: at-least-once. A queue Q is the topic `polyqueue.Q`, its workers one consumer group
  * (`polyqueue.Q`). An offset is committed only after the handler's outcome, per partition up to
  * the highest offset below which everything is settled, so a worker killed mid-job has its
- * partitions reassigned (after the session timeout) and the job runs again elsewhere.
+ * partitions reassigned (after the session timeout) and the job runs again elsewhere. ack(),
+ * retry() and deadLetter() do not wait for that commit (commits are coalesced per partition,
+ * partition-worker.ts): a crash before it lands also redelivers jobs whose outcome was already
+ * recorded, which the runtime's idempotency keys turn into no-ops. A drain commits first.
  *
  * Native: durable publish (acks=all), partitions and consumer groups, per-key ordering (the
  * job's key is the message key; same key -> same partition, handled in order), pub/sub (one
@@ -21,19 +24,16 @@
  * KAFKA_REBALANCE_TIMEOUT_MS, KAFKA_RETENTION_MS, POLYQUEUE_PREFIX. See docs/brokers/kafka.md.
  */
 import {
-  attemptOf,
   type Broker,
   type Capabilities,
   type ConsumeOptions,
   type DeadLetterStore,
-  type Delivery,
   type DeliveryHandler,
   type Envelope,
   encodeEnvelope,
   type Logger,
   type OutgoingMessage,
   type QueueStats,
-  withAttempt,
 } from '@polyqueue/core';
 import kafkajs, { type Admin, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import {
@@ -46,9 +46,10 @@ import {
   watermarks,
 } from './client';
 import { eventTopic, type KafkaConfig, type QueueTopics, queueTopics, subscriberGroup } from './config';
-import { createDeadLetterStore, deadLetterHeaders } from './dead-letters';
+import { createDeadLetterStore } from './dead-letters';
 import { DelayMover } from './delay-mover';
-import { type ConsumedRecord, PartitionWorker, type RecordControl } from './partition-worker';
+import { EventDelivery, QueueDelivery } from './deliveries';
+import { PartitionWorker } from './partition-worker';
 import type { SessionSettings } from './supervised-consumer';
 
 const { Partitioners } = kafkajs;
@@ -117,6 +118,7 @@ export class KafkaBroker implements Broker {
 
   async consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
     const names = await this.ensureQueue(queue);
+    const producer = () => this.producer();
     const worker = new PartitionWorker({
       kafka: this.kafka,
       groupId: names.group,
@@ -125,7 +127,7 @@ export class KafkaBroker implements Broker {
       concurrency: options.concurrency,
       session: this.session,
       logger: this.logger.child({ queue }),
-      process: (record, _attempt, control) => handler(this.queueDelivery(names, record, control)),
+      process: (record, _attempt, control) => handler(new QueueDelivery(producer, names, record, control)),
       ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
     });
     const mover = new DelayMover({
@@ -185,6 +187,7 @@ export class KafkaBroker implements Broker {
       { topic: names.dead, partitions: 1, retentionMs: FOREVER },
     ]);
     const startAt = await this.endsWithoutCommit(names.group, name);
+    const producer = () => this.producer();
     const worker = new PartitionWorker({
       kafka: this.kafka,
       groupId: names.group,
@@ -195,7 +198,7 @@ export class KafkaBroker implements Broker {
       session: this.session,
       logger: this.logger.child({ topic, group }),
       process: (record, attempt, control) =>
-        handler(this.eventDelivery(names.dead, record, attempt, control)),
+        handler(new EventDelivery(producer, names.dead, record, attempt, control)),
       ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
     });
     await this.runUntilAborted(
@@ -254,71 +257,6 @@ export class KafkaBroker implements Broker {
     this.producerPromise = undefined;
     this.adminPromise = undefined;
     await Promise.allSettled([producer?.then((p) => p.disconnect()), admin?.then((a) => a.disconnect())]);
-  }
-
-  private queueDelivery(names: QueueTopics, record: ConsumedRecord, control: RecordControl): Delivery {
-    const body = record.message.value?.toString() ?? '';
-    const messageId = `${record.topic}/${record.partition}/${record.offset}`;
-    const attempt = attemptOf(body);
-    const key = record.message.key;
-    return {
-      messageId,
-      body,
-      attempt,
-      ack: () => control.settle(),
-      retry: async (delayMs) => {
-        const value = withAttempt(body, attempt + 1, messageId);
-        const headers = { [HEADER.dueAt]: String(Date.now() + Math.max(0, delayMs)) };
-        await (await this.producer()).send({
-          topic: names.retry,
-          acks: -1,
-          messages: [{ key, value, headers }],
-        });
-        await control.settle();
-      },
-      deadLetter: async (reason) => {
-        const headers = deadLetterHeaders(messageId, reason);
-        await (await this.producer()).send({
-          topic: names.dead,
-          acks: -1,
-          messages: [{ key, value: body, headers }],
-        });
-        await control.settle();
-      },
-      extend: async () => {},
-    };
-  }
-
-  /**
-   * An event delivery: retry(delay) runs the event again in this process, holding its offset (a
-   * crash meanwhile redelivers it from attempt 1); deadLetter goes to the group's dead topic.
-   */
-  private eventDelivery(
-    deadTopic: string,
-    record: ConsumedRecord,
-    attempt: number | undefined,
-    control: RecordControl,
-  ): Delivery {
-    const body = record.message.value?.toString() ?? '';
-    const messageId = `${record.topic}/${record.partition}/${record.offset}`;
-    const current = attempt ?? attemptOf(body);
-    return {
-      messageId,
-      body,
-      attempt: current,
-      ack: () => control.settle(),
-      retry: async (delayMs) => control.again(delayMs, current + 1),
-      deadLetter: async (reason) => {
-        const headers = deadLetterHeaders(messageId, reason);
-        await (await this.producer()).send({
-          topic: deadTopic,
-          acks: -1,
-          messages: [{ key: record.message.key, value: body, headers }],
-        });
-        await control.settle();
-      },
-      extend: async () => {},
-    };
   }
 
   /**

@@ -11,6 +11,16 @@ import { type SessionSettings, SupervisedConsumer } from './supervised-consumer'
  * settled (a per-partition watermark). A crash therefore redelivers every unsettled message and
  * possibly some settled ones after it: at-least-once, never lost.
  *
+ * Settling is local and immediate: ack() does not wait for a commit (a commit is a round trip to
+ * the group coordinator; waiting for one per message held the handler's slot and capped a
+ * partition at one message per round trip). Commits are coalesced instead: per partition at most
+ * one is in flight, and when it lands it is followed by one for the latest watermark if that
+ * moved meanwhile. A commit also goes out at the end of each batch, on a short timer (which also
+ * retries a failed one), when the group starts rebalancing (while this member's generation is
+ * still accepted) and at drain, which resolves only after the final commit of what is settled.
+ * So a crash (SIGKILL, not a drain) also redelivers settled messages whose commit had not landed
+ * yet: at-least-once, and the runtime's idempotency keys make those redeliveries no-ops.
+ *
  * Messages with the same key run one after another, in offset order (same key -> same
  * partition); messages with different keys or no key run in parallel. The batch loop hands a
  * message out and moves on (so one slow job does not stop fetching); it waits only when every
@@ -18,8 +28,11 @@ import { type SessionSettings, SupervisedConsumer } from './supervised-consumer'
  */
 
 export interface RecordControl {
-  /** Marks the message done; resolves once the watermark commit it allowed has been tried. */
-  settle(): Promise<void>;
+  /**
+   * Marks the message done, locally: the watermark moves and a commit is requested, but not
+   * awaited (a crash before it lands redelivers the message). Throws if already settled.
+   */
+  settle(): void;
   /** Runs the message again in this process after delayMs with `attempt`, holding its offset. */
   again(delayMs: number, attempt: number): void;
 }
@@ -63,7 +76,8 @@ class PartitionProgress {
   readonly open: number[] = [];
   readonly settled = new Set<number>();
   readonly chains = new Map<string, Promise<void>>();
-  commitChain: Promise<void> = Promise.resolve();
+  /** The commit loop in flight, if any; it runs until the committed offset caught up. */
+  committing: Promise<void> | undefined;
 
   dispatch(offset: number): void {
     this.dispatched = offset;
@@ -91,6 +105,13 @@ class Slots {
 
   constructor(private readonly limit: number) {}
 
+  /** Takes a slot if one is free, without a trip through the microtask queue. */
+  tryAcquire(): boolean {
+    if (this.used >= this.limit) return false;
+    this.used += 1;
+    return true;
+  }
+
   async acquire(giveUp: () => boolean): Promise<boolean> {
     while (this.used >= this.limit) {
       if (giveUp()) return false;
@@ -113,6 +134,41 @@ class Slots {
   }
 }
 
+/**
+ * The RecordControl of one run of a record: a class rather than an object of closures, as one is
+ * made per message.
+ */
+class Outcome implements RecordControl {
+  decided = false;
+
+  constructor(
+    private readonly worker: PartitionWorker,
+    private readonly record: ConsumedRecord,
+    private readonly progress: PartitionProgress,
+  ) {}
+
+  settle(): void {
+    this.decide();
+    this.worker.settled(this.record, this.progress);
+  }
+
+  again(delayMs: number, attempt: number): void {
+    this.decide();
+    this.worker.later(this.record, this.progress, delayMs, attempt);
+  }
+
+  private decide(): void {
+    if (this.decided) throw new Error('kafka: this delivery is already settled');
+    this.decided = true;
+  }
+}
+
+/**
+ * How often owned partitions are checked for settled offsets not committed yet. Commits normally
+ * go out as soon as messages settle; this catches the ones that failed (a broker restart).
+ */
+const COMMIT_INTERVAL_MS = 500;
+
 export class PartitionWorker {
   private readonly consumer: SupervisedConsumer;
   /** Messages the batch loop may have outstanding (running or waiting for their key). */
@@ -120,8 +176,11 @@ export class PartitionWorker {
   /** Handlers running at once; taken after a same-key predecessor finished, so waiting holds none. */
   private readonly slots: Slots;
   private readonly progress = new Map<number, PartitionProgress>();
-  private readonly running = new Set<Promise<void>>();
+  /** Records handed to run() and not finished (waiting for their key, a slot, or running). */
+  private active = 0;
+  private idle: Array<() => void> = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  private commitTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private firstJoin = true;
   private readonly startCommits = new Map<number, number>();
@@ -144,6 +203,8 @@ export class PartitionWorker {
         eachBatch: (payload) => this.onBatch(payload),
       },
       onJoin: (partitions) => this.onJoin(partitions),
+      // The group is about to reassign partitions: commit what is settled while it still counts.
+      onRebalance: () => this.commitAll(),
       ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
     });
   }
@@ -167,9 +228,13 @@ export class PartitionWorker {
     // here, after run() resolved: from then on the group has a position that survives restarts.
     for (const [partition, offset] of this.startCommits) await this.consumer.commit(partition, offset);
     this.startCommits.clear();
+    if (!this.stopping) this.commitTimer = setInterval(() => this.commitAll(), COMMIT_INTERVAL_MS);
   }
 
-  /** Stops handing out messages, waits for every running handler and its commit, leaves the group. */
+  /**
+   * Stops handing out messages, waits for every running handler, commits what is settled, then
+   * leaves the group: a clean stop redelivers only what never settled.
+   */
   async drain(): Promise<void> {
     this.stopping = true;
     this.admission.wakeAll();
@@ -177,8 +242,16 @@ export class PartitionWorker {
     this.consumer.pauseAll();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
-    await Promise.allSettled([...this.progress.values()].map((p) => p.commitChain));
+    while (this.active > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    clearInterval(this.commitTimer);
+    await Promise.all(
+      [...this.progress].map(async ([partition, progress]) => {
+        // The first wait may be a loop that was already failing (its commit is not retried);
+        // the second is then a fresh attempt at the final watermark.
+        await this.commit(partition, progress);
+        await this.commit(partition, progress);
+      }),
+    );
     await this.consumer.stop();
   }
 
@@ -197,7 +270,7 @@ export class PartitionWorker {
       if (owned.has(partition)) {
         // Commits made while kafkajs was restarting were dropped; send the watermark again.
         progress.committed = -1;
-        this.commit(partition, progress);
+        void this.commit(partition, progress);
       } else {
         // Another member owns it now and starts from the last commit; stop committing for it.
         progress.revoked = true;
@@ -216,11 +289,13 @@ export class PartitionWorker {
     }
     let heartbeatFailed = false;
     const giveUp = () => this.stopping || heartbeatFailed || !isRunning() || isStale() || progress.revoked;
+    // kafkajs heartbeats between batches by itself; this timer covers a loop waiting for a slot.
     const beat = setInterval(() => {
       heartbeat().catch(() => {
         // Usually a rebalance: stop handing out, let kafkajs rejoin; the rest is fetched again.
         heartbeatFailed = true;
         this.admission.wakeAll();
+        this.commitAll();
       });
     }, this.options.session.heartbeatInterval);
     try {
@@ -231,35 +306,62 @@ export class PartitionWorker {
           resolveOffset(message.offset);
           continue;
         }
-        if (!(await this.admission.acquire(giveUp))) break;
+        // A free slot is taken synchronously: the loop awaits only when every slot is busy.
+        if (giveUp()) break;
+        if (!this.admission.tryAcquire() && !(await this.admission.acquire(giveUp))) break;
         progress.dispatch(offset);
         this.unsettled += 1;
         // Resolving only moves kafkajs' fetch position; commits are ours (autoCommit is off).
         resolveOffset(message.offset);
-        const task = this.run(
+        void this.run(
           { topic: batch.topic, partition, offset: message.offset, message },
           progress,
           undefined,
+          true,
         );
-        task.finally(() => this.admission.release());
       }
     } finally {
       clearInterval(beat);
+      // Whatever settled while the batch was handed out; a no-op when a commit is in flight.
+      void this.commit(partition, progress);
     }
   }
 
-  /** Runs a record after the previous one with its key; resolves when its handler is done. */
+  /**
+   * Runs a record after the previous one with its key; resolves when its handler is done (never
+   * rejects). `admitted`: it holds an admission slot of the batch loop, released at the end.
+   */
   private run(
     record: ConsumedRecord,
     progress: PartitionProgress,
     attempt: number | undefined,
+    admitted: boolean,
   ): Promise<void> {
     const key = record.message.key?.toString();
     const previous = key === undefined ? undefined : progress.chains.get(key);
-    const task = (async () => {
+    this.active += 1;
+    const task = this.execute(record, progress, attempt, previous, admitted);
+    if (key !== undefined) {
+      progress.chains.set(key, task);
+      task.finally(() => {
+        if (progress.chains.get(key) === task) progress.chains.delete(key);
+      });
+    }
+    return task;
+  }
+
+  private async execute(
+    record: ConsumedRecord,
+    progress: PartitionProgress,
+    attempt: number | undefined,
+    previous: Promise<void> | undefined,
+    admitted: boolean,
+  ): Promise<void> {
+    try {
       if (previous) await previous;
       // During a drain an unstarted message stays uncommitted: the next consumer gets it.
-      if (!(await this.slots.acquire(() => this.stopping))) return;
+      if (this.stopping) return;
+      if (!this.slots.tryAcquire() && !(await this.slots.acquire(() => this.stopping))) return;
       try {
         await this.runOnce(record, progress, attempt);
       } catch (error) {
@@ -270,16 +372,11 @@ export class PartitionWorker {
       } finally {
         this.slots.release();
       }
-    })();
-    if (key !== undefined) {
-      progress.chains.set(key, task);
-      task.finally(() => {
-        if (progress.chains.get(key) === task) progress.chains.delete(key);
-      });
+    } finally {
+      if (admitted) this.admission.release();
+      this.active -= 1;
+      if (this.active === 0) for (const wake of this.idle.splice(0)) wake();
     }
-    this.running.add(task);
-    task.finally(() => this.running.delete(task));
-    return task;
   }
 
   private async runOnce(
@@ -287,33 +384,18 @@ export class PartitionWorker {
     progress: PartitionProgress,
     attempt: number | undefined,
   ): Promise<void> {
-    let decided = false;
-    const offset = Number(record.offset);
-    const control: RecordControl = {
-      settle: () => {
-        if (decided) return Promise.reject(new Error('kafka: this delivery is already settled'));
-        decided = true;
-        this.unsettled -= 1;
-        if (!progress.settle(offset)) return Promise.resolve();
-        return this.commit(record.partition, progress);
-      },
-      again: (delayMs, nextAttempt) => {
-        if (decided) throw new Error('kafka: this delivery is already settled');
-        decided = true;
-        this.later(record, progress, delayMs, nextAttempt);
-      },
-    };
+    const outcome = new Outcome(this, record, progress);
     try {
-      await this.options.process(record, attempt, control);
+      await this.options.process(record, attempt, outcome);
     } catch (error) {
       this.options.logger.error(
         { err: error, topic: record.topic, offset: record.offset },
         'message handler threw',
       );
     }
-    if (!decided) {
+    if (!outcome.decided) {
       // The outcome itself failed (the broker or a store was down): hold the offset and try again.
-      decided = true;
+      outcome.decided = true;
       this.options.logger.warn(
         { topic: record.topic, partition: record.partition, offset: record.offset },
         'delivery left unsettled; running it again in 1s',
@@ -322,7 +404,14 @@ export class PartitionWorker {
     }
   }
 
-  private later(
+  /** @internal Outcome.settle(): the record is done; moves the watermark, requests a commit. */
+  settled(record: ConsumedRecord, progress: PartitionProgress): void {
+    this.unsettled -= 1;
+    if (progress.settle(Number(record.offset))) void this.commit(record.partition, progress);
+  }
+
+  /** @internal Runs the record again here after delayMs, holding its offset meanwhile. */
+  later(
     record: ConsumedRecord,
     progress: PartitionProgress,
     delayMs: number,
@@ -335,20 +424,41 @@ export class PartitionWorker {
           this.unsettled -= 1;
           return;
         }
-        this.run(record, progress, attempt);
+        void this.run(record, progress, attempt, false);
       },
       Math.max(0, delayMs),
     );
     this.timers.add(timer);
   }
 
-  /** Commits the partition's watermark; serial per partition so a lower offset never lands last. */
+  /** Requests a commit of every owned partition's watermark (timer, rebalance). */
+  private commitAll(): void {
+    for (const [partition, progress] of this.progress) void this.commit(partition, progress);
+  }
+
+  /**
+   * Commits the partition's watermark unless a commit is already in flight, in which case that
+   * one follows up with the latest watermark when it lands. One at a time per partition, so a
+   * lower offset never lands last, and however many messages settle during a round trip they
+   * cost one more commit. Resolves when the committed offset caught up or a commit failed (the
+   * timer tries again); never rejects.
+   */
   private commit(partition: number, progress: PartitionProgress): Promise<void> {
-    progress.commitChain = progress.commitChain.then(async () => {
-      const target = progress.watermark;
-      if (progress.revoked || target < 0 || target === progress.committed) return;
-      if (await this.consumer.commit(partition, target + 1)) progress.committed = target;
-    });
-    return progress.commitChain;
+    if (progress.committing) return progress.committing;
+    if (progress.revoked || progress.watermark <= progress.committed) return Promise.resolve();
+    const loop = (async () => {
+      try {
+        while (!progress.revoked && progress.watermark > progress.committed) {
+          const target = progress.watermark;
+          if (!(await this.consumer.commit(partition, target + 1))) return;
+          progress.committed = target;
+        }
+      } finally {
+        progress.committing = undefined;
+      }
+    })();
+    // The loop always awaits its first commit, so its finally clears this only after it is set.
+    progress.committing = loop;
+    return loop;
   }
 }

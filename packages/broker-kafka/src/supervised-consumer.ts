@@ -27,6 +27,8 @@ export interface SupervisedConsumerOptions {
   run: Omit<ConsumerRunConfig, 'autoCommit'>;
   /** After every join: the partitions of `topic` this member now owns. */
   onJoin?: (partitions: number[]) => void;
+  /** The group started rebalancing and this member is about to rejoin (its generation still counts). */
+  onRebalance?: () => void;
   onConnectionChange?: (connected: boolean, error?: Error) => void;
 }
 
@@ -67,6 +69,7 @@ export class SupervisedConsumer {
       }
       this.resolveJoined();
     });
+    consumer.on(consumer.events.REBALANCING, () => this.options.onRebalance?.());
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
       if (this.connected) {

@@ -9,8 +9,9 @@ import {
 } from '@polyqueue/core';
 import { deferred, eventually, uniqueQueueName } from '@polyqueue/testkit';
 import type { Admin } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { drivers, kafkaEnvSchema, queueTopics } from '../src/index';
+import { SupervisedConsumer } from '../src/supervised-consumer';
 import { deleteWithPrefix, KAFKA_BROKERS, SERVER_HINT, testKafka } from './kafka-server';
 
 const prefix = `pqunit${process.pid}`;
@@ -162,6 +163,85 @@ describe('kafka driver against a real broker', () => {
       'offset 2 committed',
     );
     await c.stop();
+  });
+
+  it('resolves ack() without waiting for a commit, and coalesces commits (one in flight per partition)', async () => {
+    const queue = uniqueQueueName('coalesce');
+    const names = queueTopics(prefix, queue);
+    const wide = await connect({ KAFKA_PARTITIONS: '3' });
+    // Hold every offset commit of this process until the gate opens.
+    const gate = deferred();
+    const original = SupervisedConsumer.prototype.commit;
+    const commits = vi.spyOn(SupervisedConsumer.prototype, 'commit').mockImplementation(async function (
+      this: SupervisedConsumer,
+      partition,
+      offset,
+    ) {
+      await gate.promise;
+      return original.call(this, partition, offset);
+    });
+    try {
+      const total = 60;
+      let acked = 0;
+      const allAcked = deferred();
+      const c = consume(
+        wide,
+        queue,
+        async (d) => {
+          await d.ack();
+          if (++acked === total) allAcked.resolve();
+        },
+        8,
+      );
+      await c.ready;
+      await wide.publish(
+        queue,
+        Array.from({ length: total }, (_, i) => ({ envelope: job({ i }), key: `k${i}` })),
+      );
+      // Every ack resolved while no commit could land: acks do not wait for commits...
+      await allAcked.promise;
+      // ...and with each partition's first commit still pending, no second one was started.
+      expect(commits.mock.calls.length).toBeLessThanOrEqual(3);
+      gate.resolve();
+      await eventually(
+        () => committed(names.group, names.main),
+        (o) => o.reduce((a, b) => a + b, 0) === total,
+        `offsets of all ${total} jobs committed`,
+      );
+      // The settles queued behind each pending commit went out as one follow-up commit.
+      expect(commits.mock.calls.length).toBeLessThanOrEqual(6);
+      await c.stop();
+    } finally {
+      gate.resolve();
+      commits.mockRestore();
+      await wide.close();
+    }
+  });
+
+  it('commits every settled offset before consume() resolves on stop', async () => {
+    const queue = uniqueQueueName('drain-commit');
+    const names = queueTopics(prefix, queue);
+    const total = 20;
+    let acked = 0;
+    const allAcked = deferred();
+    const c = consume(
+      broker,
+      queue,
+      async (d) => {
+        await d.ack();
+        if (++acked === total) allAcked.resolve();
+      },
+      4,
+    );
+    await c.ready;
+    await broker.publish(
+      queue,
+      Array.from({ length: total }, (_, i) => ({ envelope: job({ i }) })),
+    );
+    await allAcked.promise;
+    await c.stop();
+    // No waiting: the drain's final commit has landed when consume() resolved.
+    expect(await committed(names.group, names.main)).toEqual([total]);
   });
 
   it('runs different keys in parallel and one key in order, with concurrency > 1', async () => {
