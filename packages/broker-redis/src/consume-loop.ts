@@ -7,7 +7,11 @@ import type { Redis } from 'ioredis';
  * restart of the server never ends consumption. Resolves when signal has aborted and every
  * handler started has finished.
  */
-export async function runConsumeLoop(options: {
+export function runConsumeLoop(options: ConsumeLoopOptions): Promise<void> {
+  return new ConsumeLoop(options).run();
+}
+
+interface ConsumeLoopOptions {
   signal: AbortSignal;
   concurrency: number;
   fetch: (max: number) => Promise<Delivery[]>;
@@ -19,50 +23,104 @@ export async function runConsumeLoop(options: {
    * within REDIS_BLOCK_MS and its jobs are handled.
    */
   abandonFetch: () => boolean;
-}): Promise<void> {
-  const { signal, logger } = options;
-  const concurrency = Math.max(1, options.concurrency);
-  const inFlight = new Set<Promise<void>>();
-  const aborted = abortPromise(signal);
-  let failures = 0;
-  while (!signal.aborted) {
-    if (inFlight.size >= concurrency) {
-      await Promise.race([aborted, ...inFlight]);
-      continue;
-    }
-    let batch: Delivery[];
-    try {
-      const fetching = options.fetch(concurrency - inFlight.size);
-      const stopped = aborted.then(() => (options.abandonFetch() ? null : fetching));
-      const result = await Promise.race([fetching, stopped]);
-      if (result === null) {
-        fetching.catch(() => {});
-        break;
-      }
-      batch = result;
-      failures = 0;
-    } catch (error) {
-      failures += 1;
-      if (failures === 1 || failures % 20 === 0)
-        logger.warn({ err: error, failures }, 'fetching from redis failed; retrying');
-      await sleep(Math.min(50 * 2 ** failures, 2_000), signal);
-      continue;
-    }
-    for (const delivery of batch) {
-      const running: Promise<void> = options
-        .handler(delivery)
-        .catch((error) => {
-          // Unsettled: a lease (reliable, streams) brings it back; redis-list loses it.
-          logger.error(
-            { err: error, messageId: delivery.messageId },
-            'delivery handler failed without settling',
-          );
-        })
-        .finally(() => inFlight.delete(running));
-      inFlight.add(running);
-    }
+}
+
+/**
+ * Runs once per job, so it keeps a count of running handlers and one waiter instead of a set
+ * of promises raced on every free slot: a race over the in-flight promises costs a reaction
+ * per promise per wait, and racing a promise that only settles at shutdown (the abort) leaves
+ * one reaction behind per wait for the whole life of the consumer.
+ */
+class ConsumeLoop {
+  readonly #options: ConsumeLoopOptions;
+  readonly #concurrency: number;
+  #running = 0;
+  /** Wakes the loop waiting for a free slot (or, after the abort, for the last handler). */
+  #wake: (() => void) | undefined;
+  /** Ends the wait for the fetch in progress, when the abort comes while it blocks. */
+  #abandon: (() => void) | undefined;
+
+  constructor(options: ConsumeLoopOptions) {
+    this.#options = options;
+    this.#concurrency = Math.max(1, options.concurrency);
   }
-  await Promise.allSettled([...inFlight]);
+
+  async run(): Promise<void> {
+    const { signal, logger } = this.#options;
+    const onAbort = () => {
+      this.#wakeUp();
+      this.#abandon?.();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    let failures = 0;
+    try {
+      while (!signal.aborted) {
+        if (this.#running >= this.#concurrency) {
+          await this.#woken();
+          continue;
+        }
+        let batch: Delivery[] | null;
+        try {
+          batch = await this.#fetch(this.#concurrency - this.#running);
+          failures = 0;
+        } catch (error) {
+          failures += 1;
+          if (failures === 1 || failures % 20 === 0)
+            logger.warn({ err: error, failures }, 'fetching from redis failed; retrying');
+          await sleep(Math.min(50 * 2 ** failures, 2_000), signal);
+          continue;
+        } finally {
+          this.#abandon = undefined;
+        }
+        if (batch === null) break;
+        for (const delivery of batch) this.#start(delivery);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    while (this.#running > 0) await this.#woken();
+  }
+
+  #fetch(max: number): Promise<Delivery[] | null> {
+    const fetching = this.#options.fetch(max);
+    return new Promise((resolve, reject) => {
+      this.#abandon = () => {
+        if (!this.#options.abandonFetch()) return;
+        fetching.catch(() => {});
+        resolve(null);
+      };
+      fetching.then(resolve, reject);
+    });
+  }
+
+  #start(delivery: Delivery): void {
+    this.#running += 1;
+    this.#options.handler(delivery).then(this.#finished, (error) => {
+      // Unsettled: a lease (reliable, streams) brings it back; redis-list loses it.
+      this.#options.logger.error(
+        { err: error, messageId: delivery.messageId },
+        'delivery handler failed without settling',
+      );
+      this.#finished();
+    });
+  }
+
+  readonly #finished = (): void => {
+    this.#running -= 1;
+    this.#wakeUp();
+  };
+
+  #woken(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
 }
 
 /**
@@ -139,12 +197,45 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** The envelope id of a body, or fallback for a body that has none (foreign or malformed). */
-export function messageIdOf(body: string, fallback: string): string {
-  try {
-    const id = (JSON.parse(body) as { id?: unknown } | null)?.id;
-    return typeof id === 'string' && id.length > 0 ? id : fallback;
-  } catch {
-    return fallback;
+/**
+ * What every Redis delivery reads from its body: the envelope id (messageId) and attempt.
+ * Read on first use and from one JSON.parse for both, as messageIdOf + attemptOf would give
+ * them: the runtime decodes the body itself, so reading it here more than once is pure cost.
+ */
+export abstract class BodyDelivery {
+  readonly body: string;
+  #messageId: string | undefined;
+  #attempt = 0;
+
+  constructor(body: string) {
+    this.body = body;
+  }
+
+  /** The id of a body without one (foreign or malformed); asked at most once per delivery. */
+  protected abstract fallbackId(): string;
+
+  get messageId(): string {
+    if (this.#messageId === undefined) this.#read();
+    return this.#messageId as string;
+  }
+
+  get attempt(): number {
+    if (this.#attempt === 0) this.#read();
+    return this.#attempt;
+  }
+
+  #read(): void {
+    let id: unknown;
+    let attempt: unknown;
+    try {
+      const json = JSON.parse(this.body) as { id?: unknown; attempt?: unknown } | null;
+      id = json?.id;
+      attempt = json?.attempt;
+    } catch {
+      // Unreadable: the fallback id and attempt 1, as for a body without them.
+    }
+    this.#messageId = typeof id === 'string' && id.length > 0 ? id : this.fallbackId();
+    // As core's attemptOf: 1 when absent or not a whole number >= 1.
+    this.#attempt = typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
   }
 }

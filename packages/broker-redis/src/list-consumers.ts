@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { attemptOf, type Delivery, type Logger, withAttempt } from '@polyqueue/core';
+import { type Delivery, type Logger, withAttempt } from '@polyqueue/core';
 import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
-import { messageIdOf } from './consume-loop';
+import { BodyDelivery } from './consume-loop';
 import { delayedMember, type QueueKeys } from './keys';
 import { execOrThrow } from './publish';
-import { runScript } from './scripts';
+import { runScript, type ScriptCommand, scriptCommand } from './scripts';
 
 /** What the list broker needs from one consumer of a queue, plain or reliable. */
 export interface ListConsumer {
@@ -33,6 +33,141 @@ interface Context {
  * close event) and reset. Generous: a reset can lose a reply already on its way.
  */
 const STALL_GRACE_MS = 5_000;
+/** How often a consumer looks for such a BLPOP. */
+const STALL_CHECK_MS = 1_000;
+
+interface PlainContext {
+  redis: Redis;
+  keys: QueueKeys;
+  /** Tokens of this consumer's jobs in flight (refreshed in the leases set by maintain()). */
+  handling: Set<string>;
+}
+
+/** A job popped by redis-list: settling removes its in-flight record, in one MULTI with a retry. */
+class PlainDelivery extends BodyDelivery implements Delivery {
+  readonly #consumer: PlainContext;
+  readonly #token: string;
+  #settled = false;
+
+  constructor(consumer: PlainContext, token: string, body: string) {
+    super(body);
+    this.#consumer = consumer;
+    this.#token = token;
+  }
+
+  protected fallbackId(): string {
+    return randomUUID();
+  }
+
+  ack(): Promise<void> {
+    return this.#settle();
+  }
+
+  retry(delayMs: number): Promise<void> {
+    const { keys } = this.#consumer;
+    return this.#settle((multi) => {
+      const next = withAttempt(this.body, this.attempt + 1, this.messageId);
+      if (delayMs > 0) multi.zadd(keys.delayed, Date.now() + delayMs, delayedMember('normal', next));
+      else multi.rpush(keys.main, next);
+    });
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    const { keys } = this.#consumer;
+    return this.#settle((multi) => {
+      multi.xadd(
+        keys.dead,
+        '*',
+        'id',
+        this.messageId,
+        'body',
+        this.body,
+        'reason',
+        reason,
+        'deadAt',
+        new Date().toISOString(),
+      );
+    });
+  }
+
+  async extend(): Promise<void> {}
+
+  async #settle(steps?: (multi: ReturnType<Redis['multi']>) => void): Promise<void> {
+    if (this.#settled) throw new Error(`delivery ${this.messageId} is already settled`);
+    this.#settled = true;
+    const { redis, keys, handling } = this.#consumer;
+    handling.delete(this.#token);
+    const multi = redis.multi().zrem(keys.leases, this.#token);
+    steps?.(multi);
+    await execOrThrow(multi);
+  }
+}
+
+interface ReliableContext {
+  redis: Redis;
+  keys: QueueKeys;
+  processing: string;
+  tokens: string;
+  settle: ScriptCommand;
+}
+
+/** A job leased by redis-reliable: every settle is one settle-reliable script call. */
+class ReliableDelivery extends BodyDelivery implements Delivery {
+  readonly #consumer: ReliableContext;
+  readonly #token: string;
+  #settled = false;
+
+  constructor(consumer: ReliableContext, token: string, body: string) {
+    super(body);
+    this.#consumer = consumer;
+    this.#token = token;
+  }
+
+  protected fallbackId(): string {
+    return this.#token;
+  }
+
+  ack(): Promise<void> {
+    return this.#settle('ack');
+  }
+
+  retry(delayMs: number): Promise<void> {
+    const next = withAttempt(this.body, this.attempt + 1, this.messageId);
+    return delayMs > 0
+      ? this.#settle('retry', Date.now() + delayMs, delayedMember('normal', next))
+      : this.#settle('retry', 0, next);
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    return this.#settle('dead', this.messageId, reason, new Date().toISOString());
+  }
+
+  // XX: a lease that recovery already took back stays gone.
+  async extend(ms: number): Promise<void> {
+    const { redis, keys } = this.#consumer;
+    if (!this.#settled) await redis.zadd(keys.leases, 'XX', Date.now() + ms, this.#token);
+  }
+
+  /** KEYS and ARGV as settle-reliable-7.lua lists them; what follows the action is its own ARGV. */
+  async #settle(action: string, ...rest: (string | number)[]): Promise<void> {
+    if (this.#settled) throw new Error(`delivery ${this.messageId} is already settled`);
+    this.#settled = true;
+    const { keys, processing, tokens, settle } = this.#consumer;
+    await settle(
+      processing,
+      keys.leases,
+      keys.leased,
+      tokens,
+      keys.delayed,
+      keys.main,
+      keys.dead,
+      this.#token,
+      this.body,
+      action,
+      ...rest,
+    );
+  }
+}
 
 /**
  * redis-list: BLPOP — the classic pattern, `BLPOP polyqueue:Q {polyqueue:Q}:low timeout`. Redis
@@ -50,54 +185,16 @@ const STALL_GRACE_MS = 5_000;
 export function plainConsumer({ redis, blocking, keys, settings, logger }: Context): ListConsumer {
   const consumerId = randomUUID();
   const handling = new Set<string>();
+  const consumer: PlainContext = { redis, keys, handling };
   let sequence = 0;
   let readySince = Date.now();
   const onReady = () => {
     readySince = Date.now();
   };
   blocking.on('ready', onReady);
-
-  function delivery(token: string, body: string): Delivery {
-    const messageId = messageIdOf(body, randomUUID());
-    const attempt = attemptOf(body);
-    let settled = false;
-    const settle = async (steps: (multi: ReturnType<Redis['multi']>) => void) => {
-      if (settled) throw new Error(`delivery ${messageId} is already settled`);
-      settled = true;
-      handling.delete(token);
-      const multi = redis.multi().zrem(keys.leases, token);
-      steps(multi);
-      await execOrThrow(multi);
-    };
-    return {
-      messageId,
-      body,
-      attempt,
-      ack: () => settle(() => {}),
-      retry: (delayMs) =>
-        settle((multi) => {
-          const next = withAttempt(body, attempt + 1, messageId);
-          if (delayMs > 0) multi.zadd(keys.delayed, Date.now() + delayMs, delayedMember('normal', next));
-          else multi.rpush(keys.main, next);
-        }),
-      deadLetter: (reason) =>
-        settle((multi) => {
-          multi.xadd(
-            keys.dead,
-            '*',
-            'id',
-            messageId,
-            'body',
-            body,
-            'reason',
-            reason,
-            'deadAt',
-            new Date().toISOString(),
-          );
-        }),
-      extend: async () => {},
-    };
-  }
+  /** When the BLPOP in flight was sent; undefined while none is. */
+  let waitingSince: number | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
 
   /**
    * One BLPOP, awaited to the end: its reply may carry a popped job, so it is never abandoned
@@ -106,25 +203,26 @@ export function plainConsumer({ redis, blocking, keys, settings, logger }: Conte
    * connection that looks ready stays silent well past the timeout, it is reset the same way.
    */
   async function blpop(): Promise<string | null> {
-    const started = Date.now();
-    const limit = settings.blockMs + STALL_GRACE_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const watch = () => {
-      timer = setTimeout(() => {
-        if (blocking.status === 'ready' && Date.now() - Math.max(started, readySince) >= limit) {
-          logger.warn({ waitedMs: Date.now() - started }, 'BLPOP unanswered; resetting the connection');
-          blocking.disconnect(true);
-        }
-        watch();
-      }, limit);
-    };
-    watch();
+    watchdog ??= setInterval(checkStall, STALL_CHECK_MS);
+    waitingSince = Date.now();
     try {
       const reply = await blocking.blpop(keys.main, keys.low, settings.blockMs / 1000);
       return reply === null ? null : reply[1];
     } finally {
-      clearTimeout(timer);
+      waitingSince = undefined;
     }
+  }
+
+  /**
+   * One timer for the consumer's life, not one per BLPOP (one per job): it looks every
+   * STALL_CHECK_MS whether the BLPOP in flight has gone unanswered for too long.
+   */
+  function checkStall(): void {
+    if (waitingSince === undefined || blocking.status !== 'ready') return;
+    const waited = Date.now() - waitingSince;
+    if (Date.now() - Math.max(waitingSince, readySince) < settings.blockMs + STALL_GRACE_MS) return;
+    logger.warn({ waitedMs: waited }, 'BLPOP unanswered; resetting the connection');
+    blocking.disconnect(true);
   }
 
   return {
@@ -140,7 +238,7 @@ export function plainConsumer({ redis, blocking, keys, settings, logger }: Conte
         // The job is popped already: handle it anyway; maintain() records it when Redis answers.
         logger.warn({ err: error }, 'could not record a popped job as in flight');
       }
-      return [delivery(token, body)];
+      return [new PlainDelivery(consumer, token, body)];
     },
     async maintain() {
       const now = Date.now();
@@ -150,6 +248,7 @@ export function plainConsumer({ redis, blocking, keys, settings, logger }: Conte
       return maintenanceEvery(settings);
     },
     async finish() {
+      clearInterval(watchdog);
       blocking.off('ready', onReady);
       if (handling.size > 0) await redis.zrem(keys.leases, ...handling);
     },
@@ -168,40 +267,15 @@ export function reliableConsumer({ redis, blocking, keys, settings }: Context): 
   const consumerId = randomUUID();
   const processing = keys.processing(consumerId);
   const tokens = keys.tokens(consumerId);
+  const consumer: ReliableContext = {
+    redis,
+    keys,
+    processing,
+    tokens,
+    settle: scriptCommand(redis, 'settle-reliable'),
+  };
+  const fetchReliable = scriptCommand(redis, 'fetch-reliable');
   let sequence = 0;
-
-  function delivery(token: string, body: string): Delivery {
-    const messageId = messageIdOf(body, token);
-    const attempt = attemptOf(body);
-    let settled = false;
-    const settle = async (args: (string | number)[]) => {
-      if (settled) throw new Error(`delivery ${messageId} is already settled`);
-      settled = true;
-      await runScript(
-        redis,
-        'settle-reliable',
-        [processing, keys.leases, keys.leased, tokens, keys.delayed, keys.main, keys.dead],
-        [token, body, ...args],
-      );
-    };
-    return {
-      messageId,
-      body,
-      attempt,
-      ack: () => settle(['ack']),
-      retry: (delayMs) => {
-        const next = withAttempt(body, attempt + 1, messageId);
-        return delayMs > 0
-          ? settle(['retry', Date.now() + delayMs, delayedMember('normal', next)])
-          : settle(['retry', 0, next]);
-      },
-      deadLetter: (reason) => settle(['dead', messageId, reason, new Date().toISOString()]),
-      // XX: a lease that recovery already took back stays gone.
-      extend: async (ms) => {
-        if (!settled) await redis.zadd(keys.leases, 'XX', Date.now() + ms, token);
-      },
-    };
-  }
 
   async function heartbeat(): Promise<void> {
     // Re-added every time, so a consumer re-registers by itself after a server restart lost it.
@@ -240,16 +314,23 @@ export function reliableConsumer({ redis, blocking, keys, settings }: Context): 
   return {
     start: heartbeat,
     async fetch(max) {
-      const fresh = Array.from({ length: max }, () => `${consumerId}:${++sequence}`);
-      const flat = (await runScript(
-        redis,
-        'fetch-reliable',
-        [keys.main, keys.low, processing, keys.leases, keys.leased, tokens],
-        [Date.now() + settings.leaseMs, ...fresh],
-      )) as string[];
+      // fetch-reliable-6.lua: its 6 KEYS, the lease deadline, then one fresh token per job wanted.
+      const args: (string | number)[] = [
+        keys.main,
+        keys.low,
+        processing,
+        keys.leases,
+        keys.leased,
+        tokens,
+        Date.now() + settings.leaseMs,
+      ];
+      for (let i = 0; i < max; i++) args.push(`${consumerId}:${++sequence}`);
+      const flat = (await fetchReliable(...args)) as string[];
       if (flat.length > 0) {
         const taken: Delivery[] = [];
-        for (let i = 0; i + 1 < flat.length; i += 2) taken.push(delivery(flat[i]!, flat[i + 1]!));
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          taken.push(new ReliableDelivery(consumer, flat[i]!, flat[i + 1]!));
+        }
         return taken;
       }
       const body = await blocking.blmove(keys.main, processing, 'LEFT', 'RIGHT', settings.blockMs / 1000);
@@ -262,7 +343,7 @@ export function reliableConsumer({ redis, blocking, keys, settings }: Context): 
           .hset(keys.leased, token, body)
           .sadd(tokens, token),
       );
-      return [delivery(token, body)];
+      return [new ReliableDelivery(consumer, token, body)];
     },
     async maintain() {
       await heartbeat();

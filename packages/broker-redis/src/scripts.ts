@@ -65,3 +65,19 @@ export function runScript(
   if (!command) throw new Error(`Lua script ${name} is not defined on this connection`);
   return command.call(redis, ...keys, ...args);
 }
+
+/** A script's command bound to one connection: its KEYS then its ARGV, as positional arguments. */
+export type ScriptCommand = (...keysThenArgs: (string | number)[]) => Promise<unknown>;
+
+/**
+ * The script's command bound to redis, for the per-job paths (settle, fetch): called with
+ * positional arguments, it skips runScript's key and argument arrays. The caller passes
+ * exactly the number of keys the file name says.
+ */
+export function scriptCommand(redis: Redis, name: ScriptName): ScriptCommand {
+  const script = scripts.get(name);
+  if (!script) throw new Error(`no Lua script named ${name}`);
+  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[script.command];
+  if (!command) throw new Error(`Lua script ${name} is not defined on this connection`);
+  return command.bind(redis);
+}

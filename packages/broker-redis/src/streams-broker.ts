@@ -30,7 +30,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  attemptOf,
   type Broker,
   type Capabilities,
   type ConsumeOptions,
@@ -46,12 +45,12 @@ import {
 import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
 import { connect, connected, disconnect, ping } from './connection';
-import { messageIdOf, repeat, runConsumeLoop, watchConnection } from './consume-loop';
+import { BodyDelivery, repeat, runConsumeLoop, watchConnection } from './consume-loop';
 import { StreamDeadLetters } from './dead-letters';
 import { delayedMember, groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
 import { maintenanceEvery } from './list-consumers';
 import { publishBatch, publishToGroups } from './publish';
-import { runScript } from './scripts';
+import { runScript, type ScriptCommand, scriptCommand } from './scripts';
 
 /** The consumer group every redis-streams queue is read with. */
 export const CONSUMER_GROUP = 'polyqueue';
@@ -75,6 +74,8 @@ export async function createStreamsBroker(settings: RedisSettings, logger: Logge
 
 /** The body of one stream entry: the `envelope` field, or the classic `type` + `payload` shape. */
 export function entryBody(fields: readonly string[]): string {
+  // What publish and the scripts write: the one field `envelope`.
+  if (fields.length === 2 && fields[0] === 'envelope') return fields[1]!;
   const record: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
   if (record.envelope !== undefined) return record.envelope;
@@ -83,6 +84,59 @@ export function entryBody(fields: readonly string[]): string {
     return `{"type":${JSON.stringify(record.type)},"payload":${record.payload ?? 'null'}}`;
   }
   return JSON.stringify(record);
+}
+
+interface StreamContext {
+  redis: Redis;
+  keys: QueueKeys;
+  consumerId: string;
+  settle: ScriptCommand;
+}
+
+/** One stream entry handed to this consumer: every settle is one settle-stream script call. */
+class StreamDelivery extends BodyDelivery implements Delivery {
+  readonly #consumer: StreamContext;
+  readonly #entryId: string;
+  #settled = false;
+
+  constructor(consumer: StreamContext, entryId: string, fields: readonly string[]) {
+    super(entryBody(fields));
+    this.#consumer = consumer;
+    this.#entryId = entryId;
+  }
+
+  protected fallbackId(): string {
+    return this.#entryId;
+  }
+
+  ack(): Promise<void> {
+    return this.#settle('ack');
+  }
+
+  retry(delayMs: number): Promise<void> {
+    const next = withAttempt(this.body, this.attempt + 1, this.messageId);
+    return delayMs > 0
+      ? this.#settle('retry', Date.now() + delayMs, delayedMember('normal', next))
+      : this.#settle('retry', 0, next);
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    return this.#settle('dead', this.messageId, this.body, reason, new Date().toISOString());
+  }
+
+  /** Resets the entry's idle clock: XCLAIM to the same consumer. */
+  async extend(): Promise<void> {
+    const { redis, keys, consumerId } = this.#consumer;
+    if (!this.#settled) await redis.xclaim(keys.main, CONSUMER_GROUP, consumerId, 0, this.#entryId, 'JUSTID');
+  }
+
+  /** KEYS and ARGV as settle-stream-3.lua lists them; what follows the action is its own ARGV. */
+  async #settle(action: string, ...rest: (string | number)[]): Promise<void> {
+    if (this.#settled) throw new Error(`delivery ${this.messageId} is already settled`);
+    this.#settled = true;
+    const { keys, settle } = this.#consumer;
+    await settle(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, this.#entryId, action, ...rest);
+  }
 }
 
 class RedisStreamsBroker implements Broker {
@@ -145,37 +199,11 @@ class RedisStreamsBroker implements Broker {
     const reclaimEvery = maintenanceEvery(settings);
     let nextReclaim = 0;
 
-    const delivery = (entryId: string, fields: readonly string[]): Delivery => {
-      const body = entryBody(fields);
-      const messageId = messageIdOf(body, entryId);
-      const attempt = attemptOf(body);
-      let settled = false;
-      const settle = async (args: (string | number)[]) => {
-        if (settled) throw new Error(`delivery ${messageId} is already settled`);
-        settled = true;
-        await runScript(
-          redis,
-          'settle-stream',
-          [keys.main, keys.delayed, keys.dead],
-          [CONSUMER_GROUP, entryId, ...args],
-        );
-      };
-      return {
-        messageId,
-        body,
-        attempt,
-        ack: () => settle(['ack']),
-        retry: (delayMs) => {
-          const next = withAttempt(body, attempt + 1, messageId);
-          return delayMs > 0
-            ? settle(['retry', Date.now() + delayMs, delayedMember('normal', next)])
-            : settle(['retry', 0, next]);
-        },
-        deadLetter: (reason) => settle(['dead', messageId, body, reason, new Date().toISOString()]),
-        extend: async () => {
-          if (!settled) await redis.xclaim(keys.main, CONSUMER_GROUP, consumerId, 0, entryId, 'JUSTID');
-        },
-      };
+    const consumer: StreamContext = {
+      redis,
+      keys,
+      consumerId,
+      settle: scriptCommand(redis, 'settle-stream'),
     };
 
     const fetch = async (max: number): Promise<Delivery[]> => {
@@ -198,7 +226,7 @@ class RedisStreamsBroker implements Broker {
           // Triples: entry id, fields, delivery count.
           const taken: Delivery[] = [];
           for (let i = 0; i + 2 < flat.length; i += 3) {
-            taken.push(delivery(flat[i] as string, flat[i + 1] as string[]));
+            taken.push(new StreamDelivery(consumer, flat[i] as string, flat[i + 1] as string[]));
           }
           return taken;
         }
@@ -226,7 +254,11 @@ class RedisStreamsBroker implements Broker {
         throw error;
       }
       if (!reply) return [];
-      return reply.flatMap(([, entries]) => entries.map(([id, fields]) => delivery(id, fields)));
+      const taken: Delivery[] = [];
+      for (const [, entries] of reply) {
+        for (const [id, fields] of entries) taken.push(new StreamDelivery(consumer, id, fields));
+      }
+      return taken;
     };
 
     try {

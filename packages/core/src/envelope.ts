@@ -91,10 +91,26 @@ function wellFormedEnvelope(o: Record<string, unknown>): Envelope | undefined {
   if (idempotencyKey !== undefined && !isText(idempotencyKey, 200)) return undefined;
   if (traceparent !== undefined && (typeof traceparent !== 'string' || traceparent.length > 200))
     return undefined;
+  if (o.attempt !== undefined && hasOnlyEnvelopeKeys(o)) return o as Envelope; // as written: no copy
   const envelope: Envelope = { id, type, payload, attempt, createdAt };
   if (idempotencyKey !== undefined) envelope.idempotencyKey = idempotencyKey;
   if (traceparent !== undefined) envelope.traceparent = traceparent;
   return envelope;
+}
+
+const ENVELOPE_KEYS = new Set([
+  'id',
+  'type',
+  'payload',
+  'attempt',
+  'createdAt',
+  'idempotencyKey',
+  'traceparent',
+]);
+
+function hasOnlyEnvelopeKeys(o: Record<string, unknown>): boolean {
+  for (const key in o) if (!ENVELOPE_KEYS.has(key)) return false;
+  return true;
 }
 
 export function encodeEnvelope(envelope: Envelope): string {

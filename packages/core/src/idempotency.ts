@@ -22,6 +22,9 @@ export interface IdempotencyStore {
 
 export const DEFAULT_DONE_TTL_MS = 7 * 24 * 3_600_000;
 
+/** The one 'claimed' answer, shared: a claim per job need not allocate. */
+export const CLAIMED: ClaimResult = Object.freeze({ state: 'claimed' });
+
 interface Entry {
   doneResult?: unknown;
   done: boolean;
@@ -42,7 +45,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
         : { state: 'busy', retryInMs: entry.expiresAt - now };
     }
     this.#entries.set(key, { done: false, expiresAt: now + leaseMs });
-    return { state: 'claimed' };
+    return CLAIMED;
   }
 
   async complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<void> {

@@ -61,6 +61,32 @@ export interface WorkerOptions {
   random?: () => number;
 }
 
+/** One per job; a class, not an object of closures, as it is made on every delivery. */
+class RuntimeJobContext implements JobContext {
+  #logger: Logger | undefined;
+
+  constructor(
+    readonly envelope: Envelope,
+    private readonly delivery: Delivery,
+    readonly signal: AbortSignal,
+    private readonly parentLogger: Logger,
+  ) {}
+
+  get attempt(): number {
+    return this.delivery.attempt;
+  }
+
+  extend(ms: number): Promise<void> {
+    return this.delivery.extend(ms);
+  }
+
+  /** Made on first use: most handlers never log, and a child logger per job is not free. */
+  get logger(): Logger {
+    this.#logger ??= this.parentLogger.child({ jobId: this.envelope.id, type: this.envelope.type });
+    return this.#logger;
+  }
+}
+
 export interface Worker {
   /** Consumes until signal aborts, then drains (bounded by drainTimeoutMs) and resolves. */
   run(signal: AbortSignal, onReady?: () => void): Promise<void>;
@@ -176,18 +202,10 @@ export function createWorker(options: WorkerOptions): Worker {
     let failure: unknown;
     let failed = false;
     try {
-      let jobLogger: Logger | undefined;
-      result = await handler.handle(payload, {
-        envelope,
-        attempt: delivery.attempt,
-        signal: hardStop.signal,
-        extend: (ms) => delivery.extend(ms),
-        // Made on first use: most handlers never log, and a child logger per job is not free.
-        get logger() {
-          jobLogger ??= logger.child({ jobId: envelope.id, type: envelope.type });
-          return jobLogger;
-        },
-      });
+      result = await handler.handle(
+        payload,
+        new RuntimeJobContext(envelope, delivery, hardStop.signal, logger),
+      );
     } catch (error) {
       failed = true;
       failure = error;
