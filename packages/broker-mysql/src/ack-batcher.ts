@@ -1,25 +1,53 @@
 /**
- * Acks as few commits as the load allows. Each ack() joins the next batch for its table; a batch
- * is sent as soon as the previous one of that table has committed, as one
- * `DELETE ... WHERE id IN (...) AND lease_owner IN (...)`. At low load a batch holds one ack and
- * goes out at once (no added latency); under load, acks that arrive while a DELETE is committing
- * share the next commit, so the redo-log flush (innodb_flush_log_at_trx_commit=1, every
- * commit durable) is paid once per batch instead of once per job. ack() resolves only after the
- * commit that contains it.
+ * Acks: one `DELETE ... WHERE id IN (...) AND lease_owner IN (...)` for many of them, and
+ * ack() resolves only after the commit that holds its DELETE (with the server default
+ * innodb_flush_log_at_trx_commit=1, after the redo log is on disk).
+ *
+ * While a consumer's claim loop runs, its deliveries' acks ride in its next claim transaction
+ * (consumer.ts): one durable commit deletes the finished batch and leases the next one. The
+ * AckBatcher here takes the acks no claim loop will carry: those given after their consumer
+ * stopped (a delivery kept past its handler, a consumer draining). Each table's batch is sent as
+ * soon as the previous one has committed, so acks that arrive during a DELETE share the next.
  */
 import type { Logger } from '@polyqueue/core';
 import { quoteIdentifier } from './config';
-import { affectedRows, type Pool, retryOnStaleConnection } from './pool';
+import { affectedRows, type Pool, type PoolConnection, retryOnStaleConnection } from './pool';
 
-interface PendingAck {
+export interface PendingAck {
   id: string;
+  /** The lease_owner the claim wrote: an ack only deletes a row its own lease still holds. */
   token: string;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
 
 /** The most rows one DELETE removes, keeping each statement and its locks small. */
-const MAX_BATCH = 500;
+export const MAX_ACK_BATCH = 500;
+
+/**
+ * Deletes the rows of these acks whose lease is still theirs; returns how many were not (their
+ * lease ran out and another consumer claimed the job, which now settles it).
+ */
+export async function deleteAcked(
+  connection: Pool | PoolConnection,
+  table: string,
+  acks: readonly PendingAck[],
+): Promise<number> {
+  const [result] = await connection.query(deleteAckedSql(table), deleteAckedValues(acks));
+  return acks.length - affectedRows(result);
+}
+
+export function deleteAckedSql(table: string): string {
+  return `DELETE FROM ${quoteIdentifier(table)} WHERE id IN (?) AND lease_owner IN (?)`;
+}
+
+export function deleteAckedValues(acks: readonly PendingAck[]): unknown[] {
+  return [acks.map((a) => a.id), [...new Set(acks.map((a) => a.token))]];
+}
+
+export function warnLostAcks(logger: Logger, table: string, missing: number): void {
+  if (missing > 0) logger.warn({ table, missing }, 'acks found their lease taken by another consumer');
+}
 
 export class AckBatcher {
   readonly #pending = new Map<string, PendingAck[]>();
@@ -49,7 +77,7 @@ export class AckBatcher {
       for (;;) {
         const pending = this.#pending.get(table) ?? [];
         if (pending.length === 0) break;
-        const batch = pending.splice(0, MAX_BATCH);
+        const batch = pending.splice(0, MAX_ACK_BATCH);
         await this.#flush(table, batch);
       }
     })().finally(() => this.#flushing.delete(table));
@@ -59,17 +87,8 @@ export class AckBatcher {
   async #flush(table: string, batch: PendingAck[]): Promise<void> {
     try {
       // Deleting twice is harmless, so a dead pooled socket is simply retried.
-      const [result] = await retryOnStaleConnection(() =>
-        this.pool.query(`DELETE FROM ${quoteIdentifier(table)} WHERE id IN (?) AND lease_owner IN (?)`, [
-          batch.map((a) => a.id),
-          [...new Set(batch.map((a) => a.token))],
-        ]),
-      );
-      const missing = batch.length - affectedRows(result);
-      if (missing > 0) {
-        // Their leases ran out and other consumers claimed them; those consumers settle them now.
-        this.logger.warn({ table, missing }, 'acks found their lease taken by another consumer');
-      }
+      const missing = await retryOnStaleConnection(() => deleteAcked(this.pool, table, batch));
+      warnLostAcks(this.logger, table, missing);
       for (const a of batch) a.resolve();
     } catch (error) {
       for (const a of batch) a.reject(error);

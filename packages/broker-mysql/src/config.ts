@@ -19,8 +19,11 @@ export const mysqlEnvSchema = z.object({
   MYSQL_POLL_MIN_MS: intVariable(20, 1, 60_000),
   /** ...up to this bound: an idle queue costs one small query per consumer this often. */
   MYSQL_POLL_MAX_MS: intVariable(500, 1, 600_000),
-  /** The most jobs one claim transaction takes (also bounded by the consumer's free slots). */
-  MYSQL_CLAIM_BATCH: intVariable(64, 1, 1_000),
+  /**
+   * The most jobs one claim transaction leases: the consumer's free slots plus a prefetch sized to
+   * about 100 ms of measured handler time (consumer.ts). One durable commit per claim.
+   */
+  MYSQL_CLAIM_BATCH: intVariable(256, 1, 1_000),
   /** Connections in the pool shared by publishers, consumers and acks of one broker. */
   MYSQL_POOL_SIZE: intVariable(10, 1, 500),
 });

@@ -136,6 +136,42 @@ describe('mysql table queue', () => {
     expect(await broker.stats(queue)).toEqual({ ready: 0, inFlight: 0, delayed: 0, dead: 0 });
   });
 
+  it('deletes a row before ack() resolves, and returns prefetched jobs no handler started when it stops', async () => {
+    const queue = queueName('prefetch');
+    const total = 40;
+    await broker.publish(
+      queue,
+      Array.from({ length: total }, (_, i) => ({ envelope: createEnvelope('test_job', { i }) })),
+    );
+    const controller = new AbortController();
+    let started = 0;
+    let running = 0;
+    let mostRunning = 0;
+    const remainingAfterAck: number[] = [];
+    // Fast handlers make the consumer lease ahead of its single slot; stopping must hand those back.
+    await broker.consume(
+      queue,
+      async (delivery) => {
+        started += 1;
+        running += 1;
+        mostRunning = Math.max(mostRunning, running);
+        if (started === 10) controller.abort();
+        await new Promise((r) => setImmediate(r));
+        running -= 1;
+        await delivery.ack();
+        const s = await broker.stats(queue);
+        remainingAfterAck.push(s.ready + s.inFlight);
+      },
+      { concurrency: 1, signal: controller.signal },
+    );
+    expect(started).toBe(10);
+    expect(mostRunning).toBe(1);
+    // Each ack was committed when it resolved: after the k-th, at most total - k rows are left.
+    const sorted = [...remainingAfterAck].sort((a, b) => b - a);
+    for (const [k, remaining] of sorted.entries()) expect(remaining).toBeLessThanOrEqual(total - k - 1);
+    expect(await broker.stats(queue)).toEqual({ ready: total - 10, inFlight: 0, delayed: 0, dead: 0 });
+  });
+
   it('names tables polyqueue_Q and polyqueue_Q_dead, and keeps odd or long queue names apart', () => {
     expect(tableNames('polyqueue', 'email')).toEqual({
       queue: 'polyqueue_email',
