@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { brokerNames } from '@polyqueue/brokers';
 import { baselines } from './baselines/index';
-import { frameworkLatency, frameworkRates } from './framework';
+import { driverOnlyRates, frameworkLatency, frameworkRates } from './framework';
 import { configureSharp, imageBenchRoot, makeTestImages, queuedThumbnails, rawSharpLoop } from './images';
 import { fmt, median, type Rates } from './measure';
 
@@ -53,7 +53,11 @@ async function queueScenario(): Promise<void> {
     concurrency: positive('concurrency', values.concurrency ?? '32'),
     batch: positive('batch', values.batch!),
   };
-  const contenders = [{ label: `polyqueue ${broker}`, run: frameworkRates }, ...(baselines[broker] ?? [])];
+  const contenders = [
+    { label: `polyqueue ${broker} (worker runtime)`, run: frameworkRates },
+    { label: `polyqueue ${broker} driver only (consume + ack)`, run: driverOnlyRates },
+    ...(baselines[broker] ?? []),
+  ];
   const samples: Rates[][] = contenders.map(() => []);
   // One untimed warm-up each (module loading, connections, JIT), so the first contender is not
   // the one that pays for it.
@@ -70,20 +74,20 @@ async function queueScenario(): Promise<void> {
     enqueue: median(samples[i]!.map((s) => s.enqueuePerSec)),
     process: median(samples[i]!.map((s) => s.processPerSec)),
   }));
-  const ours = med[0]!;
+  const [ours, driver] = [med[0]!, med[1]!];
   console.log(
     `\nbroker ${broker}: ${options.jobs} jobs, concurrency ${options.concurrency}, publish batch ${options.batch}, median of ${runs} runs; node ${process.version}\n`,
   );
   console.log(
-    '| contender | enqueue jobs/s | process jobs/s | polyqueue ÷ this (enqueue) | polyqueue ÷ this (process) |',
+    '| contender | enqueue jobs/s | process jobs/s | polyqueue ÷ this: enqueue | process (driver only) |',
   );
   console.log('|---|---:|---:|---:|---:|');
+  const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${fmt(a / b, 2)}x` : 'n/a');
   for (const r of med) {
-    const ratio = (a: number, b: number) =>
-      r === ours ? '—' : Number.isFinite(a / b) ? `${fmt(a / b, 2)}x` : 'n/a';
-    console.log(
-      `| ${r.label} | ${fmt(r.enqueue)} | ${fmt(r.process)} | ${ratio(ours.enqueue, r.enqueue)} | ${ratio(ours.process, r.process)} |`,
-    );
+    const own = r === ours || r === driver;
+    const enqueue = own ? '—' : ratio(ours.enqueue, r.enqueue);
+    const process = own ? '—' : `${ratio(ours.process, r.process)} (${ratio(driver.process, r.process)})`;
+    console.log(`| ${r.label} | ${fmt(r.enqueue)} | ${fmt(r.process)} | ${enqueue} | ${process} |`);
   }
   console.log(
     `\nenqueue-to-start latency (polyqueue ${broker}, one job at a time): p50 ${fmt(latency.p50Ms, 1)} ms, p99 ${fmt(latency.p99Ms, 1)} ms`,

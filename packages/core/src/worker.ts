@@ -113,12 +113,16 @@ export function createWorker(options: WorkerOptions): Worker {
   } = options;
   const hardStop = new AbortController();
 
-  async function notify(event: OutcomeEvent): Promise<void> {
+  /** Tells the hook; a synchronous hook costs no promise. Errors are logged, never thrown. */
+  function notify(event: OutcomeEvent): void | Promise<void> {
     if (!options.onOutcome) return;
-    try {
-      await options.onOutcome(event);
-    } catch (error) {
+    const warn = (error: unknown) =>
       logger.warn({ err: error, jobId: event.envelope?.id }, 'outcome hook failed');
+    try {
+      const pending = options.onOutcome(event);
+      if (pending) return pending.catch(warn);
+    } catch (error) {
+      warn(error);
     }
   }
 
@@ -167,6 +171,7 @@ export function createWorker(options: WorkerOptions): Worker {
     }
 
     const key = envelope.idempotencyKey ?? envelope.id;
+    const attempt = delivery.attempt;
     const claim = await idempotency.claim(key, idempotencyLeaseMs);
     if (claim.state === 'done') {
       await delivery.ack();
@@ -181,14 +186,16 @@ export function createWorker(options: WorkerOptions): Worker {
       return;
     }
 
-    if (options.onOutcome)
-      await notify({
+    if (options.onOutcome) {
+      const notified = notify({
         envelope,
         messageId: delivery.messageId,
         queue,
         outcome: 'processing',
-        attempt: delivery.attempt,
+        attempt,
       });
+      if (notified) await notified;
+    }
     const started = performance.now();
     metrics?.inFlight.inc({ queue });
     const heartbeat = options.heartbeat
@@ -220,38 +227,40 @@ export function createWorker(options: WorkerOptions): Worker {
       await idempotency.complete(key, result ?? null);
       await delivery.ack();
       count(envelope.type, 'succeeded');
-      if (options.onOutcome)
-        await notify({
+      if (options.onOutcome) {
+        const notified = notify({
           envelope,
           messageId: delivery.messageId,
           queue,
           outcome: 'succeeded',
-          attempt: delivery.attempt,
+          attempt,
           result,
         });
+        if (notified) await notified;
+      }
       return;
     }
 
     await idempotency.release(key);
     const reason = errorMessage(failure);
     if (failure instanceof NonRetryableError) return deadLetter(delivery, envelope, reason);
-    if (delivery.attempt >= maxAttempts) {
-      return deadLetter(delivery, envelope, `failed after ${delivery.attempt} attempts: ${reason}`);
+    if (attempt >= maxAttempts) {
+      return deadLetter(delivery, envelope, `failed after ${attempt} attempts: ${reason}`);
     }
-    const jittered = backoffDelay(delivery.attempt, backoff, random);
+    const jittered = backoffDelay(attempt, backoff, random);
     const retryInMs =
       failure instanceof RetryableError && failure.retryAfterMs !== undefined
         ? Math.max(failure.retryAfterMs, jittered)
         : jittered;
     await delivery.retry(retryInMs);
     count(envelope.type, 'retrying');
-    logger.info({ jobId: envelope.id, attempt: delivery.attempt, retryInMs, reason }, 'job failed; retrying');
+    logger.info({ jobId: envelope.id, attempt: attempt, retryInMs, reason }, 'job failed; retrying');
     await notify({
       envelope,
       messageId: delivery.messageId,
       queue,
       outcome: 'retrying',
-      attempt: delivery.attempt,
+      attempt: attempt,
       error: reason,
       retryInMs,
     });
