@@ -9,6 +9,19 @@ export interface RunOptions {
   batch: number;
 }
 
+/** Publishes `jobs` no-op jobs in batches of `batch`; returns jobs/s until the last is accepted. */
+async function publishJobs(broker: Broker, queue: string, options: RunOptions): Promise<number> {
+  const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
+  const t0 = performance.now();
+  for (let i = 0; i < envelopes.length; i += options.batch) {
+    await broker.publish(
+      queue,
+      envelopes.slice(i, i + options.batch).map((envelope) => ({ envelope })),
+    );
+  }
+  return perSecond(options.jobs, t0);
+}
+
 /**
  * polyqueue itself: publish through the driver in batches, then process through the worker
  * runtime (validation, idempotency claim in memory, no-op handler, ack) at the given concurrency.
@@ -17,15 +30,7 @@ export async function frameworkRates(options: RunOptions): Promise<Rates> {
   const broker = await createBrokerFromEnv(options.env);
   const queue = `bench${Date.now().toString(36)}`;
   try {
-    const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
-    const t0 = performance.now();
-    for (let i = 0; i < envelopes.length; i += options.batch) {
-      await broker.publish(
-        queue,
-        envelopes.slice(i, i + options.batch).map((envelope) => ({ envelope })),
-      );
-    }
-    const enqueuePerSec = perSecond(options.jobs, t0);
+    const enqueuePerSec = await publishJobs(broker, queue, options);
 
     const countdown = new Countdown(options.jobs);
     const processPerSec = await runWorker(broker, queue, options, countdown);
@@ -45,15 +50,7 @@ export async function driverOnlyRates(options: RunOptions): Promise<Rates> {
   const broker = await createBrokerFromEnv(options.env);
   const queue = `benchd${Date.now().toString(36)}`;
   try {
-    const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
-    const t0 = performance.now();
-    for (let i = 0; i < envelopes.length; i += options.batch) {
-      await broker.publish(
-        queue,
-        envelopes.slice(i, i + options.batch).map((envelope) => ({ envelope })),
-      );
-    }
-    const enqueuePerSec = perSecond(options.jobs, t0);
+    const enqueuePerSec = await publishJobs(broker, queue, options);
     const countdown = new Countdown(options.jobs);
     const controller = new AbortController();
     let t1 = performance.now();

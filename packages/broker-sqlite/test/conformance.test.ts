@@ -28,16 +28,19 @@ runConformanceSuite({
 
 runStateStoreSuite('sqlite', () => createSqliteStateStore(join(dir, 'state.db')));
 
+const openBroker = () =>
+  new SqliteBroker({
+    path,
+    prefix: 'polyqueue',
+    leaseMs: 30_000,
+    pollMinMs: 5,
+    pollMaxMs: 50,
+    synchronous: 'NORMAL',
+  });
+
 describe('sqlite queue specifics', () => {
   it('adds no job whose id the queue already holds', async () => {
-    const broker = new SqliteBroker({
-      path,
-      prefix: 'polyqueue',
-      leaseMs: 30_000,
-      pollMinMs: 5,
-      pollMaxMs: 50,
-      synchronous: 'NORMAL',
-    });
+    const broker = openBroker();
     try {
       const envelope = createEnvelope('test_job', { n: 1 });
       await broker.publish('dedupe', [{ envelope }]);
@@ -49,14 +52,7 @@ describe('sqlite queue specifics', () => {
   });
 
   it('takes a job written by plain SQL, as the foreign {type, payload} shape', async () => {
-    const broker = new SqliteBroker({
-      path,
-      prefix: 'polyqueue',
-      leaseMs: 30_000,
-      pollMinMs: 5,
-      pollMaxMs: 50,
-      synchronous: 'NORMAL',
-    });
+    const broker = openBroker();
     try {
       await broker.stats('plainsql'); // creates the table
       const db = new Database(path);
