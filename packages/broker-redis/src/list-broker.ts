@@ -46,22 +46,18 @@ import type {
   Broker,
   Capabilities,
   ConsumeOptions,
-  DeadLetterStore,
   DeliveryHandler,
-  Envelope,
   Logger,
-  OutgoingMessage,
   QueueStats,
 } from '@polyqueue/core';
 import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
-import { connect, connected, disconnect, ping } from './connection';
+import { connect, connected } from './connection';
 import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
-import { StreamDeadLetters } from './dead-letters';
-import { groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
+import type { QueueKeys } from './keys';
 import { type ListConsumer, plainConsumer, reliableConsumer } from './list-consumers';
-import { execOrThrow, publishBatch, publishToGroups } from './publish';
-import { runScript } from './scripts';
+import { execOrThrow } from './publish';
+import { RedisBrokerBase } from './redis-broker-base';
 
 export type ListMode = 'plain' | 'reliable';
 
@@ -98,54 +94,29 @@ export async function createListBroker(
   return new RedisListBroker(settings, mode, logger, redis);
 }
 
-class RedisListBroker implements Broker {
+class RedisListBroker extends RedisBrokerBase {
   readonly name: string;
   readonly capabilities: Capabilities;
-  readonly #consumerConnections = new Set<Redis>();
 
   constructor(
-    private readonly settings: RedisSettings,
+    settings: RedisSettings,
     private readonly mode: ListMode,
-    private readonly logger: Logger,
-    private readonly redis: Redis,
+    logger: Logger,
+    redis: Redis,
   ) {
+    super(settings, logger, redis, 'list');
     this.name = mode === 'plain' ? 'redis-list' : 'redis-reliable';
     this.capabilities = CAPABILITIES[mode];
   }
 
-  #keys(queue: string): QueueKeys {
-    return queueKeys(this.settings.prefix, queue);
-  }
-
-  async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    await publishBatch(this.redis, this.#keys(queue), 'list', messages);
-  }
-
-  consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
-    return this.#consume(this.#keys(queue), handler, options);
-  }
-
-  async publishEvent(topic: string, event: Envelope): Promise<void> {
-    await publishToGroups(this.redis, this.settings.prefix, topic, 'list', event);
-  }
-
-  subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
-    const groups = topicGroupsKey(this.settings.prefix, topic);
-    const register = async () => {
-      await this.redis.sadd(groups, group);
-    };
-    return this.#consume(groupKeys(this.settings.prefix, topic, group), handler, options, register);
-  }
-
-  async #consume(
+  protected async consumeKeys(
     keys: QueueKeys,
     handler: DeliveryHandler,
     options: ConsumeOptions,
     register?: () => Promise<void>,
   ) {
     const { settings, logger, redis } = this;
-    const blocking = connect(settings.url, logger, `${this.name}-consumer`, { blocking: true });
-    this.#consumerConnections.add(blocking);
+    const blocking = this.openBlocking(`${this.name}-consumer`);
     const unwatch = watchConnection(blocking, options);
     const maintenance = new AbortController();
     const tasks: Promise<void>[] = [];
@@ -159,7 +130,7 @@ class RedisListBroker implements Broker {
       await register?.();
       tasks.push(
         repeat(
-          () => this.#promote(keys),
+          () => this.promoteDelayed('promote-delayed', [keys.delayed, keys.main, keys.low]),
           settings.pollMs,
           maintenance.signal,
           logger,
@@ -189,31 +160,17 @@ class RedisListBroker implements Broker {
       maintenance.abort();
       await Promise.all(tasks);
       unwatch();
-      this.#consumerConnections.delete(blocking);
       // Disconnect before finish(): nothing can move into this consumer's processing list after
       // finish() handed its contents back.
-      await disconnect(blocking);
+      await this.closeBlocking(blocking);
       await consumer
         ?.finish()
         .catch((error) => logger.warn({ err: error }, 'could not unregister the consumer'));
     }
   }
 
-  /** Moves due delayed jobs; returns how long until the next one is due (at most pollMs). */
-  async #promote(keys: QueueKeys): Promise<number> {
-    const now = Date.now();
-    const [moved, nextDue] = (await runScript(
-      this.redis,
-      'promote-delayed',
-      [keys.delayed, keys.main, keys.low],
-      [now, 500],
-    )) as [number, number];
-    if (moved >= 500) return 0;
-    return nextDue < 0 ? this.settings.pollMs : Math.min(this.settings.pollMs, nextDue - Date.now());
-  }
-
   async stats(queue: string): Promise<QueueStats> {
-    const keys = this.#keys(queue);
+    const keys = this.keys(queue);
     const now = Date.now();
     const [main, low, delayed, dead, consumers, inFlightPlain] = (await execOrThrow(
       this.redis
@@ -234,18 +191,5 @@ class RedisListBroker implements Broker {
       inFlight = lengths.reduce((sum, n) => sum + n, 0);
     }
     return { ready: main + low, inFlight, delayed, dead };
-  }
-
-  deadLetters(queue: string): DeadLetterStore {
-    return new StreamDeadLetters(this.redis, this.#keys(queue), 'list');
-  }
-
-  ping(): Promise<void> {
-    return ping(this.redis);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#consumerConnections].map((c) => disconnect(c)));
-    await disconnect(this.redis);
   }
 }

@@ -33,23 +33,19 @@ import {
   type Broker,
   type Capabilities,
   type ConsumeOptions,
-  type DeadLetterStore,
   type Delivery,
   type DeliveryHandler,
-  type Envelope,
   type Logger,
-  type OutgoingMessage,
   type QueueStats,
   withAttempt,
 } from '@polyqueue/core';
 import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
-import { connect, connected, disconnect, ping } from './connection';
+import { connect, connected } from './connection';
 import { BodyDelivery, repeat, runConsumeLoop, watchConnection } from './consume-loop';
-import { StreamDeadLetters } from './dead-letters';
-import { delayedMember, groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
+import { delayedMember, type QueueKeys } from './keys';
 import { maintenanceEvery } from './list-consumers';
-import { publishBatch, publishToGroups } from './publish';
+import { RedisBrokerBase } from './redis-broker-base';
 import { runScript, type ScriptCommand, scriptCommand } from './scripts';
 
 /** The consumer group every redis-streams queue is read with. */
@@ -139,39 +135,12 @@ class StreamDelivery extends BodyDelivery implements Delivery {
   }
 }
 
-class RedisStreamsBroker implements Broker {
+class RedisStreamsBroker extends RedisBrokerBase {
   readonly name = 'redis-streams';
   readonly capabilities = CAPABILITIES;
-  readonly #consumerConnections = new Set<Redis>();
 
-  constructor(
-    private readonly settings: RedisSettings,
-    private readonly logger: Logger,
-    private readonly redis: Redis,
-  ) {}
-
-  #keys(queue: string): QueueKeys {
-    return queueKeys(this.settings.prefix, queue);
-  }
-
-  async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    await publishBatch(this.redis, this.#keys(queue), 'stream', messages);
-  }
-
-  consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
-    return this.#consume(this.#keys(queue), handler, options);
-  }
-
-  async publishEvent(topic: string, event: Envelope): Promise<void> {
-    await publishToGroups(this.redis, this.settings.prefix, topic, 'stream', event);
-  }
-
-  subscribe(topic: string, group: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
-    const groups = topicGroupsKey(this.settings.prefix, topic);
-    const register = async () => {
-      await this.redis.sadd(groups, group);
-    };
-    return this.#consume(groupKeys(this.settings.prefix, topic, group), handler, options, register);
+  constructor(settings: RedisSettings, logger: Logger, redis: Redis) {
+    super(settings, logger, redis, 'stream');
   }
 
   async #ensureGroup(keys: QueueKeys): Promise<void> {
@@ -183,15 +152,14 @@ class RedisStreamsBroker implements Broker {
     }
   }
 
-  async #consume(
+  protected async consumeKeys(
     keys: QueueKeys,
     handler: DeliveryHandler,
     options: ConsumeOptions,
     register?: () => Promise<void>,
   ) {
     const { settings, logger, redis } = this;
-    const blocking = connect(settings.url, logger, 'streams-consumer', { blocking: true });
-    this.#consumerConnections.add(blocking);
+    const blocking = this.openBlocking('streams-consumer');
     const unwatch = watchConnection(blocking, options);
     const maintenance = new AbortController();
     const tasks: Promise<void>[] = [];
@@ -267,7 +235,7 @@ class RedisStreamsBroker implements Broker {
       await register?.();
       tasks.push(
         repeat(
-          () => this.#promote(keys),
+          () => this.promoteDelayed('promote-delayed-stream', [keys.delayed, keys.main]),
           settings.pollMs,
           maintenance.signal,
           logger,
@@ -301,8 +269,7 @@ class RedisStreamsBroker implements Broker {
       maintenance.abort();
       await Promise.all(tasks);
       unwatch();
-      this.#consumerConnections.delete(blocking);
-      await disconnect(blocking);
+      await this.closeBlocking(blocking);
       await this.#forgetConsumer(keys, consumerId).catch((error) =>
         logger.warn({ err: error }, 'could not remove the consumer from its group'),
       );
@@ -322,19 +289,8 @@ class RedisStreamsBroker implements Broker {
     if (pending.length === 0) await this.redis.xgroup('DELCONSUMER', keys.main, CONSUMER_GROUP, consumerId);
   }
 
-  async #promote(keys: QueueKeys): Promise<number> {
-    const [moved, nextDue] = (await runScript(
-      this.redis,
-      'promote-delayed-stream',
-      [keys.delayed, keys.main],
-      [Date.now(), 500],
-    )) as [number, number];
-    if (moved >= 500) return 0;
-    return nextDue < 0 ? this.settings.pollMs : Math.min(this.settings.pollMs, nextDue - Date.now());
-  }
-
   async stats(queue: string): Promise<QueueStats> {
-    const keys = this.#keys(queue);
+    const keys = this.keys(queue);
     const results = (await this.redis
       .pipeline()
       .xlen(keys.main)
@@ -355,18 +311,5 @@ class RedisStreamsBroker implements Broker {
       delayed: Number(value(2)),
       dead: Number(value(3)),
     };
-  }
-
-  deadLetters(queue: string): DeadLetterStore {
-    return new StreamDeadLetters(this.redis, this.#keys(queue), 'stream');
-  }
-
-  ping(): Promise<void> {
-    return ping(this.redis);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#consumerConnections].map((c) => disconnect(c)));
-    await disconnect(this.redis);
   }
 }
