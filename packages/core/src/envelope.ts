@@ -5,12 +5,14 @@ import { z } from 'zod';
  * The wire format every broker carries as its message body (docs/wire-format.md).
  * A producer in another language may send only `{type, payload}`; see decodeEnvelope.
  */
+const createdAtSchema = z.iso.datetime();
+
 export const envelopeSchema = z.object({
   id: z.string().min(1).max(200),
   type: z.string().min(1).max(100),
   payload: z.unknown(),
   attempt: z.number().int().min(1).default(1),
-  createdAt: z.iso.datetime(),
+  createdAt: createdAtSchema,
   idempotencyKey: z.string().min(1).max(200).optional(),
   traceparent: z.string().max(200).optional(),
 });
@@ -72,7 +74,8 @@ export function decodeEnvelope(body: string, brokerMessageId: string): DecodeRes
   return { ok: true, envelope: parsed.data };
 }
 
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+/** The schema's own pattern (real dates only: no February 30th, no hour 24), so both agree. */
+const ISO_UTC: RegExp = createdAtSchema._zod.pattern;
 
 const isText = (v: unknown, max: number): v is string =>
   typeof v === 'string' && v.length >= 1 && v.length <= max;
@@ -86,8 +89,7 @@ function wellFormedEnvelope(o: Record<string, unknown>): Envelope | undefined {
   const { id, type, payload, attempt = 1, createdAt, idempotencyKey, traceparent } = o;
   if (!isText(id, 200) || !isText(type, 100) || payload === undefined) return undefined;
   if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined;
-  if (typeof createdAt !== 'string' || !ISO_UTC.test(createdAt) || Number.isNaN(Date.parse(createdAt)))
-    return undefined;
+  if (typeof createdAt !== 'string' || !ISO_UTC.test(createdAt)) return undefined;
   if (idempotencyKey !== undefined && !isText(idempotencyKey, 200)) return undefined;
   if (traceparent !== undefined && (typeof traceparent !== 'string' || traceparent.length > 200))
     return undefined;
@@ -118,12 +120,15 @@ export function encodeEnvelope(envelope: Envelope): string {
 }
 
 /**
- * The attempt number a body records (1 when absent or unreadable). Drivers that carry out
- * retry() by publishing again use it with withAttempt().
+ * The attempt number a body records, as decodeEnvelope reads it: 1 when absent, unreadable or
+ * the body is a foreign `{type, payload}`. Drivers that carry out retry() by publishing again
+ * use it with withAttempt().
  */
 export function attemptOf(body: string): number {
   try {
-    const attempt = (JSON.parse(body) as { attempt?: unknown }).attempt;
+    const json = JSON.parse(body) as { id?: unknown; createdAt?: unknown; attempt?: unknown } | null;
+    if (typeof json !== 'object' || json === null || (!('id' in json) && !('createdAt' in json))) return 1;
+    const attempt = json.attempt;
     return typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
   } catch {
     return 1;

@@ -42,6 +42,19 @@ describe('envelope wire format', () => {
     expect(attemptOf('garbage')).toBe(1);
     expect(withAttempt('garbage', 2, 'm')).toBe('garbage');
   });
+
+  it('reads the attempt as decodeEnvelope does, so a driver and the runtime agree', () => {
+    const bodies = [
+      encodeEnvelope({ ...createEnvelope('t', {}), attempt: 4 }),
+      '{"type":"t","payload":{},"attempt":4}', // foreign: a first attempt, whatever it says
+      '{"id":"x","type":"t","payload":{},"createdAt":"2026-01-01T00:00:00.000Z"}',
+    ];
+    for (const body of bodies) {
+      const decoded = decodeEnvelope(body, 'm1');
+      expect(decoded.ok && decoded.envelope.attempt).toBe(attemptOf(body));
+    }
+    expect(bodies.map(attemptOf)).toEqual([4, 1, 1]);
+  });
 });
 
 describe('envelope fast path', () => {
@@ -61,6 +74,8 @@ describe('envelope fast path', () => {
     });
     for (const bad of [
       { createdAt: '2026-13-45T99:00:00Z' },
+      { createdAt: '2026-02-30T00:00:00Z' }, // Date.parse accepts it; the schema does not
+      { createdAt: '2026-01-01T24:00:00Z' },
       { createdAt: 'yesterday' },
       { attempt: 1.5 },
       { id: '' },
