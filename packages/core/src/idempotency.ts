@@ -11,12 +11,16 @@ export type ClaimResult =
   /** Another worker holds a live lease; try again after retryInMs. */
   | { state: 'busy'; retryInMs: number };
 
+/**
+ * A store over the network answers with promises; an in-process one may answer at once, and the
+ * runtime (which calls claim and complete for every job) then spends no promise on it.
+ */
 export interface IdempotencyStore {
-  claim(key: string, leaseMs: number): Promise<ClaimResult>;
+  claim(key: string, leaseMs: number): ClaimResult | Promise<ClaimResult>;
   /** Records the side effect as done (kept for ttlMs, so a redelivery within it is skipped). */
-  complete(key: string, result: unknown, ttlMs?: number): Promise<void>;
+  complete(key: string, result: unknown, ttlMs?: number): void | Promise<void>;
   /** Gives the key up so a retry can claim it. */
-  release(key: string): Promise<void>;
+  release(key: string): void | Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -25,35 +29,42 @@ export const DEFAULT_DONE_TTL_MS = 7 * 24 * 3_600_000;
 /** The one 'claimed' answer, shared: a claim per job need not allocate. */
 export const CLAIMED: ClaimResult = Object.freeze({ state: 'claimed' });
 
-interface Entry {
-  doneResult?: unknown;
-  done: boolean;
-  expiresAt: number;
-}
-
-/** An in-process store for unit tests and the memory broker. */
+/**
+ * An in-process store for unit tests and the memory broker; it answers synchronously.
+ *
+ * Kept lean because the runtime claims and completes a key for every job: one map from key to
+ * expiry time in ms, negated once the key is done (a number, not an object per key), and the
+ * done results that are not null in a second map.
+ */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  readonly #entries = new Map<string, Entry>();
+  readonly #expiry = new Map<string, number>();
+  readonly #results = new Map<string, unknown>();
   constructor(private readonly now: () => number = Date.now) {}
 
-  async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+  claim(key: string, leaseMs: number): ClaimResult {
     const now = this.now();
-    const entry = this.#entries.get(key);
-    if (entry && entry.expiresAt > now) {
-      return entry.done
-        ? { state: 'done', result: entry.doneResult }
-        : { state: 'busy', retryInMs: entry.expiresAt - now };
+    const signed = this.#expiry.get(key);
+    if (signed !== undefined) {
+      const done = signed < 0;
+      const expiresAt = done ? -signed : signed;
+      if (expiresAt > now) {
+        if (!done) return { state: 'busy', retryInMs: expiresAt - now };
+        return { state: 'done', result: this.#results.has(key) ? this.#results.get(key) : null };
+      }
+      this.#results.delete(key);
     }
-    this.#entries.set(key, { done: false, expiresAt: now + leaseMs });
+    this.#expiry.set(key, now + leaseMs);
     return CLAIMED;
   }
 
-  async complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<void> {
-    this.#entries.set(key, { done: true, doneResult: result, expiresAt: this.now() + ttlMs });
+  complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): void {
+    this.#expiry.set(key, -(this.now() + ttlMs));
+    if (result === null) this.#results.delete(key);
+    else this.#results.set(key, result);
   }
 
-  async release(key: string): Promise<void> {
-    const entry = this.#entries.get(key);
-    if (entry && !entry.done) this.#entries.delete(key);
+  release(key: string): void {
+    const signed = this.#expiry.get(key);
+    if (signed !== undefined && signed >= 0) this.#expiry.delete(key);
   }
 }
