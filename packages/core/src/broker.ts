@@ -25,6 +25,12 @@ export interface Delivery {
   readonly body: string;
   /** 1 on the first delivery; retry() makes the next delivery attempt + 1. */
   readonly attempt: number;
+  /**
+   * True where `attempt` is, by construction, the decoded envelope's own `attempt` (the driver
+   * keeps it in the body: retry() republishes the body with it raised). The runtime then takes
+   * it from the envelope it decodes anyway instead of having the driver parse the body again.
+   */
+  readonly attemptInEnvelope?: boolean;
   /** Done: the broker forgets the message. */
   ack(): Promise<void>;
   /** Deliver again no earlier than delayMs from now, with attempt + 1. */

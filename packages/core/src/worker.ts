@@ -67,14 +67,11 @@ class RuntimeJobContext implements JobContext {
 
   constructor(
     readonly envelope: Envelope,
+    readonly attempt: number,
     private readonly delivery: Delivery,
     readonly signal: AbortSignal,
     private readonly parentLogger: Logger,
   ) {}
-
-  get attempt(): number {
-    return this.delivery.attempt;
-  }
 
   extend(ms: number): Promise<void> {
     return this.delivery.extend(ms);
@@ -90,6 +87,16 @@ class RuntimeJobContext implements JobContext {
 export interface Worker {
   /** Consumes until signal aborts, then drains (bounded by drainTimeoutMs) and resolves. */
   run(signal: AbortSignal, onReady?: () => void): Promise<void>;
+}
+
+/** Whether a port answered later; awaiting a value it gave at once would still cost a promise. */
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** The delivery's attempt, off the decoded envelope where the driver keeps it there. */
+function attemptOf(delivery: Delivery, envelope: Envelope): number {
+  return delivery.attemptInEnvelope ? envelope.attempt : delivery.attempt;
 }
 
 /**
@@ -116,14 +123,17 @@ export function createWorker(options: WorkerOptions): Worker {
   /** Tells the hook; a synchronous hook costs no promise. Errors are logged, never thrown. */
   function notify(event: OutcomeEvent): void | Promise<void> {
     if (!options.onOutcome) return;
-    const warn = (error: unknown) =>
-      logger.warn({ err: error, jobId: event.envelope?.id }, 'outcome hook failed');
     try {
       const pending = options.onOutcome(event);
-      if (pending) return pending.catch(warn);
+      // No closure unless the hook is asynchronous: this runs for every job.
+      if (pending) return pending.catch((error) => hookFailed(event, error));
     } catch (error) {
-      warn(error);
+      hookFailed(event, error);
     }
+  }
+
+  function hookFailed(event: OutcomeEvent, error: unknown): void {
+    logger.warn({ err: error, jobId: event.envelope?.id }, 'outcome hook failed');
   }
 
   function count(type: string, outcome: Outcome): void {
@@ -143,7 +153,7 @@ export function createWorker(options: WorkerOptions): Worker {
       messageId: delivery.messageId,
       queue,
       outcome: 'dead',
-      attempt: delivery.attempt,
+      attempt: envelope ? attemptOf(delivery, envelope) : delivery.attempt,
       error: reason,
     });
   }
@@ -171,8 +181,9 @@ export function createWorker(options: WorkerOptions): Worker {
     }
 
     const key = envelope.idempotencyKey ?? envelope.id;
-    const attempt = delivery.attempt;
-    const claim = await idempotency.claim(key, idempotencyLeaseMs);
+    const attempt = attemptOf(delivery, envelope);
+    const claiming = idempotency.claim(key, idempotencyLeaseMs);
+    const claim = isPromise(claiming) ? await claiming : claiming;
     if (claim.state === 'done') {
       await delivery.ack();
       count(envelope.type, 'skipped_duplicate');
@@ -196,7 +207,7 @@ export function createWorker(options: WorkerOptions): Worker {
       });
       if (notified) await notified;
     }
-    const started = performance.now();
+    const started = metrics ? performance.now() : 0;
     metrics?.inFlight.inc({ queue });
     const heartbeat = options.heartbeat
       ? setInterval(() => {
@@ -211,7 +222,7 @@ export function createWorker(options: WorkerOptions): Worker {
     try {
       result = await handler.handle(
         payload,
-        new RuntimeJobContext(envelope, delivery, hardStop.signal, logger),
+        new RuntimeJobContext(envelope, attempt, delivery, hardStop.signal, logger),
       );
     } catch (error) {
       failed = true;
@@ -224,7 +235,8 @@ export function createWorker(options: WorkerOptions): Worker {
 
     if (!failed) {
       // Mark done before the ack: a crash between them redelivers a job that is then skipped.
-      await idempotency.complete(key, result ?? null);
+      const completing = idempotency.complete(key, result ?? null);
+      if (isPromise(completing)) await completing;
       await delivery.ack();
       count(envelope.type, 'succeeded');
       if (options.onOutcome) {
@@ -266,14 +278,13 @@ export function createWorker(options: WorkerOptions): Worker {
     });
   }
 
-  async function safeHandle(delivery: Delivery): Promise<void> {
-    try {
-      await handleDelivery(delivery);
-    } catch (error) {
+  /** The DeliveryHandler given to the broker: never rejects. Not async: that would cost an await per job. */
+  function safeHandle(delivery: Delivery): Promise<void> {
+    return handleDelivery(delivery).catch((error) => {
       // The broker or a store failed while settling: leave the delivery unsettled so its lease
       // (or the connection's loss) brings it back, and keep consuming.
       logger.error({ err: error, messageId: delivery.messageId }, 'could not settle delivery');
-    }
+    });
   }
 
   return {

@@ -124,6 +124,29 @@ describe('worker runtime', () => {
     expect(last).toEqual({ kind: 'dead', reason: 'failed after 5 attempts: smtp down' });
   });
 
+  it('takes the attempt from the envelope where the driver keeps it there, not from the driver', async () => {
+    const failing = { test_job: { handle: async () => Promise.reject(new Error('smtp down')) } };
+    const body = encodeEnvelope({ ...createEnvelope('test_job', {}), attempt: 5 });
+    const seen: number[] = [];
+    const inBody = Object.defineProperties(delivery(body), {
+      attemptInEnvelope: { value: true },
+      attempt: {
+        get() {
+          throw new Error('the runtime read delivery.attempt despite attemptInEnvelope');
+        },
+      },
+    });
+    const settled = await runOne(inBody as Delivery & { settled: Promise<Settled> }, {
+      handlers: failing,
+      maxAttempts: 5,
+      onOutcome: (event) => {
+        seen.push(event.attempt);
+      },
+    });
+    expect(settled).toEqual({ kind: 'dead', reason: 'failed after 5 attempts: smtp down' });
+    expect(seen).toEqual([5, 5]); // processing, dead
+  });
+
   it('honours NonRetryableError and a RetryableError retry-after', async () => {
     const body = encodeEnvelope(createEnvelope('test_job', {}));
     const dead = await runOne(delivery(body), {
