@@ -67,6 +67,11 @@ abstract class KafkaDelivery implements Delivery {
 export class QueueDelivery extends KafkaDelivery {
   private parsedAttempt: number | undefined;
 
+  /** The attempt lives in the body (retry() rewrites it there): the runtime reads its envelope. */
+  get attemptInEnvelope(): boolean {
+    return true;
+  }
+
   constructor(
     producer: () => Promise<Producer>,
     private readonly topics: QueueOutcomeTopics,

@@ -86,6 +86,12 @@ class PartitionProgress {
 
   /** Returns true when the watermark moved. */
   settle(offset: number): boolean {
+    if (offset === this.open[0] && this.settled.size === 0) {
+      // The usual case, the oldest open message settling first: no set to go through.
+      this.open.shift();
+      this.watermark = offset;
+      return true;
+    }
     this.settled.add(offset);
     let moved = false;
     while (this.open.length > 0 && this.settled.has(this.open[0]!)) {
@@ -288,7 +294,11 @@ export class PartitionWorker {
       this.progress.set(partition, progress);
     }
     let heartbeatFailed = false;
-    const giveUp = () => this.stopping || heartbeatFailed || !isRunning() || isStale() || progress.revoked;
+    // Checked before each message. isStale() (a seek since the fetch: only an await lets one
+    // happen) costs a lookup in kafkajs, so it is asked after waiting, not for every message.
+    const stopped = () => this.stopping || heartbeatFailed || !isRunning() || progress.revoked;
+    const giveUp = () => stopped() || isStale();
+    if (isStale()) return;
     // kafkajs heartbeats between batches by itself; this timer covers a loop waiting for a slot.
     const beat = setInterval(() => {
       heartbeat().catch(() => {
@@ -307,7 +317,7 @@ export class PartitionWorker {
           continue;
         }
         // A free slot is taken synchronously: the loop awaits only when every slot is busy.
-        if (giveUp()) break;
+        if (stopped()) break;
         if (!this.admission.tryAcquire() && !(await this.admission.acquire(giveUp))) break;
         progress.dispatch(offset);
         this.unsettled += 1;
@@ -362,45 +372,30 @@ export class PartitionWorker {
       // During a drain an unstarted message stays uncommitted: the next consumer gets it.
       if (this.stopping) return;
       if (!this.slots.tryAcquire() && !(await this.slots.acquire(() => this.stopping))) return;
+      const outcome = new Outcome(this, record, progress);
       try {
-        await this.runOnce(record, progress, attempt);
+        await this.options.process(record, attempt, outcome);
       } catch (error) {
         this.options.logger.error(
           { err: error, topic: record.topic, offset: record.offset },
-          'kafka: delivery failed',
+          'message handler threw',
         );
       } finally {
         this.slots.release();
+      }
+      if (!outcome.decided) {
+        // The outcome itself failed (the broker or a store was down): hold the offset, try again.
+        outcome.decided = true;
+        this.options.logger.warn(
+          { topic: record.topic, partition: record.partition, offset: record.offset },
+          'delivery left unsettled; running it again in 1s',
+        );
+        this.later(record, progress, 1_000, attempt);
       }
     } finally {
       if (admitted) this.admission.release();
       this.active -= 1;
       if (this.active === 0) for (const wake of this.idle.splice(0)) wake();
-    }
-  }
-
-  private async runOnce(
-    record: ConsumedRecord,
-    progress: PartitionProgress,
-    attempt: number | undefined,
-  ): Promise<void> {
-    const outcome = new Outcome(this, record, progress);
-    try {
-      await this.options.process(record, attempt, outcome);
-    } catch (error) {
-      this.options.logger.error(
-        { err: error, topic: record.topic, offset: record.offset },
-        'message handler threw',
-      );
-    }
-    if (!outcome.decided) {
-      // The outcome itself failed (the broker or a store was down): hold the offset and try again.
-      outcome.decided = true;
-      this.options.logger.warn(
-        { topic: record.topic, partition: record.partition, offset: record.offset },
-        'delivery left unsettled; running it again in 1s',
-      );
-      this.later(record, progress, 1_000, attempt);
     }
   }
 
