@@ -149,8 +149,11 @@ class Outcome implements RecordControl {
 
   constructor(
     private readonly worker: PartitionWorker,
-    private readonly record: ConsumedRecord,
-    private readonly progress: PartitionProgress,
+    readonly record: ConsumedRecord,
+    readonly progress: PartitionProgress,
+    readonly attempt: number | undefined,
+    /** Holds an admission slot of the batch loop, given back when the run ends. */
+    readonly admitted: boolean,
   ) {}
 
   settle(): void {
@@ -350,7 +353,11 @@ export class PartitionWorker {
     const key = record.message.key?.toString();
     const previous = key === undefined ? undefined : progress.chains.get(key);
     this.active += 1;
-    const task = this.execute(record, progress, attempt, previous, admitted);
+    // The usual case, nothing to wait for, starts at once; the rest waits in execute().
+    const task =
+      previous === undefined && !this.stopping && this.slots.tryAcquire()
+        ? this.begin(new Outcome(this, record, progress, attempt, admitted))
+        : this.execute(record, progress, attempt, previous, admitted);
     if (key !== undefined) {
       progress.chains.set(key, task);
       task.finally(() => {
@@ -360,6 +367,10 @@ export class PartitionWorker {
     return task;
   }
 
+  /**
+   * Waits for the record's turn (its key's predecessor, then a handler slot) and starts it; for
+   * records that had to wait. Resolves when the run ends; never rejects.
+   */
   private async execute(
     record: ConsumedRecord,
     progress: PartitionProgress,
@@ -367,36 +378,57 @@ export class PartitionWorker {
     previous: Promise<void> | undefined,
     admitted: boolean,
   ): Promise<void> {
+    if (previous) await previous;
+    // During a drain an unstarted message stays uncommitted: the next consumer gets it.
+    if (!this.stopping && (this.slots.tryAcquire() || (await this.slots.acquire(() => this.stopping)))) {
+      return this.begin(new Outcome(this, record, progress, attempt, admitted));
+    }
+    this.ended(admitted);
+  }
+
+  /**
+   * Runs a record that holds a handler slot. Not async, and no await: every message goes
+   * through here, and an async frame per message showed in allocation profiles.
+   */
+  private begin(outcome: Outcome): Promise<void> {
+    let running: Promise<void>;
     try {
-      if (previous) await previous;
-      // During a drain an unstarted message stays uncommitted: the next consumer gets it.
-      if (this.stopping) return;
-      if (!this.slots.tryAcquire() && !(await this.slots.acquire(() => this.stopping))) return;
-      const outcome = new Outcome(this, record, progress);
-      try {
-        await this.options.process(record, attempt, outcome);
-      } catch (error) {
+      running = this.options.process(outcome.record, outcome.attempt, outcome);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    return running.then(
+      () => this.finish(outcome),
+      (error) => {
         this.options.logger.error(
-          { err: error, topic: record.topic, offset: record.offset },
+          { err: error, topic: outcome.record.topic, offset: outcome.record.offset },
           'message handler threw',
         );
-      } finally {
-        this.slots.release();
-      }
-      if (!outcome.decided) {
-        // The outcome itself failed (the broker or a store was down): hold the offset, try again.
-        outcome.decided = true;
-        this.options.logger.warn(
-          { topic: record.topic, partition: record.partition, offset: record.offset },
-          'delivery left unsettled; running it again in 1s',
-        );
-        this.later(record, progress, 1_000, attempt);
-      }
-    } finally {
-      if (admitted) this.admission.release();
-      this.active -= 1;
-      if (this.active === 0) for (const wake of this.idle.splice(0)) wake();
+        this.finish(outcome);
+      },
+    );
+  }
+
+  private finish(outcome: Outcome): void {
+    this.slots.release();
+    if (!outcome.decided) {
+      // The outcome itself failed (the broker or a store was down): hold the offset, try again.
+      outcome.decided = true;
+      const { record, progress, attempt } = outcome;
+      this.options.logger.warn(
+        { topic: record.topic, partition: record.partition, offset: record.offset },
+        'delivery left unsettled; running it again in 1s',
+      );
+      this.later(record, progress, 1_000, attempt);
     }
+    this.ended(outcome.admitted);
+  }
+
+  /** A handed-out record is done here (run, or given up during a drain). */
+  private ended(admitted: boolean): void {
+    if (admitted) this.admission.release();
+    this.active -= 1;
+    if (this.active === 0) for (const wake of this.idle.splice(0)) wake();
   }
 
   /** @internal Outcome.settle(): the record is done; moves the watermark, requests a commit. */

@@ -59,8 +59,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): void {
     this.#expiry.set(key, -(this.now() + ttlMs));
-    if (result === null) this.#results.delete(key);
-    else this.#results.set(key, result);
+    if (result !== null) this.#results.set(key, result);
+    else if (this.#results.size > 0) this.#results.delete(key);
   }
 
   release(key: string): void {
