@@ -36,6 +36,12 @@ function positive(name: string, raw: string): number {
   return n;
 }
 
+/**
+ * A full collection before each timed contender (the bench script runs node with --expose-gc),
+ * so none pays in its timing for the garbage the one before it left.
+ */
+const collectGarbage: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
 const broker = values.broker!;
 if (!brokerNames.includes(broker))
   throw new Error(`--broker: unknown "${broker}"; valid: ${brokerNames.join(', ')}`);
@@ -64,7 +70,10 @@ async function queueScenario(): Promise<void> {
   const warmUp = { ...options, jobs: Math.min(options.jobs, 1_000) };
   for (const c of contenders) await c.run(warmUp);
   for (let run = 0; run < runs; run++) {
-    for (const [i, c] of contenders.entries()) samples[i]!.push(await c.run(options));
+    for (const [i, c] of contenders.entries()) {
+      collectGarbage();
+      samples[i]!.push(await c.run(options));
+    }
     process.stderr.write(`run ${run + 1}/${runs} done\n`);
   }
   const latency = await frameworkLatency(options, positive('latency', values.latency!));
@@ -88,6 +97,23 @@ async function queueScenario(): Promise<void> {
     const enqueue = own ? '—' : ratio(ours.enqueue, r.enqueue);
     const process = own ? '—' : `${ratio(ours.process, r.process)} (${ratio(driver.process, r.process)})`;
     console.log(`| ${r.label} | ${fmt(r.enqueue)} | ${fmt(r.process)} | ${enqueue} | ${process} |`);
+  }
+  // Runs are interleaved, so run k of two contenders saw the same machine: their ratio per run
+  // shows how far the noise moves the medians' ratio.
+  for (const [i, c] of contenders.entries()) {
+    if (i < 2) continue;
+    const perRun = (what: string, pick: (r: Rates) => number) => {
+      const ratios = samples[0]!
+        .map((s, k) => pick(s) / pick(samples[i]![k]!))
+        .filter(Number.isFinite)
+        .sort((x, y) => x - y);
+      return ratios.length > 0 ? [`${what} ${fmt(ratios[0]!, 2)}–${fmt(ratios.at(-1)!, 2)}x`] : [];
+    };
+    const ranges = [
+      ...perRun('enqueue', (r) => r.enqueuePerSec),
+      ...perRun('process', (r) => r.processPerSec),
+    ];
+    console.log(`\nper run vs ${c.label}: ${ranges.join(', ')}`);
   }
   console.log(
     `\nenqueue-to-start latency (polyqueue ${broker}, one job at a time): p50 ${fmt(latency.p50Ms, 1)} ms, p99 ${fmt(latency.p99Ms, 1)} ms`,

@@ -10,13 +10,14 @@
  *   quorum queue without priority, as the driver does). The driver's dead and delay-tier
  *   queues are not declared: nothing goes through them in this run.
  * - consumer.ts: a confirm channel with prefetch = concurrency, manual acks, the async handler
- *   run per message and channel.ack() once it resolved.
+ *   (raw-handler.ts) run per message on its parsed body and channel.ack() once it resolved.
  */
 import { randomUUID } from 'node:crypto';
 import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
 import amqp, { type Options } from 'amqplib';
 import { perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
+import { rawHandler } from './raw-handler';
 
 export async function amqpRaw(options: BaselineOptions): Promise<Rates> {
   const url = options.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -59,7 +60,6 @@ export async function amqpRaw(options: BaselineOptions): Promise<Rates> {
     const enqueuePerSec = perSecond(options.jobs, t0);
     await publisher.close();
 
-    const handler = async (_body: string) => {};
     let done = 0;
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => {
@@ -72,7 +72,7 @@ export async function amqpRaw(options: BaselineOptions): Promise<Rates> {
       queue,
       (message) => {
         if (!message) return;
-        void handler(message.content.toString('utf8')).then(() => {
+        void rawHandler(JSON.parse(message.content.toString('utf8'))).then(() => {
           consumer.ack(message);
           if (++done === options.jobs) finish();
         });

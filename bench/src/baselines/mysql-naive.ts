@@ -14,6 +14,7 @@
  */
 import { createEnvelope } from '@polyqueue/core';
 import mysql from 'mysql2/promise';
+import { rawHandler } from './raw-handler';
 
 export interface NaiveOptions {
   /** mysql://user:password@host:port/database */
@@ -43,7 +44,6 @@ export async function naiveSkipLockedLoop(options: NaiveOptions): Promise<{ jobs
       await connection.query(`INSERT INTO \`${table}\` (job_type, payload) VALUES ?`, [rows]);
     }
 
-    const handler = async (_job: unknown) => {};
     const t0 = performance.now();
     let done = 0;
     for (;;) {
@@ -56,7 +56,7 @@ export async function naiveSkipLockedLoop(options: NaiveOptions): Promise<{ jobs
         await connection.commit();
         break;
       }
-      await handler({ type: row.job_type, payload: JSON.parse(row.payload) });
+      await rawHandler({ type: row.job_type, payload: JSON.parse(row.payload) });
       await connection.query(`DELETE FROM \`${table}\` WHERE id = ?`, [row.id]);
       await connection.commit();
       done += 1;

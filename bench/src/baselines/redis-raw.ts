@@ -34,6 +34,7 @@ import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
 import { type ChainableCommander, Redis } from 'ioredis';
 import { perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
+import { rawHandler } from './raw-handler';
 
 /** The driver's defaults (packages/broker-redis/src/config.ts). */
 const BLOCK_SECONDS = 1;
@@ -72,9 +73,6 @@ async function exec(multi: ChainableCommander): Promise<void> {
   if (!results) throw new Error('redis transaction aborted');
   for (const [error] of results) if (error) throw error;
 }
-
-/** The raw worker's handler: the same async no-op polyqueue's bench handler is. */
-const handler = async (_job: unknown): Promise<void> => {};
 
 /** Publishes `jobs` envelopes in MULTIs of `batch`, each job added by `add`; returns jobs/s. */
 async function enqueue(
@@ -181,7 +179,7 @@ export function rawRedisList(options: BaselineOptions): Promise<Rates> {
         return [{ token, body: reply[1] }];
       },
       async ({ token, body }) => {
-        await handler(JSON.parse(body));
+        await rawHandler(JSON.parse(body));
         await exec(redis.multi().zrem(keys.leases, token));
       },
     );
@@ -237,7 +235,7 @@ export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
           return [{ token, body }];
         },
         async ({ token, body }) => {
-          await handler(JSON.parse(body));
+          await rawHandler(JSON.parse(body));
           await settleReliable(
             processing,
             keys.leases,
@@ -288,7 +286,7 @@ export function rawRedisStreams(options: BaselineOptions): Promise<Rates> {
         return reply ? reply.flatMap(([, entries]) => entries) : [];
       },
       async ([id, fields]) => {
-        await handler(JSON.parse(entryBody(fields)));
+        await rawHandler(JSON.parse(entryBody(fields)));
         await settleStream(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, id, 'ack');
       },
     );

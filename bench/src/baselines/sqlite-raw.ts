@@ -11,6 +11,7 @@ import { createEnvelope } from '@polyqueue/core';
 import Database from 'better-sqlite3';
 import { perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
+import { rawHandler } from './raw-handler';
 
 export async function sqliteRaw(options: BaselineOptions): Promise<Rates> {
   const path = options.env.SQLITE_PATH ?? join(mkdtempSync(join(tmpdir(), 'pq-bench-')), 'raw.db');
@@ -42,7 +43,6 @@ export async function sqliteRaw(options: BaselineOptions): Promise<Rates> {
   });
   // A hand-written worker: claim a batch, run the async no-op handler on each job, delete the
   // batch in one transaction. The handler is the same contract polyqueue calls: async, per job.
-  const handler = async (_job: unknown) => {};
   let done = 0;
   while (done < options.jobs) {
     const now = Date.now();
@@ -50,7 +50,7 @@ export async function sqliteRaw(options: BaselineOptions): Promise<Rates> {
       id: number;
       envelope: string;
     }[];
-    await Promise.all(rows.map((row) => handler(JSON.parse(row.envelope))));
+    await Promise.all(rows.map((row) => rawHandler(JSON.parse(row.envelope))));
     ackBatch(rows.map((r) => r.id));
     done += rows.length;
   }

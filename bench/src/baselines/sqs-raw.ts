@@ -12,7 +12,8 @@
  *   four requests at a time.
  * - consumer.ts runConsumer(): one receive loop; each ReceiveMessage asks for min(10, free
  *   handler slots) with long polling (SQS_WAIT_TIME_S, default 20), the visibility timeout and
- *   the same attribute names; every message goes to the async handler at once, up to
+ *   the same attribute names; every message's parsed body goes to the async handler
+ *   (raw-handler.ts) at once, up to
  *   `concurrency` running.
  * - sqs-broker.ts + batcher.ts: acks are deletes collected over one macrotask
  *   (setImmediate, or at once when 10 are waiting) into DeleteMessageBatch requests; a handler
@@ -32,6 +33,7 @@ import {
 import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
 import { perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
+import { rawHandler } from './raw-handler';
 
 export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
   const waitTimeS = Number(options.env.SQS_WAIT_TIME_S ?? 20);
@@ -117,7 +119,6 @@ export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
         }
       });
 
-    const handler = async (_body: string) => {};
     const stop = new AbortController();
     const running = new Set<Promise<void>>();
     let done = 0;
@@ -151,7 +152,7 @@ export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
         throw error;
       }
       for (const message of messages) {
-        const task = handler(message.Body ?? '').then(() => {
+        const task = rawHandler(JSON.parse(message.Body ?? '')).then(() => {
           // Counted when handled, as the framework run counts in its handler.
           if (++done === options.jobs) {
             ended = performance.now();
