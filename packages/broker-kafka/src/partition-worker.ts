@@ -141,8 +141,8 @@ class Slots {
 }
 
 /**
- * The RecordControl of one run of a record: a class rather than an object of closures, as one is
- * made per message.
+ * One run of a record: its RecordControl, and what the worker needs when the run ends. A class
+ * rather than an object of closures, as one is made per message.
  */
 class Outcome implements RecordControl {
   decided = false;
