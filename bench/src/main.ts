@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--scenario queue|images] --broker <name> [--jobs N] [--concurrency C]
+ * npm run bench -- [--scenario queue|images|runtime] --broker <name> [--jobs N] [--concurrency C]
  *                  [--batch B] [--runs R] [--latency L] [--images I]
  *
  * queue (default): polyqueue on one registered broker (enqueue rate, processing rate with a
@@ -15,6 +15,7 @@ import { baselines } from './baselines/index';
 import { driverOnlyRates, frameworkLatency, frameworkRates } from './framework';
 import { configureSharp, imageBenchRoot, makeTestImages, queuedThumbnails, rawSharpLoop } from './images';
 import { fmt, median, type Rates } from './measure';
+import { runtimeContenders } from './runtime-cost';
 
 const { values } = parseArgs({
   options: {
@@ -50,7 +51,8 @@ const runs = positive('runs', values.runs!);
 
 if (values.scenario === 'queue') await queueScenario();
 else if (values.scenario === 'images') await imageScenario();
-else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images`);
+else if (values.scenario === 'runtime') await runtimeScenario();
+else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images, runtime`);
 
 async function queueScenario(): Promise<void> {
   const options = {
@@ -142,4 +144,32 @@ async function imageScenario(): Promise<void> {
   console.log('|---|---:|---:|');
   console.log(`| image worker via polyqueue ${broker} | ${fmt(q, 1)} | — |`);
   console.log(`| raw sharp loop (makeVariants) | ${fmt(r, 1)} | ${fmt(q / r, 2)}x |`);
+}
+
+async function runtimeScenario(): Promise<void> {
+  const options = {
+    jobs: positive('jobs', values.jobs!),
+    concurrency: positive('concurrency', values.concurrency ?? '32'),
+  };
+  const samples = runtimeContenders.map((): number[] => []);
+  const warmUp = { ...options, jobs: Math.min(options.jobs, 10_000) };
+  for (const c of runtimeContenders) await c.run(warmUp);
+  for (let run = 0; run < runs; run++) {
+    for (const [i, c] of runtimeContenders.entries()) {
+      collectGarbage();
+      samples[i]!.push(await c.run(options));
+    }
+    process.stderr.write(`run ${run + 1}/${runs} done\n`);
+  }
+  const floor = median(samples[0]!);
+  console.log(
+    `\nruntime: ${options.jobs} jobs from memory (no broker), concurrency ${options.concurrency}, median of ${runs} runs; node ${process.version}\n`,
+  );
+  console.log('| contender | µs per job | jobs/s | µs over the first row |');
+  console.log('|---|---:|---:|---:|');
+  for (const [i, c] of runtimeContenders.entries()) {
+    const us = median(samples[i]!);
+    const over = i === 0 ? '—' : fmt(us - floor, 2);
+    console.log(`| ${c.label} | ${fmt(us, 2)} | ${fmt(1e6 / us)} | ${over} |`);
+  }
 }
