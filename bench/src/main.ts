@@ -54,6 +54,28 @@ else if (values.scenario === 'images') await imageScenario();
 else if (values.scenario === 'runtime') await runtimeScenario();
 else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images, runtime`);
 
+/**
+ * Runs every contender `runs` times, interleaved run by run so drift on a noisy machine hits them
+ * alike, after one untimed warm-up each (module loading, connections, JIT) so the first contender
+ * is not the one that pays for it. Returns each contender's samples, in run order.
+ */
+async function interleaved<O, T>(
+  contenders: readonly { run(options: O): Promise<T> }[],
+  options: O,
+  warmUp: O,
+): Promise<T[][]> {
+  const samples = contenders.map((): T[] => []);
+  for (const c of contenders) await c.run(warmUp);
+  for (let run = 0; run < runs; run++) {
+    for (const [i, c] of contenders.entries()) {
+      collectGarbage();
+      samples[i]!.push(await c.run(options));
+    }
+    process.stderr.write(`run ${run + 1}/${runs} done\n`);
+  }
+  return samples;
+}
+
 async function queueScenario(): Promise<void> {
   const options = {
     env,
@@ -66,18 +88,7 @@ async function queueScenario(): Promise<void> {
     { label: `polyqueue ${broker} driver only (consume + ack)`, run: driverOnlyRates },
     ...(baselines[broker] ?? []),
   ];
-  const samples: Rates[][] = contenders.map(() => []);
-  // One untimed warm-up each (module loading, connections, JIT), so the first contender is not
-  // the one that pays for it.
-  const warmUp = { ...options, jobs: Math.min(options.jobs, 1_000) };
-  for (const c of contenders) await c.run(warmUp);
-  for (let run = 0; run < runs; run++) {
-    for (const [i, c] of contenders.entries()) {
-      collectGarbage();
-      samples[i]!.push(await c.run(options));
-    }
-    process.stderr.write(`run ${run + 1}/${runs} done\n`);
-  }
+  const samples = await interleaved(contenders, options, { ...options, jobs: Math.min(options.jobs, 1_000) });
   const latency = await frameworkLatency(options, positive('latency', values.latency!));
 
   const med = contenders.map((c, i) => ({
@@ -151,16 +162,10 @@ async function runtimeScenario(): Promise<void> {
     jobs: positive('jobs', values.jobs!),
     concurrency: positive('concurrency', values.concurrency ?? '32'),
   };
-  const samples = runtimeContenders.map((): number[] => []);
-  const warmUp = { ...options, jobs: Math.min(options.jobs, 10_000) };
-  for (const c of runtimeContenders) await c.run(warmUp);
-  for (let run = 0; run < runs; run++) {
-    for (const [i, c] of runtimeContenders.entries()) {
-      collectGarbage();
-      samples[i]!.push(await c.run(options));
-    }
-    process.stderr.write(`run ${run + 1}/${runs} done\n`);
-  }
+  const samples = await interleaved(runtimeContenders, options, {
+    ...options,
+    jobs: Math.min(options.jobs, 10_000),
+  });
   const floor = median(samples[0]!);
   console.log(
     `\nruntime: ${options.jobs} jobs from memory (no broker), concurrency ${options.concurrency}, median of ${runs} runs; node ${process.version}\n`,
