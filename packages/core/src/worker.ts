@@ -95,8 +95,8 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 }
 
 /** The delivery's attempt, off the decoded envelope where the driver keeps it there. */
-function attemptOf(delivery: Delivery, envelope: Envelope): number {
-  return delivery.attemptInEnvelope ? envelope.attempt : delivery.attempt;
+function attemptFor(delivery: Delivery, envelope: Envelope | undefined): number {
+  return envelope && delivery.attemptInEnvelope ? envelope.attempt : delivery.attempt;
 }
 
 /**
@@ -153,7 +153,7 @@ export function createWorker(options: WorkerOptions): Worker {
       messageId: delivery.messageId,
       queue,
       outcome: 'dead',
-      attempt: envelope ? attemptOf(delivery, envelope) : delivery.attempt,
+      attempt: attemptFor(delivery, envelope),
       error: reason,
     });
   }
@@ -181,7 +181,7 @@ export function createWorker(options: WorkerOptions): Worker {
     }
 
     const key = envelope.idempotencyKey ?? envelope.id;
-    const attempt = attemptOf(delivery, envelope);
+    const attempt = attemptFor(delivery, envelope);
     const claiming = idempotency.claim(key, idempotencyLeaseMs);
     const claim = isPromise(claiming) ? await claiming : claiming;
     if (claim.state === 'done') {
