@@ -8,24 +8,20 @@
  *   one worker: INSERT IGNORE of a new key, or an UPDATE guarded by `expires_at <= NOW(3)` that
  *   takes over an expired lease. Time is the server's clock, so workers' clocks do not matter.
  */
-import type { ClaimResult, CreateJobResult, JobPatch, JobRecord, StateStore } from '@polyqueue/core';
-import { DEFAULT_DONE_TTL_MS } from '@polyqueue/core';
+import type {
+  ClaimResult,
+  CreateJobResult,
+  JobColumns,
+  JobPatch,
+  JobRecord,
+  StateStore,
+} from '@polyqueue/core';
+import { DEFAULT_DONE_TTL_MS, jobFromColumns } from '@polyqueue/core';
 import { quoteIdentifier } from './config';
 import { affectedRows, createMysqlPool, type Pool, retryOnStaleConnection } from './pool';
 
-interface JobRow {
-  id: string;
-  type: string;
-  queue: string;
-  status: JobRecord['status'];
-  attempts: number;
-  last_error: string | null;
-  result: string | null;
-  idempotency_key: string | null;
-  request_hash: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** mysql2 returns DATETIME columns as Dates. */
+type JobRow = JobColumns<Date>;
 
 /** How often, at most, claims also delete a batch of expired idempotency rows. */
 const CLEANUP_EVERY_MS = 60_000;
@@ -121,21 +117,7 @@ class MysqlStateStore implements StateStore {
   async #jobWhere(column: 'id' | 'idempotency_key', value: string): Promise<JobRecord | undefined> {
     const rows = (await this.#query(`SELECT * FROM ${this.jobs} WHERE ${column} = ?`, [value])) as JobRow[];
     const row = rows[0];
-    if (!row) return undefined;
-    const record: JobRecord = {
-      id: row.id,
-      type: row.type,
-      queue: row.queue,
-      status: row.status,
-      attempts: Number(row.attempts),
-      createdAt: row.created_at.toISOString(),
-      updatedAt: row.updated_at.toISOString(),
-    };
-    if (row.last_error !== null) record.lastError = row.last_error;
-    if (row.result !== null) record.result = JSON.parse(row.result);
-    if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
-    if (row.request_hash !== null) record.requestHash = row.request_hash;
-    return record;
+    return row ? jobFromColumns(row) : undefined;
   }
 
   async updateJob(id: string, patch: JobPatch): Promise<void> {

@@ -7,25 +7,16 @@ import {
   type ClaimResult,
   type CreateJobResult,
   DEFAULT_DONE_TTL_MS,
+  type JobColumns,
   type JobPatch,
   type JobRecord,
+  jobFromColumns,
   type StateStore,
 } from '@polyqueue/core';
 import { type Db, openDatabase } from './database';
 
-interface JobRow {
-  id: string;
-  type: string;
-  queue: string;
-  status: JobRecord['status'];
-  attempts: number;
-  last_error: string | null;
-  result: string | null;
-  idempotency_key: string | null;
-  request_hash: string | null;
-  created_at: string;
-  updated_at: string;
-}
+/** better-sqlite3 returns the ISO text the store wrote. */
+type JobRow = JobColumns<string>;
 
 export class SqliteStateStore implements StateStore {
   readonly #db: Db;
@@ -95,12 +86,12 @@ export class SqliteStateStore implements StateStore {
     if (inserted) return { created: true };
     const existing = this.#jobByKey.get(record.idempotencyKey!);
     if (!existing) throw new Error(`job ${record.id} was not inserted and no job holds its idempotency key`);
-    return { created: false, existing: fromRow(existing) };
+    return { created: false, existing: jobFromColumns(existing) };
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
     const row = this.#jobById.get(id);
-    return row ? fromRow(row) : undefined;
+    return row ? jobFromColumns(row) : undefined;
   }
 
   async updateJob(id: string, patch: JobPatch): Promise<void> {
@@ -156,23 +147,6 @@ function toRow(r: JobRecord): JobRow {
     created_at: r.createdAt,
     updated_at: r.updatedAt,
   };
-}
-
-function fromRow(row: JobRow): JobRecord {
-  const record: JobRecord = {
-    id: row.id,
-    type: row.type,
-    queue: row.queue,
-    status: row.status,
-    attempts: row.attempts,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-  if (row.last_error !== null) record.lastError = row.last_error;
-  if (row.result !== null) record.result = JSON.parse(row.result);
-  if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
-  if (row.request_hash !== null) record.requestHash = row.request_hash;
-  return record;
 }
 
 export async function createSqliteStateStore(path: string): Promise<StateStore> {

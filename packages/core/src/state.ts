@@ -19,6 +19,44 @@ export interface JobRecord {
   updatedAt: string;
 }
 
+/**
+ * A job record as the SQL state stores keep it: one column per field, null for an absent one,
+ * the result as JSON text. `Time` is what the driver hands back for a timestamp column
+ * (better-sqlite3: the ISO text stored; mysql2: a Date).
+ */
+export interface JobColumns<Time = string> {
+  id: string;
+  type: string;
+  queue: string;
+  status: JobStatus;
+  attempts: number;
+  last_error: string | null;
+  result: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  created_at: Time;
+  updated_at: Time;
+}
+
+/** The record a SQL store's row holds (the inverse of what the stores write). */
+export function jobFromColumns(row: JobColumns<string | Date>): JobRecord {
+  const iso = (t: string | Date) => (typeof t === 'string' ? t : t.toISOString());
+  const record: JobRecord = {
+    id: row.id,
+    type: row.type,
+    queue: row.queue,
+    status: row.status,
+    attempts: Number(row.attempts),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
+  if (row.last_error !== null) record.lastError = row.last_error;
+  if (row.result !== null) record.result = JSON.parse(row.result);
+  if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
+  if (row.request_hash !== null) record.requestHash = row.request_hash;
+  return record;
+}
+
 export type JobPatch = Partial<Pick<JobRecord, 'status' | 'attempts' | 'lastError' | 'result'>>;
 
 export type CreateJobResult = { created: true } | { created: false; existing: JobRecord };
