@@ -5,6 +5,7 @@ import type { RedisSettings } from './config';
 import { BodyDelivery } from './consume-loop';
 import { delayedMember, type QueueKeys } from './keys';
 import { execOrThrow } from './publish';
+import { ScriptedDelivery } from './scripted-delivery';
 import { runScript, type ScriptCommand, scriptCommand } from './scripts';
 
 /** What the list broker needs from one consumer of a queue, plain or reliable. */
@@ -112,10 +113,9 @@ interface ReliableContext {
 }
 
 /** A job leased by redis-reliable: every settle is one settle-reliable script call. */
-class ReliableDelivery extends BodyDelivery implements Delivery {
+class ReliableDelivery extends ScriptedDelivery {
   readonly #consumer: ReliableContext;
   readonly #token: string;
-  #settled = false;
 
   constructor(consumer: ReliableContext, token: string, body: string) {
     super(body);
@@ -127,31 +127,18 @@ class ReliableDelivery extends BodyDelivery implements Delivery {
     return this.#token;
   }
 
-  ack(): Promise<void> {
-    return this.#settle('ack');
-  }
-
-  retry(delayMs: number): Promise<void> {
-    const next = withAttempt(this.body, this.attempt + 1, this.messageId);
-    return delayMs > 0
-      ? this.#settle('retry', Date.now() + delayMs, delayedMember('normal', next))
-      : this.#settle('retry', 0, next);
-  }
-
   deadLetter(reason: string): Promise<void> {
-    return this.#settle('dead', this.messageId, reason, new Date().toISOString());
+    return this.settle('dead', this.messageId, reason, new Date().toISOString());
   }
 
   // XX: a lease that recovery already took back stays gone.
   async extend(ms: number): Promise<void> {
     const { redis, keys } = this.#consumer;
-    if (!this.#settled) await redis.zadd(keys.leases, 'XX', Date.now() + ms, this.#token);
+    if (!this.settled) await redis.zadd(keys.leases, 'XX', Date.now() + ms, this.#token);
   }
 
   /** KEYS and ARGV as settle-reliable-7.lua lists them; what follows the action is its own ARGV. */
-  async #settle(action: string, ...rest: (string | number)[]): Promise<void> {
-    if (this.#settled) throw new Error(`delivery ${this.messageId} is already settled`);
-    this.#settled = true;
+  protected async runSettle(action: string, ...rest: (string | number)[]): Promise<void> {
     const { keys, processing, tokens, settle } = this.#consumer;
     await settle(
       processing,

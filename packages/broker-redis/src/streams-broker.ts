@@ -29,23 +29,23 @@
  * Options: POLYQUEUE_PREFIX, REDIS_BLOCK_MS, REDIS_POLL_MS, REDIS_LEASE_MS, REDIS_MAX_DELIVERIES.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  type Broker,
-  type Capabilities,
-  type ConsumeOptions,
-  type Delivery,
-  type DeliveryHandler,
-  type Logger,
-  type QueueStats,
-  withAttempt,
+import type {
+  Broker,
+  Capabilities,
+  ConsumeOptions,
+  Delivery,
+  DeliveryHandler,
+  Logger,
+  QueueStats,
 } from '@polyqueue/core';
 import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
 import { connect, connected } from './connection';
-import { BodyDelivery, repeat, runConsumeLoop, watchConnection } from './consume-loop';
-import { delayedMember, type QueueKeys } from './keys';
+import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
+import type { QueueKeys } from './keys';
 import { maintenanceEvery } from './list-consumers';
 import { RedisBrokerBase } from './redis-broker-base';
+import { ScriptedDelivery } from './scripted-delivery';
 import { runScript, type ScriptCommand, scriptCommand } from './scripts';
 
 /** The consumer group every redis-streams queue is read with. */
@@ -90,10 +90,9 @@ interface StreamContext {
 }
 
 /** One stream entry handed to this consumer: every settle is one settle-stream script call. */
-class StreamDelivery extends BodyDelivery implements Delivery {
+class StreamDelivery extends ScriptedDelivery {
   readonly #consumer: StreamContext;
   readonly #entryId: string;
-  #settled = false;
 
   constructor(consumer: StreamContext, entryId: string, fields: readonly string[]) {
     super(entryBody(fields));
@@ -105,31 +104,18 @@ class StreamDelivery extends BodyDelivery implements Delivery {
     return this.#entryId;
   }
 
-  ack(): Promise<void> {
-    return this.#settle('ack');
-  }
-
-  retry(delayMs: number): Promise<void> {
-    const next = withAttempt(this.body, this.attempt + 1, this.messageId);
-    return delayMs > 0
-      ? this.#settle('retry', Date.now() + delayMs, delayedMember('normal', next))
-      : this.#settle('retry', 0, next);
-  }
-
   deadLetter(reason: string): Promise<void> {
-    return this.#settle('dead', this.messageId, this.body, reason, new Date().toISOString());
+    return this.settle('dead', this.messageId, this.body, reason, new Date().toISOString());
   }
 
   /** Resets the entry's idle clock: XCLAIM to the same consumer. */
   async extend(): Promise<void> {
     const { redis, keys, consumerId } = this.#consumer;
-    if (!this.#settled) await redis.xclaim(keys.main, CONSUMER_GROUP, consumerId, 0, this.#entryId, 'JUSTID');
+    if (!this.settled) await redis.xclaim(keys.main, CONSUMER_GROUP, consumerId, 0, this.#entryId, 'JUSTID');
   }
 
   /** KEYS and ARGV as settle-stream-3.lua lists them; what follows the action is its own ARGV. */
-  async #settle(action: string, ...rest: (string | number)[]): Promise<void> {
-    if (this.#settled) throw new Error(`delivery ${this.messageId} is already settled`);
-    this.#settled = true;
+  protected async runSettle(action: string, ...rest: (string | number)[]): Promise<void> {
     const { keys, settle } = this.#consumer;
     await settle(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, this.#entryId, action, ...rest);
   }

@@ -1,0 +1,36 @@
+import { type Delivery, withAttempt } from '@polyqueue/core';
+import { BodyDelivery } from './consume-loop';
+import { delayedMember } from './keys';
+
+/**
+ * A delivery whose every outcome is one Lua script call (redis-reliable, redis-streams). ack and
+ * retry, and the guard that a delivery settles once, are the same for both; each driver says in
+ * runSettle which keys and ARGV its script takes, and what its dead letter records.
+ */
+export abstract class ScriptedDelivery extends BodyDelivery implements Delivery {
+  /** Set by the first outcome; a lease or claim is not renewed after it. */
+  protected settled = false;
+
+  abstract deadLetter(reason: string): Promise<void>;
+  abstract extend(ms: number): Promise<void>;
+
+  /** Calls the driver's settle script with `action` and the ARGV that follow it. */
+  protected abstract runSettle(action: string, ...rest: (string | number)[]): Promise<void>;
+
+  ack(): Promise<void> {
+    return this.settle('ack');
+  }
+
+  retry(delayMs: number): Promise<void> {
+    const next = withAttempt(this.body, this.attempt + 1, this.messageId);
+    return delayMs > 0
+      ? this.settle('retry', Date.now() + delayMs, delayedMember('normal', next))
+      : this.settle('retry', 0, next);
+  }
+
+  protected async settle(action: string, ...rest: (string | number)[]): Promise<void> {
+    if (this.settled) throw new Error(`delivery ${this.messageId} is already settled`);
+    this.settled = true;
+    await this.runSettle(action, ...rest);
+  }
+}
