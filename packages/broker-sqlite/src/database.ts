@@ -4,18 +4,25 @@ import Database from 'better-sqlite3';
 
 export type Db = Database.Database;
 
+/** How long a statement waits for another connection's write lock before SQLITE_BUSY. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+
 /**
  * Opens a SQLite file shared by several processes: WAL so readers never block the writer,
  * a busy timeout so concurrent writers wait instead of failing. synchronous=FULL (the
  * default) syncs the WAL at every commit, so an accepted publish survives a power loss;
  * NORMAL survives a process crash only, and is several times faster.
  */
-export function openDatabase(path: string, synchronous: 'NORMAL' | 'FULL' = 'FULL'): Db {
+export function openDatabase(
+  path: string,
+  synchronous: 'NORMAL' | 'FULL' = 'FULL',
+  busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS,
+): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
-  db.pragma('busy_timeout = 10000');
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
   return db;
 }
 

@@ -18,7 +18,9 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
+  type BackoffOptions,
   type Broker,
+  backoffDelay,
   type Capabilities,
   type ConsumeOptions,
   type DeadLetterStore,
@@ -40,8 +42,17 @@ export interface SqliteBrokerOptions {
   pollMinMs: number;
   pollMaxMs: number;
   synchronous: 'NORMAL' | 'FULL';
+  /** How long a write waits for another connection's lock before SQLITE_BUSY (default 10 s). */
+  busyTimeoutMs?: number;
   logger?: Logger;
 }
+
+/**
+ * The pause after a failed claim (SQLITE_BUSY past the busy timeout, SQLITE_FULL, an I/O
+ * error): core's full-jitter backoff from 100 ms up to 5 s, so a consumer neither spins on a
+ * locked or full file nor waits long once it is writable again.
+ */
+const CLAIM_BACKOFF: BackoffOptions = { baseMs: 100, maxMs: 5_000 };
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
 
@@ -192,7 +203,7 @@ export class SqliteBroker implements Broker {
 
   constructor(private readonly options: SqliteBrokerOptions) {
     assertSafeName('POLYQUEUE_PREFIX', options.prefix);
-    this.#db = openDatabase(options.path, options.synchronous);
+    this.#db = openDatabase(options.path, options.synchronous, options.busyTimeoutMs);
     this.#writes = new WriteBatcher(this.#db, (error) => {
       // The row stays leased and comes back after its lease; nothing is lost.
       options.logger?.error({ err: error }, 'sqlite: a batched ack failed; the job returns after its lease');
@@ -246,6 +257,8 @@ export class SqliteBroker implements Broker {
     const owner = randomUUID();
     const slots = new Slots(options.concurrency);
     let idleMs = this.options.pollMinMs;
+    /** Claims failed in a row; 0 while the database answers. */
+    let failures = 0;
     options.onReady?.();
     while (!options.signal.aborted) {
       // Claim in batches: with work in hand, wait until half the slots are free rather than
@@ -255,10 +268,32 @@ export class SqliteBroker implements Broker {
         continue;
       }
       const now = Date.now();
-      // The acks queued since the last commit go in the same transaction as the claim.
-      const rows = this.#writes.flushWith(() =>
-        table.claim.all({ owner, expires: now + this.options.leaseMs, now, limit: slots.free }),
-      );
+      let rows: Row[];
+      try {
+        // The acks queued since the last commit go in the same transaction as the claim.
+        rows = this.#writes.flushWith(() =>
+          table.claim.all({ owner, expires: now + this.options.leaseMs, now, limit: slots.free }),
+        );
+      } catch (error) {
+        // A locked or full file is an outage, not the end of the consumer: the acks of this
+        // batch failed with it (their rows come back after their lease), and the next claim
+        // is tried after a backoff, as the network drivers do after a lost connection.
+        failures++;
+        if (failures === 1) {
+          this.options.logger?.warn({ err: error, table: table.table }, 'sqlite claim failed; retrying');
+          options.onConnectionChange?.(false, error as Error);
+        }
+        await this.#pause(backoffDelay(failures, CLAIM_BACKOFF), options.signal);
+        continue;
+      }
+      if (failures > 0) {
+        this.options.logger?.info(
+          { table: table.table, failures },
+          'sqlite claims succeed again; consuming again',
+        );
+        failures = 0;
+        options.onConnectionChange?.(true);
+      }
       if (rows.length === 0) {
         await this.#idle(queue, idleMs, options.signal);
         idleMs = Math.min(this.options.pollMaxMs, idleMs * 2);
@@ -272,6 +307,19 @@ export class SqliteBroker implements Broker {
     }
     await slots.drained();
     this.#writes.flush();
+  }
+
+  /** Waits `ms` or until the abort, whichever comes first. */
+  #pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Waits for a local publish, the poll interval, or the abort, whichever comes first. */
