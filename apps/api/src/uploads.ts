@@ -172,6 +172,19 @@ function receiveMultipart(
       drain(req).finally(() => settle());
     });
     parser.on('close', () => settle());
+    // pipe() does not pass on the end of a request that never finished (the client went away
+    // mid-file): without this busboy waits for the rest forever, and the temp file stays on
+    // disk with its descriptor open. Destroying the parser destroys the file part's stream,
+    // which deletes the temp file and rejects.
+    const aborted = () => {
+      if (req.complete) return;
+      req.unpipe(parser);
+      parser.destroy(
+        new HttpProblem(400, 'upload-aborted', 'the client closed the connection before the upload ended'),
+      );
+    };
+    req.on('error', aborted);
+    req.on('close', aborted);
     let settled = false;
     const settle = async () => {
       if (settled) return;
