@@ -1,4 +1,10 @@
-import { attemptOf, type Delivery, withAttempt } from '@polyqueue/core';
+import {
+  AlreadySettledError,
+  attemptOf,
+  type Delivery,
+  type SettleOutcome,
+  withAttempt,
+} from '@polyqueue/core';
 import type { Producer } from 'kafkajs';
 import { HEADER } from './client';
 import { deadLetterHeaders } from './dead-letters';
@@ -26,6 +32,8 @@ export interface QueueOutcomeTopics {
 abstract class KafkaDelivery implements Delivery {
   readonly messageId: string;
   readonly body: string;
+  /** Set by the first of ack, retry and deadLetter, before it publishes anything. */
+  private claimed = false;
 
   constructor(
     protected readonly producer: () => Promise<Producer>,
@@ -41,13 +49,15 @@ abstract class KafkaDelivery implements Delivery {
   abstract deadLetter(reason: string): Promise<void>;
 
   async ack(): Promise<void> {
-    this.control.settle();
+    this.claim('ack');
+    this.control.settle('ack');
   }
 
   /** Kafka has no lease: a consumer keeps its partitions as long as it heartbeats. */
   async extend(): Promise<void> {}
 
   protected async publishDead(topic: string, reason: string): Promise<void> {
+    this.claim('deadLetter');
     await (await this.producer()).send({
       topic,
       acks: -1,
@@ -59,7 +69,16 @@ abstract class KafkaDelivery implements Delivery {
         },
       ],
     });
-    this.control.settle();
+    this.control.settle('deadLetter');
+  }
+
+  /**
+   * Refuses a second outcome before it publishes a second retry or dead-letter copy (the
+   * record's own check, in control.settle(), only runs after that publish).
+   */
+  protected claim(outcome: SettleOutcome): void {
+    if (this.claimed) throw new AlreadySettledError(this.messageId, outcome);
+    this.claimed = true;
   }
 }
 
@@ -88,6 +107,7 @@ export class QueueDelivery extends KafkaDelivery {
   }
 
   async retry(delayMs: number): Promise<void> {
+    this.claim('retry');
     const value = withAttempt(this.body, this.attempt + 1, this.messageId);
     const headers = { [HEADER.dueAt]: String(Date.now() + Math.max(0, delayMs)) };
     await (await this.producer()).send({
@@ -95,7 +115,7 @@ export class QueueDelivery extends KafkaDelivery {
       acks: -1,
       messages: [{ key: this.record.message.key, value, headers }],
     });
-    this.control.settle();
+    this.control.settle('retry');
   }
 
   deadLetter(reason: string): Promise<void> {
@@ -122,6 +142,7 @@ export class EventDelivery extends KafkaDelivery {
   }
 
   async retry(delayMs: number): Promise<void> {
+    this.claim('retry');
     this.control.again(delayMs, this.attempt + 1);
   }
 

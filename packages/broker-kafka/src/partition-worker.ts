@@ -1,4 +1,4 @@
-import type { Logger } from '@polyqueue/core';
+import { AlreadySettledError, type Logger, type SettleOutcome } from '@polyqueue/core';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { type SessionSettings, SupervisedConsumer } from './supervised-consumer';
 
@@ -30,9 +30,10 @@ import { type SessionSettings, SupervisedConsumer } from './supervised-consumer'
 export interface RecordControl {
   /**
    * Marks the message done, locally: the watermark moves and a commit is requested, but not
-   * awaited (a crash before it lands redelivers the message). Throws if already settled.
+   * awaited (a crash before it lands redelivers the message). Throws AlreadySettledError if
+   * the record is already settled (or was given up on: see finish()).
    */
-  settle(): void;
+  settle(outcome: SettleOutcome): void;
   /** Runs the message again in this process after delayMs with `attempt`, holding its offset. */
   again(delayMs: number, attempt: number): void;
 }
@@ -156,18 +157,21 @@ class Outcome implements RecordControl {
     readonly admitted: boolean,
   ) {}
 
-  settle(): void {
-    this.decide();
+  settle(outcome: SettleOutcome): void {
+    this.decide(outcome);
     this.worker.settled(this.record, this.progress);
   }
 
   again(delayMs: number, attempt: number): void {
-    this.decide();
+    this.decide('retry');
     this.worker.later(this.record, this.progress, delayMs, attempt);
   }
 
-  private decide(): void {
-    if (this.decided) throw new Error('kafka: this delivery is already settled');
+  private decide(outcome: SettleOutcome): void {
+    if (this.decided) {
+      const { topic, partition, offset } = this.record;
+      throw new AlreadySettledError(`${topic}/${partition}/${offset}`, outcome);
+    }
     this.decided = true;
   }
 }

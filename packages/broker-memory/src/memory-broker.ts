@@ -8,6 +8,7 @@
  * can run competing consumers.
  */
 import {
+  AlreadySettledError,
   type Broker,
   type Capabilities,
   type ConsumeOptions,
@@ -20,6 +21,7 @@ import {
   type OutgoingMessage,
   type Priority,
   type QueueStats,
+  type SettleOutcome,
   withAttempt,
 } from '@polyqueue/core';
 
@@ -185,8 +187,8 @@ export class MemoryBroker implements Broker {
 
   #delivery(queue: MemoryQueue, message: Message): Delivery {
     let settled = false;
-    const settle = () => {
-      if (settled) throw new Error(`delivery ${message.id} was already settled`);
+    const settle = (outcome: SettleOutcome) => {
+      if (settled) throw new AlreadySettledError(message.id, outcome);
       settled = true;
       queue.inFlight.delete(message);
     };
@@ -194,14 +196,14 @@ export class MemoryBroker implements Broker {
       messageId: message.id,
       body: message.body,
       attempt: message.attempt,
-      ack: async () => settle(),
+      ack: async () => settle('ack'),
       retry: async (delayMs) => {
-        settle();
+        settle('retry');
         const attempt = message.attempt + 1;
         queue.push({ ...message, attempt, body: withAttempt(message.body, attempt, message.id) }, delayMs);
       },
       deadLetter: async (reason) => {
-        settle();
+        settle('deadLetter');
         queue.dead.push({
           id: message.id,
           body: message.body,

@@ -6,8 +6,8 @@
  * (consumer.ts); it resolves once that transaction has committed. retry, deadLetter and extend
  * are rare and run their own statement, resolving after its commit.
  */
-import type { Delivery, Logger } from '@polyqueue/core';
-import { decodeEnvelope, withAttempt } from '@polyqueue/core';
+import type { Delivery, Logger, SettleOutcome } from '@polyqueue/core';
+import { AlreadySettledError, decodeEnvelope, withAttempt } from '@polyqueue/core';
 import { quoteIdentifier, type TableNames } from './config';
 import { affectedRows, inTransaction, type Pool, retryOnStaleConnection } from './pool';
 import { type MessageRow, rowBody } from './schema';
@@ -29,8 +29,8 @@ export function createDelivery(
   const body = rowBody(row);
   const attempt = Number(row.attempt);
   let settled = false;
-  const settle = (what: string) => {
-    if (settled) throw new Error(`delivery ${row.id} already settled; ${what}() is a second outcome`);
+  const settle = (outcome: SettleOutcome) => {
+    if (settled) throw new AlreadySettledError(row.id, outcome);
     settled = true;
   };
   return {

@@ -1,4 +1,10 @@
-import { attemptOf, type Delivery, withAttempt } from '@polyqueue/core';
+import {
+  AlreadySettledError,
+  attemptOf,
+  type Delivery,
+  type SettleOutcome,
+  withAttempt,
+} from '@polyqueue/core';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { QueueNames } from './config';
 import { deadLetterHeaders } from './dead-letters';
@@ -89,8 +95,8 @@ export class RabbitDelivery implements Delivery {
     // RabbitMQ holds an unacked message for as long as the channel lives: nothing to renew.
   }
 
-  private claim(what: string): void {
-    if (this.claimed) throw new Error(`delivery ${this.messageId} already settled; ${what}() refused`);
+  private claim(outcome: SettleOutcome): void {
+    if (this.claimed) throw new AlreadySettledError(this.messageId, outcome);
     this.claimed = true;
   }
 }

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type Delivery, type Logger, withAttempt } from '@polyqueue/core';
+import {
+  AlreadySettledError,
+  type Delivery,
+  type Logger,
+  type SettleOutcome,
+  withAttempt,
+} from '@polyqueue/core';
 import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
 import { BodyDelivery } from './consume-loop';
@@ -61,12 +67,12 @@ class PlainDelivery extends BodyDelivery implements Delivery {
   }
 
   ack(): Promise<void> {
-    return this.#settle();
+    return this.#settle('ack');
   }
 
   retry(delayMs: number): Promise<void> {
     const { keys } = this.#consumer;
-    return this.#settle((multi) => {
+    return this.#settle('retry', (multi) => {
       const next = withAttempt(this.body, this.attempt + 1, this.messageId);
       if (delayMs > 0) multi.zadd(keys.delayed, Date.now() + delayMs, delayedMember('normal', next));
       else multi.rpush(keys.main, next);
@@ -75,7 +81,7 @@ class PlainDelivery extends BodyDelivery implements Delivery {
 
   deadLetter(reason: string): Promise<void> {
     const { keys } = this.#consumer;
-    return this.#settle((multi) => {
+    return this.#settle('deadLetter', (multi) => {
       multi.xadd(
         keys.dead,
         '*',
@@ -93,8 +99,8 @@ class PlainDelivery extends BodyDelivery implements Delivery {
 
   async extend(): Promise<void> {}
 
-  async #settle(steps?: (multi: ReturnType<Redis['multi']>) => void): Promise<void> {
-    if (this.#settled) throw new Error(`delivery ${this.messageId} is already settled`);
+  async #settle(outcome: SettleOutcome, steps?: (multi: ReturnType<Redis['multi']>) => void): Promise<void> {
+    if (this.#settled) throw new AlreadySettledError(this.messageId, outcome);
     this.#settled = true;
     const { redis, keys, handling } = this.#consumer;
     handling.delete(this.#token);

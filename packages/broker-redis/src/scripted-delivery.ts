@@ -1,4 +1,4 @@
-import { type Delivery, withAttempt } from '@polyqueue/core';
+import { AlreadySettledError, type Delivery, withAttempt } from '@polyqueue/core';
 import { BodyDelivery } from './consume-loop';
 import { delayedMember } from './keys';
 
@@ -28,8 +28,10 @@ export abstract class ScriptedDelivery extends BodyDelivery implements Delivery 
       : this.settle('retry', 0, next);
   }
 
-  protected async settle(action: string, ...rest: (string | number)[]): Promise<void> {
-    if (this.settled) throw new Error(`delivery ${this.messageId} is already settled`);
+  /** `action` is the script's name for the outcome: ack, retry or dead. */
+  protected async settle(action: 'ack' | 'retry' | 'dead', ...rest: (string | number)[]): Promise<void> {
+    if (this.settled)
+      throw new AlreadySettledError(this.messageId, action === 'dead' ? 'deadLetter' : action);
     this.settled = true;
     await this.runSettle(action, ...rest);
   }

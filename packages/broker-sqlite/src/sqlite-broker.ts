@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
+  AlreadySettledError,
   type BackoffOptions,
   type Broker,
   backoffDelay,
@@ -32,6 +33,7 @@ import {
   type OutgoingMessage,
   type Priority,
   type QueueStats,
+  type SettleOutcome,
 } from '@polyqueue/core';
 import { assertSafeName, type Db, openDatabase, WriteBatcher } from './database';
 
@@ -486,25 +488,25 @@ class SqliteDelivery implements Delivery {
     this.attempt = row.attempts;
   }
 
-  #settle(): void {
-    if (this.#settled) throw new Error(`delivery ${this.messageId} was already settled`);
+  #settle(outcome: SettleOutcome): void {
+    if (this.#settled) throw new AlreadySettledError(this.messageId, outcome);
     this.#settled = true;
   }
 
   /** Resolves at once: the DELETE is committed with the next batch or claim (see WriteBatcher.defer). */
   async ack(): Promise<void> {
-    this.#settle();
+    this.#settle('ack');
     this.writes.defer(() => this.table.ack.run(this.row.id, this.owner));
   }
 
   async retry(delayMs: number): Promise<void> {
-    this.#settle();
+    this.#settle('retry');
     await this.writes.write(() => this.table.retry.run(Date.now() + delayMs, this.row.id, this.owner));
     if (delayMs <= 0) this.wakeConsumers();
   }
 
   async deadLetter(reason: string): Promise<void> {
-    this.#settle();
+    this.#settle('deadLetter');
     await this.writes.write(() => {
       if (this.table.ack.run(this.row.id, this.owner).changes === 1) {
         this.table.toDead.run(this.messageId, this.row.job_type, this.body, reason, new Date().toISOString());

@@ -14,10 +14,12 @@
 import { randomUUID } from 'node:crypto';
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
+  AlreadySettledError,
   type ConsumeOptions,
   type Delivery,
   type DeliveryHandler,
   type Logger,
+  type SettleOutcome,
   withAttempt,
 } from '@polyqueue/core';
 import type { SqsConfig } from './config';
@@ -192,11 +194,10 @@ function createDelivery(
   const receipt = message.ReceiptHandle!;
   const attempt = deliveryAttempt(message);
   const fifo = ctx.config.SQS_FIFO;
-  let settled: string | undefined;
-  const settle = (outcome: string) => {
-    if (settled)
-      throw new Error(`SQS message ${messageId} was already settled (${settled}); cannot ${outcome}`);
-    settled = outcome;
+  let settled = false;
+  const settle = (outcome: SettleOutcome) => {
+    if (settled) throw new AlreadySettledError(messageId, outcome);
+    settled = true;
   };
 
   return {

@@ -8,5 +8,6 @@ export * from './idempotency';
 export * from './jobs';
 export * from './logger';
 export * from './metrics';
+export * from './settle';
 export * from './state';
 export * from './worker';

@@ -1,5 +1,6 @@
 import { createBrokerFromEnv } from '@polyqueue/brokers';
 import {
+  AlreadySettledError,
   type Broker,
   createEnvelope,
   createWorker,
@@ -260,6 +261,61 @@ export function runConformanceSuite(options: ConformanceOptions): void {
       expect(await dead.purge()).toBe(1);
       await statsEventually(queue, EMPTY, 'after the purge');
       expect(await dead.list(10)).toEqual([]);
+    });
+
+    it('refuses a second outcome of a delivery with AlreadySettledError', async () => {
+      const queue = uniqueQueueName('settle');
+      // Each job's first outcome, then the second one that must be refused.
+      const plans = [
+        { first: 'ack', second: 'retry' },
+        { first: 'ack', second: 'ack' },
+        { first: 'deadLetter', second: 'ack' },
+      ] as const;
+      const envelopes = plans.map((plan) => job({ ...plan }));
+      const refused = new Map<string, unknown>();
+      const spy = new HandlerSpy(timeoutMs);
+      const c = consume(
+        broker,
+        queue,
+        spy.handler('c1', async (d, r) => {
+          const plan = r.envelope!.payload as Partial<(typeof plans)[number]>;
+          if (!plan.first) return d.ack(); // the marker
+          if (plan.first === 'ack') await d.ack();
+          else await d.deadLetter('the first outcome');
+          // retry(0): a second outcome that slipped through would bring the job back at once.
+          const second = plan.second === 'retry' ? d.retry(0) : d.ack();
+          refused.set(
+            r.id,
+            await second.then(
+              () => 'resolved',
+              (error: unknown) => error,
+            ),
+          );
+        }),
+      );
+      await c.ready;
+      await broker.publish(queue, messages(envelopes));
+      await spy.waitFor(() => refused.size === plans.length, 'three second outcomes');
+      envelopes.forEach((envelope, i) => {
+        const error = refused.get(envelope.id);
+        expect(error, `${plans[i]!.first} then ${plans[i]!.second}`).toBeInstanceOf(AlreadySettledError);
+        const settled = error as AlreadySettledError;
+        expect(settled.name).toBe('AlreadySettledError');
+        expect(settled.outcome).toBe(plans[i]!.second);
+        expect(settled.messageId).toBe(spy.received.find((r) => r.id === envelope.id)!.delivery.messageId);
+      });
+      // The first outcomes stand: two acked, one dead letter, and no job comes back.
+      await statsEventually(
+        queue,
+        { ready: 0, inFlight: 0, delayed: 0, dead: 1 },
+        'after the first outcomes',
+      );
+      const marker = job({ marker: true });
+      await broker.publish(queue, messages([marker]));
+      await spy.waitFor(() => spy.count(marker.id) === 1, 'the marker');
+      for (const envelope of envelopes) expect(spy.count(envelope.id)).toBe(1);
+      const dead = await broker.deadLetters(queue).list(10);
+      expect(dead.map((d) => [d.id, d.reason])).toEqual([[envelopes[2]!.id, 'the first outcome']]);
     });
 
     it('dead-letters a job after max attempts through the worker runtime', async () => {
