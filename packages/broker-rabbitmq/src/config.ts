@@ -9,6 +9,12 @@ export const rabbitmqEnvSchema = z.object({
   AMQP_URL: urlVariable(['amqp:', 'amqps:']).default('amqp://guest:guest@127.0.0.1:5672'),
   /** classic (default) keeps x-max-priority; quorum replicates queues across a cluster (no priority). */
   AMQP_QUEUE_TYPE: z.enum(['classic', 'quorum']).default('classic'),
+  /**
+   * Quorum queues only: how many times a message may be given back (its consumer died, or
+   * nacked it) before RabbitMQ dead-letters it to `P.Q.dead`. 20 is RabbitMQ 4's own default.
+   * Part of the queue's arguments: changing it for an existing queue means redeclaring it.
+   */
+  AMQP_DELIVERY_LIMIT: intVariable(20, 1, 1_000_000),
   POLYQUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, "_", "-" or "."')

@@ -55,7 +55,13 @@ export function createDeadLetterStore(
           const id = idOf(message);
           if (wanted && !wanted.has(id)) continue; // given back by nackAll below
           const headers = headersOf(message);
-          for (const name of [REASON_HEADER, DEAD_AT_HEADER, ID_HEADER, DELIVER_AT_HEADER])
+          for (const name of [
+            REASON_HEADER,
+            DEAD_AT_HEADER,
+            ID_HEADER,
+            DELIVER_AT_HEADER,
+            ...NATIVE_DEATH_HEADERS,
+          ])
             delete headers[name];
           headers[ATTEMPT_HEADER] = 1;
           const body = Buffer.from(withAttempt(message.content.toString('utf8'), 1, id), 'utf8');
@@ -106,7 +112,35 @@ function toDeadLetter(message: GetMessage): DeadLetter {
   };
 }
 
-function nativeReason(headers: Record<string, unknown>): string | undefined {
-  const reason = headers['x-first-death-reason'];
-  return typeof reason === 'string' ? `dead-lettered by RabbitMQ: ${reason}` : undefined;
+/**
+ * Why RabbitMQ itself dead-lettered a message. The latest death is the one that brought it
+ * here: `x-last-death-reason` (RabbitMQ 3.13+), else the first entry of `x-death` (newest
+ * first). `x-first-death-reason` is only the last resort: a message that waited in a delay
+ * tier already died once there (`expired`) before, say, its work queue's delivery limit.
+ */
+export function nativeReason(headers: Record<string, unknown>): string | undefined {
+  const deaths = headers['x-death'];
+  const latest = Array.isArray(deaths) ? (deaths[0] as Record<string, unknown> | undefined) : undefined;
+  const reason = [headers['x-last-death-reason'], latest?.reason, headers['x-first-death-reason']].find(
+    (r): r is string => typeof r === 'string' && r.length > 0,
+  );
+  if (!reason) return undefined;
+  if (reason === 'delivery_limit') {
+    return (
+      'dead-lettered by RabbitMQ: delivery_limit (given back to the quorum queue more than ' +
+      'AMQP_DELIVERY_LIMIT times: its consumers died or gave it back while handling it)'
+    );
+  }
+  return `dead-lettered by RabbitMQ: ${reason}`;
 }
+
+/** The headers RabbitMQ adds when it dead-letters a message; a redriven message starts clean. */
+const NATIVE_DEATH_HEADERS = [
+  'x-death',
+  'x-first-death-reason',
+  'x-first-death-queue',
+  'x-first-death-exchange',
+  'x-last-death-reason',
+  'x-last-death-queue',
+  'x-last-death-exchange',
+];

@@ -15,13 +15,15 @@
  * reports ready messages, not unacked ones, and the management plugin is not required.
  *
  * Topology for logical queue Q with prefix P (all durable, on the default exchange):
- *   P.Q                      work queue (x-max-priority 2, or x-queue-type quorum)
+ *   P.Q                      work queue (x-max-priority 2, or x-queue-type quorum with
+ *                            x-delivery-limit and dead-lettering to P.Q.dead)
  *   P.Q.dead                 dead letters, headers x-polyqueue-reason / -dead-at / -id
  *   P.Q.delay.250ms … .1h    TTL tiers, x-dead-letter-routing-key P.Q
  *   P.events.T               fanout exchange of topic T; P.events.T.G the queue of group G
  *
  * Connection string: AMQP_URL (amqp://user:pass@host:5672/vhost, amqps:// for TLS).
- * Options: AMQP_QUEUE_TYPE classic|quorum (quorum: replicated, no priority), POLYQUEUE_PREFIX,
+ * Options: AMQP_QUEUE_TYPE classic|quorum (quorum: replicated, no priority), AMQP_DELIVERY_LIMIT
+ * (quorum: returns before RabbitMQ dead-letters a message to P.Q.dead), POLYQUEUE_PREFIX,
  * AMQP_RECONNECT_MAX_MS, AMQP_CONNECT_TIMEOUT_MS, AMQP_HEARTBEAT_S.
  */
 import type {
@@ -73,7 +75,7 @@ class RabbitmqBroker implements Broker {
     private readonly config: RabbitmqConfig,
     private readonly logger: Logger,
   ) {
-    this.topology = new Topology(connection, config.AMQP_QUEUE_TYPE);
+    this.topology = new Topology(connection, config.AMQP_QUEUE_TYPE, config.AMQP_DELIVERY_LIMIT);
     this.publisher = new SharedPublisher(connection);
     this.capabilities = {
       delayedDelivery: 'native',

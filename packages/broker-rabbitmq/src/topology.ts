@@ -13,12 +13,33 @@ export type QueueType = 'classic' | 'quorum';
 export const MAX_PRIORITY = 2;
 export const PRIORITY_VALUES: Record<Priority, number> = { high: 2, normal: 1, low: 0 };
 
+/** RabbitMQ 4's default x-delivery-limit for quorum queues, and the driver's (AMQP_DELIVERY_LIMIT). */
+export const DEFAULT_DELIVERY_LIMIT = 20;
+
 /** The arguments of each queue of a logical queue's topology; one place, so redeclares always agree. */
-export function topologyArguments(names: QueueNames, type: QueueType) {
+export function topologyArguments(
+  names: QueueNames,
+  type: QueueType,
+  deliveryLimit: number = DEFAULT_DELIVERY_LIMIT,
+) {
   const typed = type === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
   return {
     // Quorum queues (RabbitMQ 3.x) reject x-max-priority: priority is a classic-queue feature.
-    work: type === 'quorum' ? { ...typed } : { 'x-max-priority': MAX_PRIORITY },
+    // A quorum queue counts how often a message is given back (a consumer died or nacked it);
+    // past the limit RabbitMQ dead-letters it, to P.Q.dead here rather than dropping it, as
+    // RabbitMQ 4 does with its default limit of 20 and no dead-letter target. The reason
+    // (delivery_limit) arrives in x-death, which the dead-letter listing reads.
+    work:
+      type === 'quorum'
+        ? {
+            ...typed,
+            'x-delivery-limit': deliveryLimit,
+            'x-dead-letter-exchange': '',
+            'x-dead-letter-routing-key': names.dead,
+            'x-dead-letter-strategy': 'at-least-once',
+            'x-overflow': 'reject-publish',
+          }
+        : { 'x-max-priority': MAX_PRIORITY },
     dead: { ...typed },
     tiers: DELAY_TIERS_MS.map((ttl) => ({
       ...typed,
@@ -47,6 +68,7 @@ export class Topology {
   constructor(
     private readonly connection: AmqpConnection,
     readonly queueType: QueueType,
+    readonly deliveryLimit: number = DEFAULT_DELIVERY_LIMIT,
   ) {}
 
   async ensure(names: QueueNames): Promise<void> {
@@ -99,7 +121,7 @@ export class Topology {
   }
 
   private async declare(names: QueueNames): Promise<void> {
-    const args = topologyArguments(names, this.queueType);
+    const args = topologyArguments(names, this.queueType, this.deliveryLimit);
     const queues: Array<[string, Record<string, unknown>]> = [
       [names.work, args.work],
       [names.dead, args.dead],
@@ -124,8 +146,10 @@ export function describeDeclareError(queue: string, args: Record<string, unknown
   if (/PRECONDITION[-_]FAILED|\b406\b/.test(message)) {
     return new Error(
       `RabbitMQ refused to declare queue "${queue}" with arguments ${JSON.stringify(args)}: it already exists ` +
-        'with different arguments (another queue type, priority or TTL). Delete the queue or set ' +
-        `AMQP_QUEUE_TYPE to match it. Broker said: ${message}`,
+        'with different arguments (another queue type, priority, TTL, or a quorum queue declared before ' +
+        'the driver set x-delivery-limit and its dead-letter target, or with another AMQP_DELIVERY_LIMIT). ' +
+        'Drain and delete the queue (see docs/brokers/rabbitmq.md) or set AMQP_QUEUE_TYPE / ' +
+        `AMQP_DELIVERY_LIMIT to match it. Broker said: ${message}`,
       { cause: error },
     );
   }
