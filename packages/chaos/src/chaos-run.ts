@@ -1,0 +1,360 @@
+/**
+ * One chaos run on one broker: the API and two email workers as separate processes, a real
+ * SMTP server, a client posting N emails with Idempotency-Keys while four faults land under
+ * load, in this order:
+ *
+ *   1. SIGKILL email worker 1 (restarted at once)   at ~20 % of the jobs accepted
+ *   2. SIGKILL the API (restarted after 1 s)         at ~40 %
+ *   3. restart the broker (stop, start)              at ~60 %  (sqlite: none, it is embedded)
+ *   4. SIGKILL email worker 2 (restarted at once)   at ~80 %
+ *
+ * A fault also fires when its share of the posting time has passed plus 10 s, so a stalled run
+ * still gets all four. Then the run waits for every accepted job's email, bounded by the last
+ * fault + 3 leases + settle time, lingers two leases more to catch late resends, stops every
+ * service with SIGTERM (timing the drain), and hands the facts to the report.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrokerName, type BrokerServer, openBroker } from './broker-servers';
+import { LoadClient, type PostedJob } from './load-client';
+import { freePort, Service, sleep } from './processes';
+import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts } from './report';
+import { type SmtpSink, startSmtpSink } from './smtp-sink';
+
+export interface ChaosOptions {
+  broker: BrokerName;
+  /** Jobs to post. */
+  n: number;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Jobs posted per second, so that the faults land while the client is still posting. */
+  ratePerS: number;
+  /** How long the SMTP sink takes to accept each message. */
+  smtpDelayMs: number;
+  /** Lease asked of the broker (SQLITE_LEASE_MS, REDIS_LEASE_MS, MYSQL_LEASE_MS, SQS visibility). */
+  leaseMs: number;
+  workerConcurrency: number;
+  /** Extra seconds to wait for missing emails after the last fault + 3 leases. */
+  settleS: number;
+  requestTimeoutMs: number;
+  drainTimeoutMs: number;
+  /** STATE_URL for the services; default a sqlite file in the run's temp dir. */
+  stateUrl?: string;
+  /** Where the services' code is (a checkout); default this repo. */
+  repoRoot: string;
+  /** Keep the temp dir (service logs, sink log) after the run. */
+  keep: boolean;
+  /** Skip the faults: a baseline run. */
+  noFaults: boolean;
+}
+
+export interface ChaosHandle {
+  /** Stops whatever this run started, as fast as possible (Ctrl-C, failure). */
+  abort(): Promise<void>;
+  emergencyStop(): void;
+}
+
+export async function runChaos(
+  options: ChaosOptions,
+  say: (line: string) => void,
+  handle: (h: ChaosHandle) => void,
+): Promise<RunFacts> {
+  const t0 = Date.now();
+  const now = () => Date.now() - t0;
+  const runId = randomBytes(3).toString('hex');
+  const dir = mkdtempSync(join(tmpdir(), `polyqueue-chaos-${options.broker}-`));
+  const prefix = `chaos_${runId}`;
+  say(`run ${runId} on ${options.broker}; logs and data in ${dir}`);
+
+  const services: Service[] = [];
+  let broker: BrokerServer | undefined;
+  let sink: SmtpSink | undefined;
+  const cleanup = async () => {
+    await Promise.all(services.map((svc) => svc.stop(5_000).catch(() => {})));
+    await sink?.close();
+    await broker?.teardown().catch((error) => say(`broker teardown: ${error}`));
+    if (!options.keep) rmSync(dir, { recursive: true, force: true });
+  };
+  handle({
+    abort: cleanup,
+    emergencyStop: () => {
+      broker?.emergencyStop();
+    },
+  });
+
+  try {
+    broker = await openBroker(options.broker, {
+      dir,
+      prefix,
+      leaseMs: options.leaseMs,
+      repoRoot: options.repoRoot,
+      say,
+    });
+    const lease = broker.leaseMs;
+    sink = await startSmtpSink({ delayMs: options.smtpDelayMs, now, logFile: join(dir, 'smtp-sink.jsonl') });
+    const apiPort = await freePort();
+    mkdirSync(join(dir, 'logs'));
+    const common: Record<string, string> = {
+      ...broker.env,
+      STATE_URL: options.stateUrl ?? `sqlite:${join(dir, 'state.db')}`,
+      STORAGE_ROOT: join(dir, 'storage'),
+      SMTP_URL: sink.url,
+      MAIL_FROM: `chaos <chaos@${MESSAGE_ID_DOMAIN}>`,
+      MESSAGE_ID_DOMAIN,
+      WORKER_CONCURRENCY: String(options.workerConcurrency),
+      DRAIN_TIMEOUT_MS: String(options.drainTimeoutMs),
+      LOG_LEVEL: 'info',
+    };
+    const service = (name: string, entry: string, ready: RegExp, env: Record<string, string>) => {
+      const svc = new Service(
+        {
+          name,
+          entry,
+          env: { ...common, ...env },
+          ready,
+          ...(env.METRICS_PORT ? { metricsPort: Number(env.METRICS_PORT) } : {}),
+        },
+        options.repoRoot,
+        join(dir, 'logs'),
+        now,
+        say,
+      );
+      services.push(svc);
+      return svc;
+    };
+    const api = service('api', 'apps/api/src/main.ts', /"msg":"listening on /, {
+      PORT: String(apiPort),
+      HOST: '127.0.0.1',
+    });
+    const workers = [
+      service('email-worker-1', 'apps/email-worker/src/main.ts', /"msg":"worker ready"/, {
+        METRICS_PORT: String(await freePort()),
+      }),
+      service('email-worker-2', 'apps/email-worker/src/main.ts', /"msg":"worker ready"/, {
+        METRICS_PORT: String(await freePort()),
+      }),
+    ];
+    // The API first: it creates the queues some brokers need before a consumer can attach.
+    await api.start();
+    await Promise.all(workers.map((w) => w.start()));
+    say(
+      `services up after ${(now() / 1000).toFixed(1)} s; posting ${options.n} emails at ${options.ratePerS}/s`,
+    );
+
+    const postingMs = (options.n * 1000) / options.ratePerS;
+    const clientStart = now();
+    const client = new LoadClient({
+      baseUrl: `http://127.0.0.1:${apiPort}`,
+      runId,
+      count: options.n,
+      concurrency: options.concurrency,
+      ratePerS: options.ratePerS,
+      requestTimeoutMs: options.requestTimeoutMs,
+      giveUpAt: clientStart + postingMs + 180_000,
+      now,
+    });
+    let clientDoneAt = 0;
+    const posting = client.run().then(() => {
+      clientDoneAt = now();
+      say(
+        `client done at t=${((clientDoneAt - clientStart) / 1000).toFixed(1)} s: ${client.accepted()} accepted`,
+      );
+    });
+
+    const delivered = new Set<string>();
+    const backlog = () => {
+      delivered.clear();
+      for (const d of sink!.deliveries) delivered.add(d.jobId);
+      return client.jobs.filter((j) => j.jobId !== undefined && !delivered.has(j.jobId)).length;
+    };
+    const faults: FaultRecord[] = [];
+    const inject = async (
+      kind: FaultRecord['kind'],
+      target: string,
+      inFlight: () => Promise<number | undefined>,
+      act: () => Promise<void>,
+    ) => {
+      const flying = await inFlight();
+      const record: FaultRecord = {
+        kind,
+        target,
+        at: now() - clientStart,
+        backAt: 0,
+        inFlight: flying,
+        smtpInProgress: sink!.inProgress(),
+        backlog: backlog(),
+      };
+      say(
+        `t=${(record.at / 1000).toFixed(1)} s: ${kind} ${target} (in flight ${flying ?? '?'}, backlog ${record.backlog})`,
+      );
+      try {
+        await act();
+      } catch (error) {
+        record.error = (error as Error).message;
+        say(`  ${kind} ${target}: ${record.error}`);
+      }
+      record.backAt = now() - clientStart;
+      faults.push(record);
+    };
+    const killWorker = (worker: Service) =>
+      inject(
+        'kill-worker',
+        worker.name,
+        () => worker.jobsInFlight(),
+        async () => {
+          await worker.kill();
+          await worker.start();
+        },
+      );
+    const plan: { share: number; fire: () => Promise<void> }[] = [
+      { share: 0.2, fire: () => killWorker(workers[0]!) },
+      {
+        share: 0.4,
+        fire: () =>
+          inject(
+            'kill-api',
+            'api',
+            async () => client.outstanding(),
+            async () => {
+              await api.kill();
+              await sleep(1_000);
+              await api.start();
+            },
+          ),
+      },
+      {
+        share: 0.6,
+        fire: async () => {
+          const restart = broker!.restart;
+          if (!restart) return;
+          await inject(
+            'restart-broker',
+            options.broker,
+            async () => {
+              const counts = await Promise.all(workers.map((w) => w.jobsInFlight()));
+              return counts.every((c) => c === undefined)
+                ? undefined
+                : counts.reduce<number>((a, c) => a + (c ?? 0), 0);
+            },
+            restart,
+          );
+        },
+      },
+      { share: 0.8, fire: () => killWorker(workers[1]!) },
+    ];
+    const chaos = (async () => {
+      if (options.noFaults) return;
+      for (const step of plan) {
+        const byTime = clientStart + step.share * postingMs + 10_000;
+        while (client.accepted() < step.share * options.n && now() < byTime) await sleep(50);
+        await step.fire();
+      }
+    })();
+    await Promise.all([posting, chaos]);
+
+    // Wait for every accepted job's email: bounded by the last fault + 3 leases + settle time.
+    const lastFault = faults.reduce((last, f) => Math.max(last, clientStart + f.backAt), 0);
+    const deadline = Math.max(lastFault, clientDoneAt) + 3 * lease + options.settleS * 1000;
+    const acceptedIds = () => client.jobs.filter((j) => j.jobId !== undefined).map((j) => j.jobId!);
+    const allIn = () => {
+      const got = new Set(sink!.deliveries.map((d) => d.jobId));
+      return acceptedIds().every((id) => got.has(id));
+    };
+    say(`waiting for every accepted job's email (at most ${((deadline - now()) / 1000).toFixed(0)} s)`);
+    const complete = await sink.waitUntil(allIn, Math.max(0, deadline - now()));
+    const endAt = now();
+    if (complete) {
+      // Copies left queued (a lease that ran out under a live handler) come back within a lease or two.
+      const linger = 2 * lease + 2_000;
+      say(`all in; lingering ${(linger / 1000).toFixed(0)} s for late resends`);
+      await sleep(linger);
+    } else {
+      say('deadline reached with jobs missing');
+    }
+
+    const statuses = await jobStatuses(`http://127.0.0.1:${apiPort}`, client.jobs);
+    const shutdown = [];
+    for (const svc of services) shutdown.push(await svc.stop(options.drainTimeoutMs + 15_000));
+    const facts: RunFacts = {
+      broker: options.broker,
+      atLeastOnce: broker.atLeastOnce,
+      leaseMs: lease,
+      leaseIs: broker.leaseIs,
+      commit: commitOf(options.repoRoot),
+      n: options.n,
+      jobs: client.jobs.map((j) =>
+        j.acceptedAt === undefined ? j : { ...j, acceptedAt: j.acceptedAt - clientStart },
+      ),
+      deliveries: sink.deliveries.map((d) => ({ ...d, at: d.at - clientStart })),
+      faults,
+      clientDoneAt: clientDoneAt - clientStart,
+      endAt: endAt - clientStart,
+      unexpectedExits: Object.fromEntries(
+        services
+          .filter((svc) => svc.unexpectedExits.length > 0)
+          .map((svc) => [svc.name, svc.unexpectedExits.map((e) => ({ ...e, at: e.at - clientStart }))]),
+      ),
+      shutdown,
+      statuses,
+      notes: [
+        ...broker.notes,
+        `2 email workers x ${options.workerConcurrency}, SMTP delay ${options.smtpDelayMs} ms, ${options.ratePerS} posts/s, ${options.concurrency} at a time`,
+        options.stateUrl ? `STATE_URL ${options.stateUrl}` : 'state store: sqlite file',
+        ...(options.noFaults ? ['no faults (baseline)'] : []),
+      ],
+      elapsedS: (Date.now() - t0) / 1000,
+      options: { ...options },
+    };
+    return facts;
+  } finally {
+    await cleanup();
+  }
+}
+
+/** `abc1234` or `abc1234+dirty` when the services' tree has uncommitted changes. */
+export function commitOf(repoRoot: string): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', args, {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    const head = git('rev-parse', '--short', 'HEAD');
+    const dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'apps', 'packages');
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Status -> count over the accepted jobs, as GET /v1/jobs/:id tells it at the end of the run.
+ * A job whose email arrived but whose status is not `succeeded` is still queued somewhere (a
+ * claim held by a dead worker, a copy put back): it will run again later, after the run.
+ */
+async function jobStatuses(baseUrl: string, jobs: PostedJob[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const ids = jobs.filter((j) => j.jobId !== undefined).map((j) => j.jobId!);
+  let next = 0;
+  const lane = async () => {
+    while (next < ids.length) {
+      const id = ids[next++]!;
+      let status = 'unknown';
+      try {
+        const res = await fetch(`${baseUrl}/v1/jobs/${encodeURIComponent(id)}`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        status = res.ok ? ((await res.json()) as { status: string }).status : `http ${res.status}`;
+      } catch {
+        status = 'no answer';
+      }
+      counts[status] = (counts[status] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, lane));
+  return counts;
+}
