@@ -19,8 +19,11 @@ export const envelopeSchema = z.object({
 
 export type Envelope = z.infer<typeof envelopeSchema>;
 
-/** The minimal foreign shape the classic PHP/Python producers send. */
-const foreignShapeSchema = z.object({ type: z.string().min(1).max(100), payload: z.unknown() });
+/**
+ * What a foreign producer must send: a `type`. Its `payload` is the `payload` key, or, when there
+ * is none, every other key (the flat shape of `RPUSH q '{"type":"send_email","to":"a@b.c"}'`).
+ */
+const foreignShapeSchema = z.object({ type: z.string().min(1).max(100) });
 
 export interface NewEnvelopeOptions {
   id?: string;
@@ -45,9 +48,11 @@ export function createEnvelope(type: string, payload: unknown, options: NewEnvel
 export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: string };
 
 /**
- * Turns a message body into an envelope. A body with only `{type, payload}` is accepted as a
- * foreign message: its id is the broker's own message id and it is on its first attempt.
- * Anything else yields a reason, for the dead-letter record; this never throws.
+ * Turns a message body into an envelope. A body with neither `id` nor `createdAt` is a foreign
+ * message: `{type, payload}` as the classic PHP/Python producers send it, or the flat
+ * `{type, ...fields}` the article's redis-cli examples send, whose fields are the payload. Its id
+ * is the broker's own message id and it is on its first attempt. Anything else yields a reason,
+ * for the dead-letter record; this never throws.
  */
 export function decodeEnvelope(body: string, brokerMessageId: string): DecodeResult {
   let json: unknown;
@@ -59,19 +64,25 @@ export function decodeEnvelope(body: string, brokerMessageId: string): DecodeRes
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return { ok: false, reason: 'malformed message: body is not a JSON object' };
   }
-  if (!('id' in json) && !('createdAt' in json)) {
-    const foreign = foreignShapeSchema.safeParse(json);
-    if (!foreign.success) return { ok: false, reason: `malformed message: ${describeIssues(foreign.error)}` };
-    return {
-      ok: true,
-      envelope: createEnvelope(foreign.data.type, foreign.data.payload, { id: brokerMessageId }),
-    };
-  }
+  if (!('id' in json) && !('createdAt' in json)) return foreignEnvelope(json, brokerMessageId);
   const fast = wellFormedEnvelope(json as Record<string, unknown>);
   if (fast) return { ok: true, envelope: fast };
   const parsed = envelopeSchema.safeParse(json);
   if (!parsed.success) return { ok: false, reason: `malformed envelope: ${describeIssues(parsed.error)}` };
   return { ok: true, envelope: parsed.data };
+}
+
+/** A foreign body (no id, no createdAt) as an envelope; not on the fast path. */
+function foreignEnvelope(json: object, brokerMessageId: string): DecodeResult {
+  const foreign = foreignShapeSchema.safeParse(json);
+  if (!foreign.success) return { ok: false, reason: `malformed message: ${describeIssues(foreign.error)}` };
+  let payload: unknown;
+  if ('payload' in json) payload = json.payload;
+  else {
+    const { type: _type, ...fields } = json as Record<string, unknown>;
+    payload = fields;
+  }
+  return { ok: true, envelope: createEnvelope(foreign.data.type, payload, { id: brokerMessageId }) };
 }
 
 /** The schema's own pattern (real dates only: no February 30th, no hour 24), so both agree. */

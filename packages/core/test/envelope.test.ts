@@ -21,6 +21,37 @@ describe('envelope wire format', () => {
     });
   });
 
+  it('reads a flat foreign {type, ...fields} body as {type, payload: fields}', () => {
+    // The seed article's `RPUSH job_queue '{"type":"send_email","to":"user@example.com"}'`.
+    const r = decodeEnvelope('{"type":"send_email","to":"user@example.com","subject":"Hi"}', 'm2');
+    expect(r).toEqual({
+      ok: true,
+      envelope: {
+        id: 'm2',
+        type: 'send_email',
+        payload: { to: 'user@example.com', subject: 'Hi' },
+        attempt: 1,
+        createdAt: expect.any(String),
+      },
+    });
+    // A `payload` key wins: other keys beside it are dropped, as before.
+    const both = decodeEnvelope('{"type":"t","payload":{"a":1},"b":2}', 'm3');
+    expect(both.ok && both.envelope.payload).toEqual({ a: 1 });
+    // Only `type`: an empty payload, for the job's schema to judge.
+    const bare = decodeEnvelope('{"type":"t"}', 'm4');
+    expect(bare.ok && bare.envelope.payload).toEqual({});
+  });
+
+  it('keeps the flat payload when a retry republishes a flat body', () => {
+    const body = withAttempt('{"type":"send_email","to":"a@example.com"}', 2, 'm5');
+    expect(JSON.parse(body)).toMatchObject({
+      id: 'm5',
+      type: 'send_email',
+      payload: { to: 'a@example.com' },
+      attempt: 2,
+    });
+  });
+
   it.each([
     ['not json', /^malformed message: body is not JSON/],
     ['[1,2]', /^malformed message: body is not a JSON object/],
