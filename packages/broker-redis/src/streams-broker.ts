@@ -21,7 +21,8 @@
  *
  * Keys for queue Q (prefix polyqueue; all in one cluster slot):
  *   polyqueue:Q             stream; entry field `envelope` (JSON), or the classic `type` +
- *                           `payload` (JSON text): `XADD polyqueue:email * type send_email payload '{...}'`
+ *                           `payload` (JSON text): `XADD polyqueue:email * type send_email payload '{...}'`,
+ *                           or flat fields: `XADD polyqueue:email * type send_email to a@example.com`
  *   {polyqueue:Q}:delayed   sorted set of delayed jobs
  *   {polyqueue:Q}:dead      dead-letter stream
  *
@@ -68,16 +69,21 @@ export async function createStreamsBroker(settings: RedisSettings, logger: Logge
   return new RedisStreamsBroker(settings, logger, redis);
 }
 
-/** The body of one stream entry: the `envelope` field, or the classic `type` + `payload` shape. */
+/**
+ * The body of one stream entry: the `envelope` field; or the classic `type` + `payload` (JSON
+ * text) fields; or flat fields, `XADD polyqueue:email * type send_email to a@example.com`, as a
+ * flat JSON object of strings that decodeEnvelope reads as `{type, payload: {to}}`.
+ * reclaim-stream-2.lua builds the same body for an entry it dead-letters.
+ */
 export function entryBody(fields: readonly string[]): string {
   // What publish and the scripts write: the one field `envelope`.
   if (fields.length === 2 && fields[0] === 'envelope') return fields[1]!;
   const record: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
   if (record.envelope !== undefined) return record.envelope;
-  if (record.type !== undefined) {
+  if (record.type !== undefined && record.payload !== undefined) {
     // payload is JSON text; left as it is, so a bad one makes the body fail to decode (dead letter).
-    return `{"type":${JSON.stringify(record.type)},"payload":${record.payload ?? 'null'}}`;
+    return `{"type":${JSON.stringify(record.type)},"payload":${record.payload}}`;
   }
   return JSON.stringify(record);
 }

@@ -25,7 +25,7 @@ for _, entry in ipairs(claimed[2]) do
     local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
     local count = pending[1] and tonumber(pending[1][4]) or 1
     if count > tonumber(ARGV[5]) then
-      local body = ''
+      local body
       local envelope, jobType, payload
       for i = 1, #fields, 2 do
         if fields[i] == 'envelope' then envelope = fields[i + 1] end
@@ -34,9 +34,14 @@ for _, entry in ipairs(claimed[2]) do
       end
       if envelope then
         body = envelope
-      elseif jobType then
+      elseif jobType and payload then
         -- The classic producer shape, as the consumer would have built it (payload is JSON text).
-        body = '{"type":' .. cjson.encode(jobType) .. ',"payload":' .. (payload or 'null') .. '}'
+        body = '{"type":' .. cjson.encode(jobType) .. ',"payload":' .. payload .. '}'
+      else
+        -- Flat fields (XADD Q * type send_email to a@example.com): one JSON object, as entryBody.
+        local record = {}
+        for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
+        body = cjson.encode(record)
       end
       redis.call('XACK', KEYS[1], ARGV[1], id)
       redis.call('XDEL', KEYS[1], id)
