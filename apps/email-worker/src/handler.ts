@@ -1,4 +1,10 @@
-import { type JobHandler, NonRetryableError, RetryableError, type SendEmailPayload } from '@polyqueue/core';
+import {
+  type JobHandler,
+  NonRetryableError,
+  RetryableError,
+  type SendEmailPayload,
+  sendEmailPayloadAcceptedSchema,
+} from '@polyqueue/core';
 import { buildMessage, type MessageOptions } from './message';
 import type { MailTransport, SendResult } from './transport';
 
@@ -7,12 +13,17 @@ import type { MailTransport, SendResult } from './transport';
  * SMTP replies decide what happens next: 4xx is temporary, so the job is retried with backoff
  * (no sooner than a minute, as mail servers expect); 5xx is permanent, so the job is
  * dead-lettered with the server's reply as the reason.
+ *
+ * Payloads are read as every producer may write them (sendEmailPayloadAcceptedSchema), not only
+ * as the HTTP API demands: a classic producer's job without a subject or a body is an email with
+ * an empty subject or an empty text part, as the seed article's own worker sent it.
  */
 export function createEmailHandler(
   transport: MailTransport,
   options: MessageOptions,
 ): JobHandler<SendEmailPayload, SendResult> {
   return {
+    schema: sendEmailPayloadAcceptedSchema,
     async handle(payload, context) {
       const message = buildMessage(payload, context.envelope.id, options);
       try {
