@@ -5,7 +5,8 @@
  * For each chunk of rows (id order):
  *   1. look up which rows the bookkeeping table already records as moved -> "already moved";
  *   2. turn each other row into an envelope with id `legacy-<table>-<rowid>` (idempotencyKey the
- *      same) -> or report it as invalid and leave it in the legacy table;
+ *      same) -> or report it as invalid (one its worker would dead-letter) and leave it in the
+ *      legacy table;
  *   3. publish a batch and wait for the broker's durable confirm;
  *   4. record the batch's row ids in `polyqueue_migrations`, then go on.
  *
@@ -17,12 +18,12 @@
  * an arbitrary broker can make; docs/brokers/mysql.md explains it.
  */
 import {
+  acceptedJobSchemas,
   type Broker,
   createEnvelope,
   describeIssues,
   type Envelope,
   isJobType,
-  jobSchemas,
   queueForJobType,
 } from '@polyqueue/core';
 import type { LegacyRow, LegacyTable } from './legacy-table';
@@ -89,7 +90,10 @@ export function convertRow(row: LegacyRow, table: string, queue: string | undefi
   if (!target)
     return { ok: false, reason: `unknown job type "${type}" (pass --queue to send every row to one queue)` };
   if (isJobType(type)) {
-    const parsed = jobSchemas[type].safeParse(payload);
+    // What the worker accepts, not what the HTTP API demands of new producers: a legacy row as
+    // the classic Q4M example writes it (no body) is a job the email worker delivers. The
+    // payload is published as the row holds it; the worker reads it the same way.
+    const parsed = acceptedJobSchemas[type].safeParse(payload);
     if (!parsed.success)
       return { ok: false, reason: `invalid ${type} payload: ${describeIssues(parsed.error)}` };
   }
