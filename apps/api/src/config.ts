@@ -17,6 +17,11 @@ export const apiEnvSchema = z.object({
   JSON_MAX_BYTES: intVariable(100 * KiB, 1, 10 * MiB),
   /** Largest image upload (raw body or the multipart file). */
   IMAGE_MAX_BYTES: intVariable(20 * MiB, 1, 1024 * MiB),
+  /**
+   * On SIGTERM / SIGINT, requests in progress get this long to finish; then their connections
+   * are closed and the process exits (as the workers' drain, but 10 s: a request is short).
+   */
+  DRAIN_TIMEOUT_MS: intVariable(10_000, 1),
 });
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;

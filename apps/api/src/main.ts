@@ -36,13 +36,22 @@ async function main(): Promise<void> {
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   logger.info('closing: finishing open requests');
-  // Idle keep-alive sockets would hold close() open; requests in progress still finish.
+  // Idle keep-alive sockets would hold close() open; requests in progress get DRAIN_TIMEOUT_MS
+  // (an upload or a publish waiting for a broker that is down could otherwise hold it for ever).
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const force = setTimeout(() => server.closeAllConnections(), 10_000);
+  const force = setTimeout(() => {
+    logger.warn(
+      { drainTimeoutMs: config.DRAIN_TIMEOUT_MS },
+      'requests still running after DRAIN_TIMEOUT_MS; closing their connections',
+    );
+    server.closeAllConnections();
+  }, config.DRAIN_TIMEOUT_MS);
   force.unref();
   await closed;
   clearTimeout(force);
+  // Bounded: a state query still waiting on a lock keeps its MySQL connection, and the pool's
+  // end() waits for it; runMain's exit then closes what is left.
   await runtime.close();
   logger.info('closed');
 }

@@ -13,9 +13,15 @@ export interface AppRuntime {
   broker: Broker;
   state: StateStore;
   registry: Registry;
-  /** Closes the broker and the state store; safe to call twice. */
+  /**
+   * Closes the broker and the state store, waiting for each at most `closeTimeoutMs`; safe to
+   * call twice. Whatever has not closed by then is left to the process's exit.
+   */
   close(): Promise<void>;
 }
+
+/** How long close() waits for the broker and the state store: past it, the process exits anyway. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 3_000;
 
 export interface OpenRuntimeOptions {
   /** The process name in logs and the `service` label of default metrics. */
@@ -23,6 +29,8 @@ export interface OpenRuntimeOptions {
   env: Env;
   config: RuntimeConfig;
   logger?: Logger;
+  /** See AppRuntime.close(); DEFAULT_CLOSE_TIMEOUT_MS when absent. */
+  closeTimeoutMs?: number;
 }
 
 /**
@@ -58,14 +66,48 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<AppRunti
     state,
     registry,
     close() {
+      const timeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       closing ??= (async () => {
-        const results = await Promise.allSettled([broker.close(), state.close()]);
-        for (const r of results)
-          if (r.status === 'rejected') logger.warn({ err: r.reason }, 'error while closing');
+        await Promise.all([
+          closeWithin('the broker', () => broker.close(), timeoutMs, logger),
+          closeWithin('the state store', () => state.close(), timeoutMs, logger),
+        ]);
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Closes one resource, waiting at most timeoutMs. A close can wait on work that will not end
+ * soon: mysql2's pool.end() sends its QUIT behind the queries in flight, so a query waiting on
+ * a row lock holds it until the lock wait times out (50 s by default); a client whose server
+ * vanished without a reset may wait for TCP. Past the bound the process exits anyway, which
+ * closes the sockets; the log says what was left.
+ */
+async function closeWithin(
+  what: string,
+  close: () => Promise<void>,
+  timeoutMs: number,
+  logger: Logger,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), timeoutMs);
+    timer.unref();
+  });
+  try {
+    const outcome = await Promise.race([close().then(() => 'closed' as const), late]);
+    if (outcome === 'late')
+      logger.warn(
+        { timeoutMs },
+        `${what} did not close within ${timeoutMs} ms (work still in flight on its connections); exiting without waiting`,
+      );
+  } catch (error) {
+    logger.warn({ err: error }, `error while closing ${what}`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function ensureSqliteFolder(path: string | undefined): Promise<void> {
