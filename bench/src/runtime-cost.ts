@@ -53,6 +53,7 @@ function feed(bodies: readonly string[], concurrency: number, handler: DeliveryH
 
 function feedingBroker(bodies: readonly string[]): Broker {
   return {
+    capabilities: { leaseExtension: false },
     consume: async (_queue, handler, options) => {
       options.onReady?.();
       await feed(bodies, options.concurrency, handler);
@@ -63,7 +64,8 @@ function feedingBroker(bodies: readonly string[]): Broker {
 /** Grants every claim and keeps nothing: the runtime's path without a store's own cost. */
 const noStore: IdempotencyStore = {
   claim: (): ClaimResult => CLAIMED,
-  complete: () => {},
+  renew: () => true,
+  complete: () => true,
   release: () => {},
 };
 

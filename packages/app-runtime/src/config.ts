@@ -26,6 +26,13 @@ export const workerEnvShape = {
   MAX_ATTEMPTS: intVariable(5, 1, 100),
   BACKOFF_BASE_MS: intVariable(1_000, 1),
   BACKOFF_MAX_MS: intVariable(15 * 60_000, 1),
+  /**
+   * On brokers without a lease of their own (RabbitMQ, Kafka): how long a running job's
+   * idempotency claim holds without a heartbeat, i.e. how soon a dead worker's job may run
+   * again. Brokers with leases use theirs (SQLITE_LEASE_MS, REDIS_LEASE_MS, MYSQL_LEASE_MS,
+   * SQS_VISIBILITY_TIMEOUT_S). The heartbeat renews it every third of it.
+   */
+  JOB_LEASE_MS: intVariable(30_000, 300, 24 * 3_600_000),
   /** On SIGTERM / SIGINT, in-flight jobs get this long to finish before their signal aborts. */
   DRAIN_TIMEOUT_MS: intVariable(30_000, 1),
   /** When set (not 0), the worker serves /metrics, /healthz and /readyz on this port. */

@@ -11,7 +11,7 @@ import {
 /** The pub/sub topic of job lifecycle events. */
 export const JOB_EVENTS_TOPIC = 'job-events';
 
-/** The payload of a job.succeeded / job.failed / job.dead event on JOB_EVENTS_TOPIC. */
+/** The payload of a job.succeeded / job.retrying / job.dead event on JOB_EVENTS_TOPIC. */
 export interface JobLifecycleEvent {
   jobId: string;
   type: string;
@@ -19,7 +19,7 @@ export interface JobLifecycleEvent {
   attempt: number;
   result?: unknown;
   error?: string;
-  /** job.failed only: when the next attempt may run. */
+  /** job.retrying only: when the next attempt may run. */
   retryInMs?: number;
 }
 
@@ -32,13 +32,14 @@ export interface JobRecorderOptions {
 
 /**
  * The worker runtime's onOutcome hook: writes each state change to the job's status record
- * (what GET /v1/jobs/:id reports) and publishes job.succeeded, job.failed (a failed attempt
- * that will be retried) and job.dead on the job-events topic.
+ * (what GET /v1/jobs/:id reports) and publishes job.succeeded, job.retrying (a failed attempt
+ * whose next attempt is scheduled) and job.dead (failed for good) on the job-events topic.
  *
  * Status mapping: processing -> processing; succeeded -> succeeded with the result;
- * retrying -> failed with lastError (the runtime has scheduled the next attempt);
- * dead -> dead with the reason. The record and the event are written independently, so an
- * outage of one does not lose the other; the runtime logs what this throws.
+ * retrying -> retrying with lastError; dead -> dead with the reason; a redelivered job found
+ * already done -> succeeded (the first run's ack or record may have been lost, which would
+ * otherwise leave it `processing` for good). The record and the event are written
+ * independently, so an outage of one does not lose the other; the runtime logs what this throws.
  */
 export function createJobRecorder(options: JobRecorderOptions): (event: OutcomeEvent) => Promise<void> {
   const { state, broker, topic = JOB_EVENTS_TOPIC, logger = silentLogger() } = options;
@@ -76,11 +77,13 @@ function patchFor(event: OutcomeEvent): JobPatch {
     case 'succeeded':
       return { status: 'succeeded', attempts: event.attempt, result: event.result ?? null };
     case 'retrying':
-      return { status: 'failed', attempts: event.attempt, lastError: event.error ?? 'failed' };
+      return { status: 'retrying', attempts: event.attempt, lastError: event.error ?? 'failed' };
     case 'dead':
       return { status: 'dead', attempts: event.attempt, lastError: event.error ?? 'dead-lettered' };
     case 'skipped_duplicate':
-      return {};
+      return event.result === undefined || event.result === null
+        ? { status: 'succeeded' }
+        : { status: 'succeeded', result: event.result };
   }
 }
 
@@ -89,7 +92,7 @@ function eventNameFor(event: OutcomeEvent): string | undefined {
     case 'succeeded':
       return 'job.succeeded';
     case 'retrying':
-      return 'job.failed';
+      return 'job.retrying';
     case 'dead':
       return 'job.dead';
     default:

@@ -2,6 +2,7 @@ import {
   type CreateJobResult,
   type JobPatch,
   type JobRecord,
+  type JobStatus,
   MemoryIdempotencyStore,
   type StateStore,
 } from '@polyqueue/core';
@@ -40,12 +41,13 @@ export class MemoryStateStore extends MemoryIdempotencyStore implements StateSto
     return job ? structuredClone(job) : undefined;
   }
 
-  async updateJob(id: string, patch: JobPatch): Promise<void> {
+  async updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean> {
     this.#check();
     const job = this.#jobs.get(id);
-    if (!job) return;
+    if (!job || (onlyIfStatus !== undefined && job.status !== onlyIfStatus)) return false;
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     Object.assign(job, structuredClone(defined), { updatedAt: new Date(this.#clock()).toISOString() });
+    return true;
   }
 
   /** Every job record, for assertions. */

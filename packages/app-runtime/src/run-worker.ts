@@ -48,6 +48,8 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       handlers,
       idempotency: state,
       concurrency: config.WORKER_CONCURRENCY,
+      // Heartbeats renew the delivery and the claim every third of this while a handler runs.
+      leaseMs: broker.leaseMs ?? config.JOB_LEASE_MS,
       maxAttempts: config.MAX_ATTEMPTS,
       backoff: { baseMs: config.BACKOFF_BASE_MS, maxMs: config.BACKOFF_MAX_MS },
       drainTimeoutMs: config.DRAIN_TIMEOUT_MS,

@@ -31,14 +31,18 @@ async function createdJob(state: MemoryStateStore, id: string) {
 }
 
 describe('createJobRecorder', () => {
-  it('walks a job through processing, failed (retrying) and succeeded, publishing job.failed and job.succeeded', async () => {
+  it('walks a job through processing, retrying and succeeded, publishing job.retrying and job.succeeded', async () => {
     const { state, events, record } = setup();
     const envelope = await createdJob(state, 'j1');
     const base = { envelope, messageId: 'm1', queue: 'email' };
     await record({ ...base, outcome: 'processing', attempt: 1 });
     expect(await state.getJob('j1')).toMatchObject({ status: 'processing', attempts: 1 });
     await record({ ...base, outcome: 'retrying', attempt: 1, error: 'SMTP 451', retryInMs: 900 });
-    expect(await state.getJob('j1')).toMatchObject({ status: 'failed', attempts: 1, lastError: 'SMTP 451' });
+    expect(await state.getJob('j1')).toMatchObject({
+      status: 'retrying',
+      attempts: 1,
+      lastError: 'SMTP 451',
+    });
     await record({ ...base, outcome: 'succeeded', attempt: 2, result: { messageId: '<j1@x>' } });
     expect(await state.getJob('j1')).toMatchObject({
       status: 'succeeded',
@@ -46,7 +50,7 @@ describe('createJobRecorder', () => {
       result: { messageId: '<j1@x>' },
     });
     expect(events.map((e) => [e.topic, e.event.type, e.event.id])).toEqual([
-      ['job-events', 'job.failed', 'j1:job.failed:1'],
+      ['job-events', 'job.retrying', 'j1:job.retrying:1'],
       ['job-events', 'job.succeeded', 'j1:job.succeeded:2'],
     ]);
     expect(events[0]!.event.payload).toEqual({
@@ -83,6 +87,17 @@ describe('createJobRecorder', () => {
       { jobId: 'j2' },
       { jobId: 'raw-7', type: 'unknown' },
     ]);
+  });
+
+  it('records as succeeded a redelivered job found already done (its first ack was lost)', async () => {
+    const { state, events, record } = setup();
+    const envelope = await createdJob(state, 'j4');
+    const base = { envelope, messageId: 'm4', queue: 'email' };
+    await record({ ...base, outcome: 'processing', attempt: 1 });
+    // The handler ran and the key was marked done, but the ack failed: the job comes back.
+    await record({ ...base, outcome: 'skipped_duplicate', attempt: 2, result: { messageId: '<j4@x>' } });
+    expect(await state.getJob('j4')).toMatchObject({ status: 'succeeded', result: { messageId: '<j4@x>' } });
+    expect(events).toEqual([]);
   });
 
   it('still publishes the event when the state store is down, then reports the failure', async () => {

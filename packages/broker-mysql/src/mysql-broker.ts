@@ -74,6 +74,10 @@ export async function createMysqlBroker(options: MysqlBrokerOptions, logger: Log
 class MysqlBroker implements Broker {
   readonly name = 'mysql';
   readonly capabilities = MYSQL_CAPABILITIES;
+  /** MYSQL_LEASE_MS: how long a claimed row stays with its consumer without extend(). */
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
   readonly #tables: TableCache;
   readonly #acks: AckBatcher;
   readonly #wakeups = new Wakeups();

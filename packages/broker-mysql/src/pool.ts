@@ -135,6 +135,17 @@ export async function inTransaction<T>(
   }
 }
 
+/**
+ * The rows an UPDATE's WHERE matched, changed or not. affectedRows counts only changed rows
+ * (the connection does not set CLIENT_FOUND_ROWS), so an update writing the values a row
+ * already has would read as a miss; the server reports the match count in `info`.
+ */
+export function matchedRows(result: unknown): number {
+  const info = (result as { info?: string }).info ?? '';
+  const matched = /Rows matched:\s*(\d+)/.exec(info);
+  return matched ? Number(matched[1]) : affectedRows(result);
+}
+
 /** affectedRows of an INSERT / UPDATE / DELETE result. */
 export function affectedRows(result: unknown): number {
   return (result as { affectedRows?: number }).affectedRows ?? 0;

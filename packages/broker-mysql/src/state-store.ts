@@ -4,9 +4,11 @@
  * Tables (created on first use; `?prefix=` in the URL changes `polyqueue`):
  * - `polyqueue_jobs`: one row per job, UNIQUE on idempotency_key, so createJob is atomic on the
  *   key: the INSERT either wins or hits the unique index, and the loser reads the winner.
- * - `polyqueue_idempotency`: one row per key. A claim is one statement that can only succeed for
- *   one worker: INSERT IGNORE of a new key, or an UPDATE guarded by `expires_at <= NOW(3)` that
- *   takes over an expired lease. Time is the server's clock, so workers' clocks do not matter.
+ * - `polyqueue_idempotency`: one row per key, naming the owner of a live claim. A claim is one
+ *   statement that can only succeed for one worker: INSERT IGNORE of a new key, or an UPDATE
+ *   guarded by `expires_at <= NOW(3)` (an expired lease) or by the owner (a renewal). Renew,
+ *   complete and release are single statements guarded by the owner. Time is the server's
+ *   clock, so workers' clocks do not matter.
  */
 import type {
   ClaimResult,
@@ -14,11 +16,12 @@ import type {
   JobColumns,
   JobPatch,
   JobRecord,
+  JobStatus,
   StateStore,
 } from '@polyqueue/core';
-import { DEFAULT_DONE_TTL_MS, jobFromColumns } from '@polyqueue/core';
+import { CLAIMED, DEFAULT_DONE_TTL_MS, jobFromColumns } from '@polyqueue/core';
 import { quoteIdentifier } from './config';
-import { affectedRows, createMysqlPool, type Pool, retryOnStaleConnection } from './pool';
+import { affectedRows, createMysqlPool, matchedRows, type Pool, retryOnStaleConnection } from './pool';
 
 /** mysql2 returns DATETIME columns as Dates. */
 type JobRow = JobColumns<Date>;
@@ -55,9 +58,16 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
       done TINYINT(1) NOT NULL DEFAULT 0,
       result LONGTEXT NULL,
       expires_at DATETIME(3) NOT NULL,
+      owner VARCHAR(100) CHARACTER SET ascii COLLATE ascii_bin NULL,
       PRIMARY KEY (k),
       KEY expires_at (expires_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+    // Tables made before claims had owners.
+    const [owner] = (await pool.query(`SHOW COLUMNS FROM ${keys} LIKE 'owner'`)) as unknown as [unknown[]];
+    if (owner.length === 0)
+      await pool.query(
+        `ALTER TABLE ${keys} ADD COLUMN owner VARCHAR(100) CHARACTER SET ascii COLLATE ascii_bin NULL`,
+      );
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
@@ -120,7 +130,7 @@ class MysqlStateStore implements StateStore {
     return row ? jobFromColumns(row) : undefined;
   }
 
-  async updateJob(id: string, patch: JobPatch): Promise<void> {
+  async updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean> {
     const sets: string[] = [];
     const values: unknown[] = [];
     if (patch.status !== undefined) sets.push('status = ?') && values.push(patch.status);
@@ -129,24 +139,31 @@ class MysqlStateStore implements StateStore {
     if (patch.result !== undefined) sets.push('result = ?') && values.push(JSON.stringify(patch.result));
     sets.push('updated_at = ?');
     values.push(new Date(), id);
-    await this.#query(`UPDATE ${this.jobs} SET ${sets.join(', ')} WHERE id = ?`, values);
+    let where = 'id = ?';
+    if (onlyIfStatus !== undefined) {
+      where += ' AND status = ?';
+      values.push(onlyIfStatus);
+    }
+    const updated = await this.#query(`UPDATE ${this.jobs} SET ${sets.join(', ')} WHERE ${where}`, values);
+    return matchedRows(updated) === 1;
   }
 
-  async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+  async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
     await this.#cleanup();
     const lease = Math.max(1, Math.round(leaseMs)) * 1000;
     const inserted = await this.#query(
-      `INSERT IGNORE INTO ${this.keys} (k, done, result, expires_at) VALUES (?, 0, NULL, NOW(3) + INTERVAL ? MICROSECOND)`,
-      [key, lease],
+      `INSERT IGNORE INTO ${this.keys} (k, done, result, expires_at, owner) VALUES (?, 0, NULL, NOW(3) + INTERVAL ? MICROSECOND, ?)`,
+      [key, lease, owner],
     );
-    if (affectedRows(inserted) === 1) return { state: 'claimed' };
-    // Take over a lease (or a done record) that has expired; the guard makes it one winner.
+    if (affectedRows(inserted) === 1) return CLAIMED;
+    // Take over a lease (or a done record) that has expired, or renew the owner's own; the guard
+    // makes it one winner.
     const taken = await this.#query(
-      `UPDATE ${this.keys} SET done = 0, result = NULL, expires_at = NOW(3) + INTERVAL ? MICROSECOND
-       WHERE k = ? AND expires_at <= NOW(3)`,
-      [lease, key],
+      `UPDATE ${this.keys} SET done = 0, result = NULL, expires_at = NOW(3) + INTERVAL ? MICROSECOND, owner = ?
+       WHERE k = ? AND (expires_at <= NOW(3) OR (done = 0 AND owner = ?))`,
+      [lease, owner, key, owner],
     );
-    if (affectedRows(taken) === 1) return { state: 'claimed' };
+    if (affectedRows(taken) === 1) return CLAIMED;
     const rows = (await this.#query(
       `SELECT done, result, GREATEST(0, TIMESTAMPDIFF(MICROSECOND, NOW(3), expires_at)) DIV 1000 AS remaining_ms
        FROM ${this.keys} WHERE k = ?`,
@@ -160,16 +177,36 @@ class MysqlStateStore implements StateStore {
     return { state: 'busy', retryInMs: Math.max(1, Number(row.remaining_ms)) };
   }
 
-  async complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<void> {
-    await this.#query(
-      `INSERT INTO ${this.keys} (k, done, result, expires_at) VALUES (?, 1, ?, NOW(3) + INTERVAL ? MICROSECOND)
-       ON DUPLICATE KEY UPDATE done = 1, result = VALUES(result), expires_at = VALUES(expires_at)`,
-      [key, JSON.stringify(result ?? null), Math.max(1, Math.round(ttlMs)) * 1000],
+  async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
+    const renewed = await this.#query(
+      `UPDATE ${this.keys} SET expires_at = NOW(3) + INTERVAL ? MICROSECOND WHERE k = ? AND owner = ? AND done = 0`,
+      [Math.max(1, Math.round(leaseMs)) * 1000, key, owner],
     );
+    // A renewal within the same millisecond changes no column: MySQL then counts the row as
+    // matched, not affected, so read the match count (CLIENT_FOUND_ROWS is off by default).
+    return matchedRows(renewed) === 1;
   }
 
-  async release(key: string): Promise<void> {
-    await this.#query(`DELETE FROM ${this.keys} WHERE k = ? AND done = 0`, [key]);
+  async complete(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<boolean> {
+    const json = JSON.stringify(result ?? null);
+    const ttl = Math.max(1, Math.round(ttlMs)) * 1000;
+    // Done rows have no owner. The key is the owner's, or free: a key another owner has taken
+    // meanwhile is left to that owner.
+    const mine = await this.#query(
+      `UPDATE ${this.keys} SET done = 1, result = ?, expires_at = NOW(3) + INTERVAL ? MICROSECOND, owner = NULL
+       WHERE k = ? AND (owner = ? OR owner IS NULL)`,
+      [json, ttl, key, owner],
+    );
+    if (matchedRows(mine) === 1) return true;
+    const inserted = await this.#query(
+      `INSERT IGNORE INTO ${this.keys} (k, done, result, expires_at, owner) VALUES (?, 1, ?, NOW(3) + INTERVAL ? MICROSECOND, NULL)`,
+      [key, json, ttl],
+    );
+    return affectedRows(inserted) === 1;
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    await this.#query(`DELETE FROM ${this.keys} WHERE k = ? AND owner = ? AND done = 0`, [key, owner]);
   }
 
   async ping(): Promise<void> {

@@ -28,6 +28,10 @@ export type StorageKind = 'list' | 'stream';
 export abstract class RedisBrokerBase implements Broker {
   abstract readonly name: string;
   abstract readonly capabilities: Capabilities;
+  /** REDIS_LEASE_MS, for the drivers whose deliveries are leased (not plain redis-list). */
+  get leaseMs(): number | undefined {
+    return this.capabilities.redeliveryAfterCrash === 'lease' ? this.settings.leaseMs : undefined;
+  }
   readonly #consumerConnections = new Set<Redis>();
 
   constructor(

@@ -1,9 +1,11 @@
 import {
+  CLAIMED,
   type ClaimResult,
   type CreateJobResult,
   DEFAULT_DONE_TTL_MS,
   type JobPatch,
   type JobRecord,
+  type JobStatus,
   type StateStore,
   silentLogger,
 } from '@polyqueue/core';
@@ -14,30 +16,69 @@ import { connect, connected, disconnect, ping } from './connection';
  * Job status and idempotency claims in Redis (STATE_URL=redis://...).
  *
  *   polyqueue:job:<id>          hash: the job record (result as JSON text); kept JOB_TTL_MS
- *   polyqueue:job-key:<key>     the job id that owns an API Idempotency-Key (SET NX)
- *   polyqueue:idem:<key>        a worker's claim: "claimed" with the lease as TTL (SET NX PX),
+ *   polyqueue:job-key:<key>     the job id that owns an API Idempotency-Key
+ *   polyqueue:idem:<key>        a worker's claim: "claimed:<owner>" with the lease as TTL,
  *                               then "done:<result JSON>" kept for the done TTL
  *
- * Each operation touches one key or runs a one-key script, so it works on Redis Cluster.
+ * Every operation is one command or one script, so a crash never leaves half of one behind
+ * (taking an Idempotency-Key and writing its record are one script). The claim scripts touch
+ * one key; createJob with an Idempotency-Key touches two, which Redis Cluster would need in one
+ * slot (not yet supported: see docs/brokers/redis.md).
  */
 const JOB_TTL_MS = 30 * 24 * 3_600_000;
 
+// KEYS: the claim. ARGV: lease ms, owner. The owner's own live claim is renewed.
 const CLAIM = `
-if redis.call('SET', KEYS[1], 'claimed', 'NX', 'PX', ARGV[1]) then return {'claimed'} end
+local mine = 'claimed:' .. ARGV[2]
+if redis.call('SET', KEYS[1], mine, 'NX', 'PX', ARGV[1]) then return {'claimed'} end
 local value = redis.call('GET', KEYS[1])
+if value == mine then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  return {'claimed'}
+end
 if value and string.sub(value, 1, 5) == 'done:' then return {'done', string.sub(value, 6)} end
 return {'busy', redis.call('PTTL', KEYS[1])}
 `;
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == 'claimed' then return redis.call('DEL', KEYS[1]) end
+// KEYS: the claim. ARGV: lease ms, owner.
+const RENEW = `
+if redis.call('GET', KEYS[1]) == 'claimed:' .. ARGV[2] then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 0
 `;
 
-// Fields come as name/value pairs; only an existing record is updated.
+// KEYS: the claim. ARGV: done ttl ms, owner, result JSON. Another owner's claim is left alone.
+const COMPLETE = `
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, 8) == 'claimed:' and value ~= 'claimed:' .. ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], 'done:' .. ARGV[3], 'PX', ARGV[1])
+return 1
+`;
+
+// KEYS: the claim. ARGV: owner.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == 'claimed:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+// KEYS: the record, then the Idempotency-Key's owner when the job has one. ARGV: ttl ms, job
+// id, then field name/value pairs. Returns {1} when created, {0, owner id} when the key is taken.
+const CREATE_JOB = `
+if #KEYS == 2 then
+  local owner = redis.call('GET', KEYS[2])
+  if owner then return {0, owner} end
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return {1}
+`;
+
+// KEYS: the record. ARGV: ttl ms, the status it must have ('' for any), then name/value pairs.
+// Only an existing record is updated.
 const UPDATE_JOB = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `;
@@ -73,28 +114,25 @@ class RedisStateStore implements StateStore {
   }
 
   async createJob(record: JobRecord): Promise<CreateJobResult> {
-    if (record.idempotencyKey !== undefined) {
-      const keyOwner = `${this.prefix}:job-key:${record.idempotencyKey}`;
-      const won = await this.redis.set(keyOwner, record.id, 'PX', JOB_TTL_MS, 'NX');
-      if (won === null) {
-        // The winner writes its record right after its SET NX; wait briefly for it.
-        for (let tries = 0; tries < 50; tries++) {
-          const ownerId = await this.redis.get(keyOwner);
-          const existing = ownerId ? await this.getJob(ownerId) : undefined;
-          if (existing) return { created: false, existing };
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        throw new Error(
-          `job with idempotency key ${record.idempotencyKey} is being created but its record is missing`,
-        );
-      }
-    }
-    await this.redis
-      .multi()
-      .hset(this.#job(record.id), toHash(record))
-      .pexpire(this.#job(record.id), JOB_TTL_MS)
-      .exec();
-    return { created: true };
+    const keys = [this.#job(record.id)];
+    if (record.idempotencyKey !== undefined) keys.push(`${this.prefix}:job-key:${record.idempotencyKey}`);
+    const fields = Object.entries(toHash(record)).flat();
+    const [created, ownerId] = (await this.redis.eval(
+      CREATE_JOB,
+      keys.length,
+      ...keys,
+      JOB_TTL_MS,
+      record.id,
+      ...fields,
+    )) as [number, string | undefined];
+    if (created === 1) return { created: true };
+    const existing = await this.getJob(String(ownerId));
+    // The record and its key share a TTL and are written together, so this is a record deleted by hand.
+    if (!existing)
+      throw new Error(
+        `idempotency key ${record.idempotencyKey} belongs to job ${ownerId}, whose record is gone (deleted by hand?)`,
+      );
+    return { created: false, existing };
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -102,34 +140,40 @@ class RedisStateStore implements StateStore {
     return Object.keys(hash).length === 0 ? undefined : fromHash(hash);
   }
 
-  async updateJob(id: string, patch: JobPatch): Promise<void> {
+  async updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean> {
     const fields = toHash({ ...patch, updatedAt: new Date().toISOString() });
-    await this.redis.eval(UPDATE_JOB, 1, this.#job(id), JOB_TTL_MS, ...Object.entries(fields).flat());
+    const updated = await this.redis.eval(
+      UPDATE_JOB,
+      1,
+      this.#job(id),
+      JOB_TTL_MS,
+      onlyIfStatus ?? '',
+      ...Object.entries(fields).flat(),
+    );
+    return updated === 1;
   }
 
-  async claim(key: string, leaseMs: number): Promise<ClaimResult> {
-    const [state, value] = (await this.redis.eval(
-      CLAIM,
-      1,
-      this.#idem(key),
-      Math.max(1, Math.round(leaseMs)),
-    )) as [string, string | number | undefined];
-    if (state === 'claimed') return { state: 'claimed' };
+  async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
+    const [state, value] = (await this.redis.eval(CLAIM, 1, this.#idem(key), ms(leaseMs), owner)) as [
+      string,
+      string | number | undefined,
+    ];
+    if (state === 'claimed') return CLAIMED;
     if (state === 'done') return { state: 'done', result: JSON.parse(String(value)) };
     return { state: 'busy', retryInMs: Math.max(1, Number(value)) };
   }
 
-  async complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<void> {
-    await this.redis.set(
-      this.#idem(key),
-      `done:${JSON.stringify(result ?? null)}`,
-      'PX',
-      Math.max(1, Math.round(ttlMs)),
-    );
+  async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
+    return (await this.redis.eval(RENEW, 1, this.#idem(key), ms(leaseMs), owner)) === 1;
   }
 
-  async release(key: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.#idem(key));
+  async complete(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<boolean> {
+    const json = JSON.stringify(result ?? null);
+    return (await this.redis.eval(COMPLETE, 1, this.#idem(key), ms(ttlMs), owner, json)) === 1;
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.#idem(key), owner);
   }
 
   #idem(key: string) {
@@ -143,6 +187,11 @@ class RedisStateStore implements StateStore {
   close(): Promise<void> {
     return disconnect(this.redis);
   }
+}
+
+/** A whole, positive number of milliseconds, as PX and PEXPIRE want. */
+function ms(value: number): number {
+  return Math.max(1, Math.round(value));
 }
 
 function toHash(record: Partial<JobRecord>): Record<string, string> {

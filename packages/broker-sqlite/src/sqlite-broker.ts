@@ -195,6 +195,10 @@ export class SqliteBroker implements Broker {
     delivery: 'at-least-once',
     crossProcess: true,
   };
+  /** SQLITE_LEASE_MS: how long a claimed job stays with its consumer without extend(). */
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
   readonly #db: Db;
   readonly #writes: WriteBatcher;
   readonly #tables = new Map<string, QueueTable>();

@@ -1,15 +1,18 @@
 /**
  * Job status and idempotency claims in a SQLite file (STATE_URL=sqlite:<path>, the default).
  * Claims are one INSERT ... ON CONFLICT statement, atomic under SQLite's write lock, so two
- * processes cannot both claim a key.
+ * processes cannot both claim a key. Each claim row names its owner; renew, complete and
+ * release are single statements guarded by it.
  */
 import {
+  CLAIMED,
   type ClaimResult,
   type CreateJobResult,
   DEFAULT_DONE_TTL_MS,
   type JobColumns,
   type JobPatch,
   type JobRecord,
+  type JobStatus,
   jobFromColumns,
   type StateStore,
 } from '@polyqueue/core';
@@ -25,6 +28,7 @@ export class SqliteStateStore implements StateStore {
   readonly #jobByKey;
   readonly #updateJob;
   readonly #claim;
+  readonly #renew;
   readonly #readClaim;
   readonly #complete;
   readonly #release;
@@ -49,12 +53,17 @@ export class SqliteStateStore implements StateStore {
         key TEXT PRIMARY KEY,
         done INTEGER NOT NULL DEFAULT 0,
         result TEXT,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL,
+        owner TEXT
       );`);
+    // Files made before claims had owners.
+    const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(polyqueue_idempotency)').all();
+    if (!columns.some((c) => c.name === 'owner'))
+      this.#db.exec('ALTER TABLE polyqueue_idempotency ADD COLUMN owner TEXT');
     this.#insertJob = this.#db.prepare(
       `INSERT INTO polyqueue_jobs (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, created_at, updated_at)
        VALUES (@id, @type, @queue, @status, @attempts, @last_error, @result, @idempotency_key, @request_hash, @created_at, @updated_at)
-       ON CONFLICT (idempotency_key) DO NOTHING`,
+       ON CONFLICT DO NOTHING`,
     );
     this.#jobById = this.#db.prepare<[string], JobRow>('SELECT * FROM polyqueue_jobs WHERE id = ?');
     this.#jobByKey = this.#db.prepare<[string], JobRow>(
@@ -64,28 +73,39 @@ export class SqliteStateStore implements StateStore {
       `UPDATE polyqueue_jobs SET status = COALESCE(@status, status), attempts = COALESCE(@attempts, attempts),
          last_error = CASE WHEN @has_error THEN @last_error ELSE last_error END,
          result = CASE WHEN @has_result THEN @result ELSE result END, updated_at = @updated_at
-       WHERE id = @id`,
+       WHERE id = @id AND (@only_if_status IS NULL OR status = @only_if_status)`,
     );
-    // Take the key if it is free or its lease (or done record) has expired; otherwise change nothing.
+    // Take the key if it is free, its lease (or done record) has expired, or the owner holds it.
     this.#claim = this.#db.prepare(
-      `INSERT INTO polyqueue_idempotency (key, done, result, expires_at) VALUES (@key, 0, NULL, @expires)
-       ON CONFLICT (key) DO UPDATE SET done = 0, result = NULL, expires_at = @expires WHERE expires_at <= @now`,
+      `INSERT INTO polyqueue_idempotency (key, done, result, expires_at, owner) VALUES (@key, 0, NULL, @expires, @owner)
+       ON CONFLICT (key) DO UPDATE SET done = 0, result = NULL, expires_at = @expires, owner = @owner
+       WHERE expires_at <= @now OR (done = 0 AND owner = @owner)`,
+    );
+    this.#renew = this.#db.prepare(
+      'UPDATE polyqueue_idempotency SET expires_at = @expires WHERE key = @key AND owner = @owner AND done = 0',
     );
     this.#readClaim = this.#db.prepare<[string], { done: number; result: string | null; expires_at: number }>(
       'SELECT done, result, expires_at FROM polyqueue_idempotency WHERE key = ?',
     );
+    // Done rows have no owner; a key another owner has taken meanwhile is left to that owner.
     this.#complete = this.#db.prepare(
-      `INSERT INTO polyqueue_idempotency (key, done, result, expires_at) VALUES (?, 1, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET done = 1, result = excluded.result, expires_at = excluded.expires_at`,
+      `INSERT INTO polyqueue_idempotency (key, done, result, expires_at, owner) VALUES (@key, 1, @result, @expires, NULL)
+       ON CONFLICT (key) DO UPDATE SET done = 1, result = excluded.result, expires_at = excluded.expires_at, owner = NULL
+       WHERE owner = @owner OR owner IS NULL`,
     );
-    this.#release = this.#db.prepare('DELETE FROM polyqueue_idempotency WHERE key = ? AND done = 0');
+    this.#release = this.#db.prepare(
+      'DELETE FROM polyqueue_idempotency WHERE key = ? AND owner = ? AND done = 0',
+    );
   }
 
   async createJob(record: JobRecord): Promise<CreateJobResult> {
     const inserted = this.#insertJob.run(toRow(record)).changes === 1;
     if (inserted) return { created: true };
-    const existing = this.#jobByKey.get(record.idempotencyKey!);
-    if (!existing) throw new Error(`job ${record.id} was not inserted and no job holds its idempotency key`);
+    const existing =
+      (record.idempotencyKey !== undefined ? this.#jobByKey.get(record.idempotencyKey) : undefined) ??
+      this.#jobById.get(record.id);
+    if (!existing)
+      throw new Error(`job ${record.id} was not inserted and no job holds its id or idempotency key`);
     return { created: false, existing: jobFromColumns(existing) };
   }
 
@@ -94,9 +114,10 @@ export class SqliteStateStore implements StateStore {
     return row ? jobFromColumns(row) : undefined;
   }
 
-  async updateJob(id: string, patch: JobPatch): Promise<void> {
-    this.#updateJob.run({
+  async updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean> {
+    const { changes } = this.#updateJob.run({
       id,
+      only_if_status: onlyIfStatus ?? null,
       status: patch.status ?? null,
       attempts: patch.attempts ?? null,
       has_error: 'lastError' in patch ? 1 : 0,
@@ -105,23 +126,29 @@ export class SqliteStateStore implements StateStore {
       result: patch.result === undefined ? null : JSON.stringify(patch.result),
       updated_at: new Date().toISOString(),
     });
+    return changes === 1;
   }
 
-  async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+  async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
     const now = Date.now();
-    if (this.#claim.run({ key, expires: now + leaseMs, now }).changes === 1) return { state: 'claimed' };
+    if (this.#claim.run({ key, owner, expires: now + leaseMs, now }).changes === 1) return CLAIMED;
     const row = this.#readClaim.get(key);
-    if (!row) return this.claim(key, leaseMs); // released between the two statements
+    if (!row) return this.claim(key, owner, leaseMs); // released between the two statements
     if (row.done) return { state: 'done', result: row.result === null ? null : JSON.parse(row.result) };
     return { state: 'busy', retryInMs: Math.max(1, row.expires_at - now) };
   }
 
-  async complete(key: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<void> {
-    this.#complete.run(key, JSON.stringify(result ?? null), Date.now() + ttlMs);
+  async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
+    return this.#renew.run({ key, owner, expires: Date.now() + leaseMs }).changes === 1;
   }
 
-  async release(key: string): Promise<void> {
-    this.#release.run(key);
+  async complete(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<boolean> {
+    const expires = Date.now() + ttlMs;
+    return this.#complete.run({ key, owner, result: JSON.stringify(result ?? null), expires }).changes === 1;
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    this.#release.run(key, owner);
   }
 
   async ping(): Promise<void> {

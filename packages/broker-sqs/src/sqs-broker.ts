@@ -75,6 +75,8 @@ interface Visibility {
 export class SqsBroker implements Broker {
   readonly name: string;
   readonly capabilities: Capabilities;
+  /** The visibility timeout: a received message stays hidden this long without extend(). */
+  readonly leaseMs: number;
   readonly #client: SQSClient;
   readonly #config: SqsConfig;
   readonly #names: QueueNames;
@@ -89,6 +91,7 @@ export class SqsBroker implements Broker {
     this.#config = config;
     this.name = config.SQS_FIFO ? 'sqs (fifo)' : 'sqs';
     this.capabilities = sqsCapabilities(config.SQS_FIFO);
+    this.leaseMs = config.SQS_VISIBILITY_TIMEOUT_S * 1000;
     this.#client = createSqsClient(config);
     this.#names = new QueueNames(config.POLYQUEUE_PREFIX, config.SQS_FIFO);
     this.#directory = new QueueDirectory(this.#client, config);

@@ -120,6 +120,12 @@ export interface Capabilities {
 export interface Broker {
   readonly name: string;
   readonly capabilities: Capabilities;
+  /**
+   * Brokers whose redelivery after a crash is a lease (capabilities.redeliveryAfterCrash
+   * 'lease'): how long a delivery stays with its consumer without extend(). The runtime leases
+   * its idempotency claims as long and renews both while a handler runs.
+   */
+  readonly leaseMs?: number;
   /** Resolves only when the broker has accepted every message durably. */
   publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void>;
   /** Calls handler for each delivery until options.signal aborts; resolves after draining. */

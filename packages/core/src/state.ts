@@ -1,6 +1,17 @@
 import type { IdempotencyStore } from './idempotency';
 
-export type JobStatus = 'queued' | 'processing' | 'succeeded' | 'failed' | 'dead';
+/**
+ * What a job record says, each word for one thing:
+ * - `pending`: recorded by the API, its publication not yet confirmed (no 202 was sent for it);
+ *   a retry of the request with the same Idempotency-Key publishes it.
+ * - `queued`: the broker has the job durably.
+ * - `processing`: a worker runs it now.
+ * - `retrying`: an attempt failed; the next one is scheduled (lastError says why).
+ * - `succeeded`: done, with its result.
+ * - `dead`: failed for good (a non-retryable error or the last attempt); it is in the queue's
+ *   dead letters, lastError holds the reason, and a redrive runs it again.
+ */
+export type JobStatus = 'pending' | 'queued' | 'processing' | 'retrying' | 'succeeded' | 'dead';
 
 /** What GET /v1/jobs/:id reports; written by the API on enqueue and by workers after. */
 export interface JobRecord {
@@ -68,8 +79,13 @@ export interface JobStateStore {
    */
   createJob(record: JobRecord): Promise<CreateJobResult>;
   getJob(id: string): Promise<JobRecord | undefined>;
-  /** Updates a job's status fields and updatedAt; an unknown id is ignored (a job from another producer). */
-  updateJob(id: string, patch: JobPatch): Promise<void>;
+  /**
+   * Updates a job's status fields and updatedAt; an unknown id is ignored (a job from another
+   * producer). With `onlyIfStatus`, only a record in that status is changed (compare-and-set), so
+   * a late write cannot move a job backwards (the API's `queued` after a fast worker's
+   * `succeeded`). Resolves true when a record was changed.
+   */
+  updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean>;
 }
 
 /** Job status and idempotency claims in one backend (STATE_URL: sqlite, redis or mysql). */

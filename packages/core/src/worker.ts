@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff';
@@ -27,6 +28,9 @@ export interface JobHandler<P = unknown, R = unknown> {
 
 export type Outcome = 'succeeded' | 'retrying' | 'dead' | 'skipped_duplicate';
 
+/** The lease of a running job's idempotency claim on a broker that has no lease of its own. */
+export const DEFAULT_LEASE_MS = 30_000;
+
 export interface OutcomeEvent {
   envelope: Envelope | undefined;
   messageId: string;
@@ -48,10 +52,14 @@ export interface WorkerOptions {
   /** A job failing on this attempt is dead-lettered instead of retried. */
   maxAttempts?: number;
   backoff?: BackoffOptions;
-  /** How long a claimed idempotency key stays locked if the worker dies mid-job. */
-  idempotencyLeaseMs?: number;
-  /** When set, the runtime renews the delivery's lease by leaseMs every heartbeatMs. */
-  heartbeat?: { everyMs: number; leaseMs: number };
+  /**
+   * How long a running job's idempotency claim (and, where the broker has leases, its delivery)
+   * stays held without a heartbeat: a dead worker's job can run elsewhere this long after its
+   * last heartbeat. Defaults to the broker's own lease (`broker.leaseMs`), else 30 s.
+   */
+  leaseMs?: number;
+  /** How often the heartbeat renews every running job's claim and delivery; leaseMs / 3 by default. */
+  heartbeatMs?: number;
   /** How long shutdown waits for in-flight jobs before aborting their signal. */
   drainTimeoutMs?: number;
   logger?: Logger;
@@ -94,6 +102,15 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
+/** A job whose handler runs now: what the heartbeat renews. */
+interface RunningJob {
+  delivery: Delivery;
+  key: string;
+  owner: string;
+  /** Date.now() of the claim or of the last renewal. */
+  renewedAt: number;
+}
+
 /** The delivery's attempt, off the decoded envelope where the driver keeps it there. */
 function attemptFor(delivery: Delivery, envelope: Envelope | undefined): number {
   return envelope && delivery.attemptInEnvelope ? envelope.attempt : delivery.attempt;
@@ -112,13 +129,45 @@ export function createWorker(options: WorkerOptions): Worker {
     concurrency = 4,
     maxAttempts = 5,
     backoff = DEFAULT_BACKOFF,
-    idempotencyLeaseMs = 5 * 60_000,
+    leaseMs = broker.leaseMs ?? DEFAULT_LEASE_MS,
     drainTimeoutMs = 30_000,
     logger = silentLogger(),
     metrics,
     random = Math.random,
   } = options;
   const hardStop = new AbortController();
+  const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3));
+  const extendsDelivery = broker.capabilities.leaseExtension;
+  // Claim owners: one token per delivery, so a stale holder cannot touch its successor's claim.
+  const workerId = randomUUID();
+  let deliveries = 0;
+  const running = new Set<RunningJob>();
+
+  /**
+   * Renews the delivery lease and the claim of every job running for heartbeatMs or more: one
+   * timer per worker, not one per job. A job renewed at most 1.5 heartbeats apart keeps both
+   * leases (3 heartbeats long) alive with room for a slow round trip.
+   */
+  function heartbeat(): void {
+    const now = Date.now();
+    for (const job of running) {
+      if (now - job.renewedAt < heartbeatMs / 2) continue;
+      job.renewedAt = now;
+      if (extendsDelivery)
+        job.delivery
+          .extend(leaseMs)
+          .catch((error) =>
+            logger.warn({ err: error, messageId: job.delivery.messageId }, 'lease extension failed'),
+          );
+      Promise.resolve(idempotency.renew(job.key, job.owner, leaseMs)).then(
+        (held) => {
+          if (!held)
+            logger.warn({ key: job.key }, 'idempotency claim lost while the job ran (its lease ran out)');
+        },
+        (error) => logger.warn({ err: error, key: job.key }, 'idempotency claim renewal failed'),
+      );
+    }
+  }
 
   /** Tells the hook; a synchronous hook costs no promise. Errors are logged, never thrown. */
   function notify(event: OutcomeEvent): void | Promise<void> {
@@ -182,12 +231,23 @@ export function createWorker(options: WorkerOptions): Worker {
 
     const key = envelope.idempotencyKey ?? envelope.id;
     const attempt = attemptFor(delivery, envelope);
-    const claiming = idempotency.claim(key, idempotencyLeaseMs);
+    deliveries += 1;
+    const owner = `${workerId}:${deliveries}`;
+    const claiming = idempotency.claim(key, owner, leaseMs);
     const claim = isPromise(claiming) ? await claiming : claiming;
     if (claim.state === 'done') {
       await delivery.ack();
       count(envelope.type, 'skipped_duplicate');
       logger.info({ jobId: envelope.id }, 'already done; acked without running again');
+      // The record may still say processing: the earlier run's ack (or its record) was lost.
+      await notify({
+        envelope,
+        messageId: delivery.messageId,
+        queue,
+        outcome: 'skipped_duplicate',
+        attempt,
+        result: claim.result,
+      });
       return;
     }
     if (claim.state === 'busy') {
@@ -209,13 +269,8 @@ export function createWorker(options: WorkerOptions): Worker {
     }
     const started = metrics ? performance.now() : 0;
     metrics?.inFlight.inc({ queue });
-    const heartbeat = options.heartbeat
-      ? setInterval(() => {
-          delivery
-            .extend(options.heartbeat!.leaseMs)
-            .catch((error) => logger.warn({ err: error }, 'lease extension failed'));
-        }, options.heartbeat.everyMs)
-      : undefined;
+    const runningJob: RunningJob = { delivery, key, owner, renewedAt: Date.now() };
+    running.add(runningJob);
     let result: unknown;
     let failure: unknown;
     let failed = false;
@@ -228,15 +283,20 @@ export function createWorker(options: WorkerOptions): Worker {
       failed = true;
       failure = error;
     } finally {
-      clearInterval(heartbeat);
+      running.delete(runningJob);
       metrics?.inFlight.dec({ queue });
       metrics?.duration.observe({ queue, type: envelope.type }, (performance.now() - started) / 1000);
     }
 
     if (!failed) {
       // Mark done before the ack: a crash between them redelivers a job that is then skipped.
-      const completing = idempotency.complete(key, result ?? null);
-      if (isPromise(completing)) await completing;
+      const completing = idempotency.complete(key, owner, result ?? null);
+      const completed = isPromise(completing) ? await completing : completing;
+      if (!completed)
+        logger.warn(
+          { jobId: envelope.id, key },
+          'claim taken over by another worker while this one ran; it records the job',
+        );
       await delivery.ack();
       count(envelope.type, 'succeeded');
       if (options.onOutcome) {
@@ -253,7 +313,7 @@ export function createWorker(options: WorkerOptions): Worker {
       return;
     }
 
-    await idempotency.release(key);
+    await idempotency.release(key, owner);
     const reason = errorMessage(failure);
     if (failure instanceof NonRetryableError) return deadLetter(delivery, envelope, reason);
     if (attempt >= maxAttempts) {
@@ -290,6 +350,8 @@ export function createWorker(options: WorkerOptions): Worker {
   return {
     async run(signal, onReady) {
       metrics?.consumers.inc({ queue });
+      const beating = setInterval(heartbeat, heartbeatMs);
+      beating.unref();
       const consuming = broker.consume(queue, safeHandle, { concurrency, signal, onReady });
       const onAbort = () => {
         const timer = setTimeout(() => {
@@ -304,6 +366,7 @@ export function createWorker(options: WorkerOptions): Worker {
       try {
         await consuming;
       } finally {
+        clearInterval(beating);
         metrics?.consumers.dec({ queue });
       }
     },

@@ -28,8 +28,10 @@ function delivery(body: string, attempt = 1, messageId = 'm1'): Delivery & { set
 }
 
 /** Feeds deliveries to the runtime's handler through the Broker.consume contract. */
-function feeding(deliveries: Delivery[]): Broker {
+function feeding(deliveries: Delivery[], extra: Partial<Broker> = {}): Broker {
   return {
+    capabilities: { leaseExtension: false },
+    ...extra,
     consume: async (
       _q: string,
       handler: DeliveryHandler,
@@ -166,7 +168,7 @@ describe('worker runtime', () => {
   it('acks a redelivered job whose side effect is already done, without running it', async () => {
     const idempotency = new MemoryIdempotencyStore();
     const envelope = createEnvelope('test_job', {});
-    await idempotency.complete(envelope.id, 'sent');
+    await idempotency.complete(envelope.id, 'an-earlier-run', 'sent');
     let runs = 0;
     const settled = await runOne(delivery(encodeEnvelope(envelope), 2), {
       idempotency,
@@ -179,13 +181,84 @@ describe('worker runtime', () => {
   it('puts back a job another worker is running, for when its lease could end', async () => {
     const idempotency = new MemoryIdempotencyStore();
     const envelope = createEnvelope('test_job', {}, { idempotencyKey: 'order-7' });
-    await idempotency.claim('order-7', 10_000);
+    await idempotency.claim('order-7', 'another-worker', 10_000);
     const settled = await runOne(delivery(encodeEnvelope(envelope)), {
       idempotency,
       handlers: { test_job: { handle: async () => 1 } },
     });
     expect(settled.kind).toBe('retry');
     expect(settled.kind === 'retry' && settled.delayMs > 9_000 && settled.delayMs <= 10_000).toBe(true);
+  });
+
+  it('leases its claim as long as the broker leases the delivery, not minutes', async () => {
+    const idempotency = new MemoryIdempotencyStore();
+    const envelope = createEnvelope('test_job', {});
+    let busyFor = 0;
+    const d = delivery(encodeEnvelope(envelope));
+    const worker = createWorker({
+      broker: feeding([d], { leaseMs: 2_000 } as Partial<Broker>),
+      queue: 'q',
+      idempotency,
+      handlers: {
+        test_job: {
+          handle: async () => {
+            // What a redelivered copy meets if this worker died now: busy until the lease ends.
+            const other = idempotency.claim(envelope.id, 'a-redelivery', 60_000);
+            if (other.state === 'busy') busyFor = other.retryInMs;
+          },
+        },
+      },
+    });
+    await worker.run(new AbortController().signal);
+    expect(busyFor).toBeGreaterThan(1_000);
+    expect(busyFor).toBeLessThanOrEqual(2_000);
+  });
+
+  it('renews the delivery and the claim while a handler outlives several leases', async () => {
+    const idempotency = new MemoryIdempotencyStore();
+    const envelope = createEnvelope('test_job', {});
+    const extended: number[] = [];
+    let wakeAfterExtends: (() => void) | undefined;
+    const d = delivery(encodeEnvelope(envelope));
+    d.extend = async (ms) => {
+      extended.push(ms);
+      if (extended.length >= 6) wakeAfterExtends?.();
+    };
+    let otherClaim = '';
+    const worker = createWorker({
+      broker: feeding([d], { capabilities: { leaseExtension: true } } as Partial<Broker>),
+      queue: 'q',
+      idempotency,
+      leaseMs: 90,
+      handlers: {
+        test_job: {
+          handle: async () => {
+            // Six heartbeats of 30 ms: two leases of 90 ms have passed since the claim.
+            await new Promise<void>((resolve) => {
+              wakeAfterExtends = resolve;
+            });
+            otherClaim = (await idempotency.claim(envelope.id, 'a-redelivery', 90)).state;
+          },
+        },
+      },
+    });
+    await worker.run(new AbortController().signal);
+    expect(extended.every((ms) => ms === 90)).toBe(true);
+    expect(otherClaim).toBe('busy');
+    expect(await d.settled).toEqual({ kind: 'ack' });
+  });
+
+  it('tells the hook of a skipped duplicate with the earlier result, so its record can say succeeded', async () => {
+    const idempotency = new MemoryIdempotencyStore();
+    const envelope = createEnvelope('test_job', {});
+    idempotency.complete(envelope.id, 'an-earlier-run', { sent: true });
+    const events: OutcomeEvent[] = [];
+    await runOne(delivery(encodeEnvelope(envelope), 2), {
+      idempotency,
+      handlers: { test_job: { handle: async () => 1 } },
+      onOutcome: (e) => void events.push(e),
+    });
+    expect(events.map((e) => [e.outcome, e.result])).toEqual([['skipped_duplicate', { sent: true }]]);
   });
 
   it('aborts in-flight handlers once the drain timeout passes', async () => {

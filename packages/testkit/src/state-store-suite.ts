@@ -37,7 +37,17 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
       expect(updated).toMatchObject({ status: 'succeeded', attempts: 1, result: { variants: ['a'] } });
       expect(updated!.updatedAt >= r.updatedAt).toBe(true);
       expect(await store.getJob(randomUUID())).toBeUndefined();
-      await store.updateJob(randomUUID(), { status: 'dead' }); // unknown id: ignored
+      expect(await store.updateJob(randomUUID(), { status: 'dead' })).toBe(false); // unknown id: ignored
+    });
+
+    it('changes a record only from the expected status when asked to (no status going backwards)', async () => {
+      const r = record({ status: 'pending' });
+      await store.createJob(r);
+      expect(await store.updateJob(r.id, { status: 'queued' }, 'pending')).toBe(true);
+      expect(await store.updateJob(r.id, { status: 'succeeded', attempts: 1 })).toBe(true);
+      // The API's late 'queued' after a fast worker's 'succeeded' changes nothing.
+      expect(await store.updateJob(r.id, { status: 'queued' }, 'pending')).toBe(false);
+      expect(await store.getJob(r.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
     });
 
     it('returns the existing job for a reused idempotency key, atomically', async () => {
@@ -53,28 +63,64 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
 
     it('claims an idempotency key once, with a lease, then done or released', async () => {
       const key = `claim-${randomUUID()}`;
-      const claims = await Promise.all(Array.from({ length: 10 }, () => store.claim(key, 60_000)));
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => store.claim(key, `worker-${i}`, 60_000)),
+      );
       expect(claims.filter((c) => c.state === 'claimed')).toHaveLength(1);
+      const holder = `worker-${claims.findIndex((c) => c.state === 'claimed')}`;
       const busy = claims.find((c) => c.state === 'busy');
       expect(busy && busy.state === 'busy' && busy.retryInMs > 0 && busy.retryInMs <= 60_000).toBe(true);
 
-      await store.release(key);
-      expect((await store.claim(key, 60_000)).state).toBe('claimed');
-      await store.complete(key, { messageId: 'm1' });
-      expect(await store.claim(key, 60_000)).toEqual({ state: 'done', result: { messageId: 'm1' } });
-      await store.release(key); // a done key stays done
-      expect((await store.claim(key, 60_000)).state).toBe('done');
+      await store.release(key, holder);
+      expect((await store.claim(key, 'next', 60_000)).state).toBe('claimed');
+      expect(await store.complete(key, 'next', { messageId: 'm1' })).toBe(true);
+      expect(await store.claim(key, 'later', 60_000)).toEqual({ state: 'done', result: { messageId: 'm1' } });
+      await store.release(key, 'next'); // a done key stays done
+      expect((await store.claim(key, 'later', 60_000)).state).toBe('done');
     });
 
-    it('lets a claim be taken over once its lease has expired', async () => {
+    it('lets only the owner renew, complete or release a claim', async () => {
+      const key = `owned-${randomUUID()}`;
+      expect((await store.claim(key, 'a', 60_000)).state).toBe('claimed');
+      expect((await store.claim(key, 'a', 60_000)).state).toBe('claimed'); // the owner again: renewed
+      expect(await store.renew(key, 'a', 60_000)).toBe(true);
+      expect(await store.renew(key, 'b', 60_000)).toBe(false);
+      await store.release(key, 'b'); // not b's: nothing happens
+      expect((await store.claim(key, 'b', 60_000)).state).toBe('busy');
+      expect(await store.complete(key, 'b', 'b ran it')).toBe(false);
+      expect((await store.claim(key, 'b', 60_000)).state).toBe('busy');
+      expect(await store.complete(key, 'a', 'a ran it')).toBe(true);
+      expect(await store.claim(key, 'b', 60_000)).toEqual({ state: 'done', result: 'a ran it' });
+      expect(await store.renew(key, 'a', 60_000)).toBe(false); // done: nothing left to renew
+    });
+
+    it('lets a claim be taken over once its lease has expired, and keeps the stale owner off it', async () => {
       const key = `lease-${randomUUID()}`;
-      expect((await store.claim(key, 1)).state).toBe('claimed');
+      expect((await store.claim(key, 'stalled', 1)).state).toBe('claimed');
       const deadline = Date.now() + 5_000;
       let state = 'busy';
       while (state === 'busy' && Date.now() < deadline) {
-        state = (await store.claim(key, 60_000)).state;
+        state = (await store.claim(key, 'successor', 60_000)).state;
       }
       expect(state).toBe('claimed');
+      // The stalled worker wakes up: its release and renew must not touch the successor's claim.
+      await store.release(key, 'stalled');
+      expect(await store.renew(key, 'stalled', 60_000)).toBe(false);
+      expect((await store.claim(key, 'third', 60_000)).state).toBe('busy');
+      expect(await store.complete(key, 'stalled', 'late')).toBe(false);
+      expect(await store.renew(key, 'successor', 60_000)).toBe(true);
+    });
+
+    it('renews a lease so that it outlives its first term', async () => {
+      const key = `renew-${randomUUID()}`;
+      expect((await store.claim(key, 'a', 300)).state).toBe('claimed');
+      const until = Date.now() + 900;
+      // Renewed every 100 ms for three lease terms: never free for another owner.
+      while (Date.now() < until) {
+        expect(await store.renew(key, 'a', 300)).toBe(true);
+        expect((await store.claim(key, 'b', 300)).state).toBe('busy');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     });
   });
 }
