@@ -41,13 +41,16 @@ export interface EnqueueResult {
 }
 
 /**
- * Records the job as queued, then publishes its envelope. With an Idempotency-Key the record
- * is created atomically on the key (JobStateStore.createJob), so of two identical requests one
- * creates and publishes, the other gets the same job and publishes nothing.
+ * Records the job as `pending`, publishes its envelope, then marks it `queued`. With an
+ * Idempotency-Key the record is created atomically on the key (JobStateStore.createJob), so
+ * of two identical requests one creates the job and the other gets that same job.
  *
- * When the broker refuses the message the record is marked failed (attempts 0, "not enqueued")
- * and the client gets a 503; a retry with the same key publishes that same job id again, and
- * the worker's idempotency on the job id keeps it to one run.
+ * A replay answers from the record only once the record shows the publication confirmed
+ * (`queued` or later). A record still `pending` (the API died before the broker confirmed, the
+ * broker refused it, or the first request is still publishing) is published again under the
+ * same job id: a second copy of one job id is harmless, as the worker's idempotency claim on
+ * the id runs it once, while answering "replayed" for a job that never reached the broker would
+ * lose it.
  */
 export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Promise<EnqueueResult> {
   const queue = queueForJobType[request.type];
@@ -56,7 +59,7 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
     id: deps.newId(),
     type: request.type,
     queue,
-    status: 'queued',
+    status: 'pending',
     attempts: 0,
     createdAt: at,
     updatedAt: at,
@@ -71,9 +74,7 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
     if (existing.requestHash !== request.requestHash) {
       throw problems.idempotencyConflict(request.idempotencyKey ?? '', existing.id);
     }
-    const enqueueFailed =
-      existing.status === 'failed' && existing.attempts === 0 && existing.lastError?.startsWith(NOT_ENQUEUED);
-    if (!enqueueFailed) return { job: existing, replayed: true };
+    if (existing.status !== 'pending') return { job: existing, replayed: true };
     job = existing;
   }
 
@@ -87,16 +88,29 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
   } catch (error) {
     const reason = `${NOT_ENQUEUED}${errorMessage(error)}`;
     deps.logger.error({ err: error, jobId: job.id, queue }, 'could not enqueue job');
-    await deps.jobs.updateJob(job.id, { status: 'failed', lastError: reason }).catch(() => {});
+    await deps.jobs.updateJob(job.id, { lastError: reason }, 'pending').catch(() => {});
     throw problems.unavailable(
       `the job ${job.id} could not be queued (${errorMessage(error)}); retry the request with the same Idempotency-Key`,
     );
   }
-  if (!created.created) {
-    await deps.jobs.updateJob(job.id, { status: 'queued', lastError: '' });
-    job = { ...job, status: 'queued', lastError: '' };
+  return { job: await markQueued(deps, job), replayed: !created.created };
+}
+
+/**
+ * The broker has the job: from now on a replay answers from the record. Only a `pending` record
+ * moves, as a fast worker may have written `processing` or `succeeded` already. If the store
+ * fails here the job is still queued and the answer is still 202: the record stays `pending`,
+ * and a retried request publishes the job id once more, which the worker runs once.
+ */
+async function markQueued(deps: EnqueueDeps, job: JobRecord): Promise<JobRecord> {
+  const queued: JobRecord = { ...job, status: 'queued', lastError: '' };
+  try {
+    if (await deps.jobs.updateJob(job.id, { status: 'queued', lastError: '' }, 'pending')) return queued;
+    return (await deps.jobs.getJob(job.id)) ?? queued;
+  } catch (error) {
+    deps.logger.warn({ err: error, jobId: job.id }, 'job queued, but its record still says pending');
+    return queued;
   }
-  return { job, replayed: !created.created };
 }
 
 /** A content hash of a JSON request: key order does not matter, values do. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
 import sharp from 'sharp';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createServer } from '../src/server';
 import { RecordingBroker } from './helpers';
 
@@ -135,6 +135,46 @@ describe('Idempotency-Key', () => {
     expect(broker.published[0]!.envelope.id).toBe(retried.body.id);
     expect(state.jobs()).toHaveLength(1);
     expect(state.jobs()[0]).toMatchObject({ status: 'queued' });
+  });
+
+  it('publishes a job whose first request died before the broker confirmed it, instead of answering replayed', async () => {
+    // The first request's publish never completes: the API was SIGKILLed while it waited.
+    const publish = broker.publish.bind(broker);
+    let stalled: (() => void) | undefined;
+    broker.publish = () => {
+      broker.publish = publish;
+      return new Promise<void>((resolve) => {
+        stalled = resolve;
+      });
+    };
+    const lost = request(app()).post('/v1/emails').set('Idempotency-Key', 'k-4').send(email).then();
+    await vi.waitFor(() => expect(stalled).toBeDefined());
+    expect(state.jobs()).toMatchObject([{ status: 'pending' }]);
+    expect(broker.published).toHaveLength(0);
+
+    const retried = await request(app()).post('/v1/emails').set('Idempotency-Key', 'k-4').send(email);
+    expect(retried.status).toBe(202);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(broker.published.map((p) => p.envelope.id)).toEqual([retried.body.id]);
+    expect(state.jobs()).toMatchObject([{ id: retried.body.id, status: 'queued' }]);
+    // Once the record says queued, a replay publishes nothing more.
+    await request(app()).post('/v1/emails').set('Idempotency-Key', 'k-4').send(email);
+    expect(broker.published).toHaveLength(1);
+    stalled!();
+    await lost;
+  });
+
+  it('does not move a job back to queued when a fast worker has already finished it', async () => {
+    const publish = broker.publish.bind(broker);
+    broker.publish = async (queue, messages) => {
+      await publish(queue, messages);
+      // The worker took the job and succeeded before the API wrote queued.
+      await state.updateJob(messages[0]!.envelope.id, { status: 'succeeded', attempts: 1 });
+    };
+    const res = await request(app()).post('/v1/emails').send(email);
+    expect(res.status).toBe(202);
+    expect(res.body.status).toBe('succeeded');
+    expect(await state.getJob(res.body.id)).toMatchObject({ status: 'succeeded' });
   });
 });
 
