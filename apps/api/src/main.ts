@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { openRuntime, runMain } from '@polyqueue/app-runtime';
-import { shutdownSignal } from '@polyqueue/core';
+import { type AppRuntime, openRuntime, runMain } from '@polyqueue/app-runtime';
+import { errorMessage, type Logger, shutdownSignal } from '@polyqueue/core';
 import { loadApiConfig } from './config';
 import { createServer } from './server';
 
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     { port, broker: runtime.broker.name, auth: config.API_TOKEN ? 'bearer' : 'none' },
     `listening on http://localhost:${port}`,
   );
+  void checkQueuesAtStart(runtime, logger);
 
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   logger.info('closing: finishing open requests');
@@ -54,6 +55,23 @@ async function main(): Promise<void> {
   // end() waits for it; runMain's exit then closes what is left.
   await runtime.close();
   logger.info('closed');
+}
+
+/** The queues the API publishes to (as its queue-depth gauge lists them). */
+const API_QUEUES = ['email', 'image'];
+
+/**
+ * Reads each queue's stats once, as the first metrics scrape would, then asks the broker if it
+ * is ready: a broker that checks a queue's keys when it first meets it (Redis: a key of the
+ * wrong type left by another driver) then names the problem in the start-up log and in
+ * /readyz, not only in the 503 of each POST. In the background, so an unreachable broker does
+ * not delay listening; it only logs.
+ */
+async function checkQueuesAtStart(runtime: AppRuntime, logger: Logger): Promise<void> {
+  await Promise.allSettled(API_QUEUES.map((queue) => runtime.broker.stats(queue)));
+  await runtime.broker
+    .ping()
+    .catch((error: unknown) => logger.error({ err: error }, `broker not ready: ${errorMessage(error)}`));
 }
 
 runMain('api', main);

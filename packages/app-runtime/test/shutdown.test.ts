@@ -287,13 +287,24 @@ describe('every service exits 0 within DRAIN_TIMEOUT_MS + 5 s of SIGTERM', () =>
           throw new Error(`${error.message}; its output:\n${api.output()}`);
         });
         const port = listening.port as number;
+        // Start-up and /readyz name the key before any POST (issue 13: only WRONGTYPE per POST).
+        const named = new RegExp(`key ${key} is a stream, redis-reliable needs a list: .*POLYQUEUE_PREFIX`);
+        await eventually(
+          async () => api.output(),
+          (output) => /broker not ready: key /.test(output),
+          'the start-up log line naming the key',
+        );
+        expect(api.output()).toMatch(named);
+        const readyz = await fetch(`http://127.0.0.1:${port}/readyz`);
+        expect(readyz.status).toBe(503);
+        expect(((await readyz.json()) as { checks: { broker: string } }).checks.broker).toMatch(named);
         const response = await fetch(`http://127.0.0.1:${port}/v1/emails`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'idempotency-key': `${prefix}-1` },
           body: JSON.stringify({ to: 'a@example.com', subject: 'Hi', body: 'Hello' }),
         });
         expect(response.status).toBe(503);
-        await response.text();
+        expect(((await response.json()) as { detail: string }).detail).toMatch(named);
         const { code } = await stopWithin(api, 'the API after a publish error');
         expect(code).toBe(0);
       } finally {

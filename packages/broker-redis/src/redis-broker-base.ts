@@ -18,12 +18,12 @@ import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
 import { connect, disconnect, ping } from './connection';
 import { StreamDeadLetters } from './dead-letters';
+import { checkKeyTypes, isWrongTypeError, type StorageKind, WrongKeyTypeError } from './key-types';
 import { groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
 import { publishBatch, publishToGroups } from './publish';
 import { runScript, type ScriptName } from './scripts';
 
-/** How jobs sit in the main key: a list (redis-list, redis-reliable) or a stream. */
-export type StorageKind = 'list' | 'stream';
+export type { StorageKind } from './key-types';
 
 export abstract class RedisBrokerBase implements Broker {
   abstract readonly name: string;
@@ -33,6 +33,10 @@ export abstract class RedisBrokerBase implements Broker {
     return this.capabilities.redeliveryAfterCrash === 'lease' ? this.settings.leaseMs : undefined;
   }
   readonly #consumerConnections = new Set<Redis>();
+  /** Every queue this process touched (main key -> keys): what ping() checks the types of. */
+  readonly #known = new Map<string, QueueKeys>();
+  /** Queues whose key types were checked once (publish checks a queue on first use). */
+  readonly #verified = new Set<string>();
 
   constructor(
     protected readonly settings: RedisSettings,
@@ -52,15 +56,51 @@ export abstract class RedisBrokerBase implements Broker {
   abstract stats(queue: string): Promise<QueueStats>;
 
   protected keys(queue: string): QueueKeys {
-    return queueKeys(this.settings.prefix, queue);
+    return this.#remember(queueKeys(this.settings.prefix, queue));
+  }
+
+  #remember(keys: QueueKeys): QueueKeys {
+    if (!this.#known.has(keys.main)) this.#known.set(keys.main, keys);
+    return keys;
+  }
+
+  /** Throws a WrongKeyTypeError naming a key of this queue another driver left behind. */
+  async #verify(keys: QueueKeys): Promise<void> {
+    await checkKeyTypes(this.redis, this.name, [keys], this.kind);
+    this.#verified.add(keys.main);
   }
 
   async publish(queue: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    await publishBatch(this.redis, this.keys(queue), this.kind, messages);
+    const keys = this.keys(queue);
+    if (!this.#verified.has(keys.main)) await this.#verify(keys);
+    try {
+      await publishBatch(this.redis, keys, this.kind, messages);
+    } catch (error) {
+      // A key replaced since the first check: say which one instead of a bare WRONGTYPE.
+      if (isWrongTypeError(error)) {
+        this.#verified.delete(keys.main);
+        await this.#verify(keys);
+      }
+      throw error;
+    }
   }
 
-  consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
-    return this.consumeKeys(this.keys(queue), handler, options);
+  async consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
+    const keys = this.keys(queue);
+    await this.#verifyBeforeConsuming(keys);
+    return this.consumeKeys(keys, handler, options);
+  }
+
+  /**
+   * A consumer fails at start on a key of the wrong type: it could only fail on every fetch.
+   * Any other error (Redis not there yet) is left to the consumer, which waits for Redis.
+   */
+  async #verifyBeforeConsuming(keys: QueueKeys): Promise<void> {
+    try {
+      await this.#verify(keys);
+    } catch (error) {
+      if (error instanceof WrongKeyTypeError) throw error;
+    }
   }
 
   async publishEvent(topic: string, event: Envelope): Promise<void> {
@@ -72,7 +112,8 @@ export abstract class RedisBrokerBase implements Broker {
     const register = async () => {
       await this.redis.sadd(groups, group);
     };
-    return this.consumeKeys(groupKeys(this.settings.prefix, topic, group), handler, options, register);
+    const keys = this.#remember(groupKeys(this.settings.prefix, topic, group));
+    return this.#verifyBeforeConsuming(keys).then(() => this.consumeKeys(keys, handler, options, register));
   }
 
   deadLetters(queue: string): DeadLetterStore {
@@ -104,8 +145,10 @@ export abstract class RedisBrokerBase implements Broker {
     return nextDue < 0 ? this.settings.pollMs : Math.min(this.settings.pollMs, nextDue - Date.now());
   }
 
-  ping(): Promise<void> {
-    return ping(this.redis);
+  /** Redis answers, and no queue this process uses has a key of the wrong type (for /readyz). */
+  async ping(): Promise<void> {
+    await ping(this.redis);
+    await checkKeyTypes(this.redis, this.name, this.#known.values(), this.kind);
   }
 
   async close(): Promise<void> {
