@@ -332,12 +332,12 @@ export function commitOf(repoRoot: string): string {
 }
 
 /**
- * Status -> count over the accepted jobs, as GET /v1/jobs/:id tells it at the end of the run.
+ * Job id -> status of every accepted job, as GET /v1/jobs/:id tells it at the end of the run.
  * A job whose email arrived but whose status is not `succeeded` is still queued somewhere (a
- * claim held by a dead worker, a copy put back): it will run again later, after the run.
+ * claim held by a dead worker, a copy put back) or its outcome was never recorded.
  */
-async function jobStatuses(baseUrl: string, jobs: PostedJob[]): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
+async function jobStatuses(baseUrl: string, jobs: PostedJob[]): Promise<Record<string, string>> {
+  const statuses: Record<string, string> = {};
   const ids = jobs.filter((j) => j.jobId !== undefined).map((j) => j.jobId!);
   let next = 0;
   const lane = async () => {
@@ -352,9 +352,9 @@ async function jobStatuses(baseUrl: string, jobs: PostedJob[]): Promise<Record<s
       } catch {
         status = 'no answer';
       }
-      counts[status] = (counts[status] ?? 0) + 1;
+      statuses[id] = status;
     }
   };
   await Promise.all(Array.from({ length: 16 }, lane));
-  return counts;
+  return statuses;
 }

@@ -47,8 +47,8 @@ export interface RunFacts {
   endAt: number;
   unexpectedExits: Record<string, Exit[]>;
   shutdown: StopResult[];
-  /** Job status -> count at the end, from GET /v1/jobs/:id. */
-  statuses: Record<string, number>;
+  /** Job id -> status at the end, from GET /v1/jobs/:id. */
+  statuses: Record<string, string>;
   notes: string[];
   elapsedS: number;
   options: Record<string, unknown>;
@@ -77,6 +77,10 @@ export interface Summary {
   crashes: number;
   /** Accepted jobs whose status at the end is not `succeeded`. */
   unfinished: number;
+  /** ...of which the email did arrive: a copy will run again, or the outcome was never recorded. */
+  unfinishedDelivered: number;
+  /** Status -> count at the end. */
+  statusCounts: Record<string, number>;
   verdict: 'pass' | 'fail' | 'at-most-once';
   reasons: string[];
 }
@@ -124,6 +128,11 @@ export function summarize(facts: RunFacts): Summary {
   const tailS = recovered ? (lastFirst - lastAccepted) / 1000 : undefined;
   const within2Leases = recovered && lastFirst <= Math.max(lastFaultBack, lastAccepted) + 2 * facts.leaseMs;
 
+  const statusCounts: Record<string, number> = {};
+  for (const status of Object.values(facts.statuses)) statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+  const unfinished = Object.entries(facts.statuses)
+    .filter(([, status]) => status !== 'succeeded')
+    .map(([id]) => id);
   const unanswered = facts.jobs.filter((j) => j.jobId === undefined && j.rejected === undefined).length;
   const rejected = facts.jobs.filter((j) => j.rejected !== undefined).length;
   const crashes = Object.values(facts.unexpectedExits).reduce((sum, list) => sum + list.length, 0);
@@ -164,9 +173,9 @@ export function summarize(facts: RunFacts): Summary {
     within2Leases,
     slowJobs,
     crashes,
-    unfinished: Object.entries(facts.statuses)
-      .filter(([status]) => status !== 'succeeded')
-      .reduce((sum, [, count]) => sum + count, 0),
+    unfinished: unfinished.length,
+    unfinishedDelivered: unfinished.filter((id) => byJob.has(id)).length,
+    statusCounts,
     verdict,
     reasons,
   };
@@ -218,9 +227,9 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
     `  recovery: last email ${summary.recoveryS === undefined ? 'never (jobs missing)' : `${summary.recoveryS.toFixed(1)} s after the last fault`}, ${summary.tailS === undefined ? '' : `${summary.tailS.toFixed(1)} s after the last 202; `}${summary.slowJobs} job(s) took longer than 2 leases after max(their 202, the last fault)`,
   );
   out.push(
-    `  job status at the end (GET /v1/jobs/:id): ${Object.entries(facts.statuses)
+    `  job status at the end (GET /v1/jobs/:id): ${Object.entries(summary.statusCounts)
       .map(([status, count]) => `${status} ${count}`)
-      .join(', ')}`,
+      .join(', ')}; not succeeded although the email arrived: ${summary.unfinishedDelivered}`,
   );
   out.push(
     `  shutdown (SIGTERM): ${facts.shutdown
@@ -248,7 +257,9 @@ export function tableRow(facts: RunFacts, summary: Summary): string {
     `${summary.replayed} replayed 202s`,
     summary.crashes > 0 ? `${summary.crashes} unplanned exits` : '',
     summary.slowJobs > 0 ? `${summary.slowJobs} jobs later than 2 leases` : '',
-    summary.unfinished > 0 ? `${summary.unfinished} not \`succeeded\` at the end` : '',
+    summary.unfinished > 0
+      ? `${summary.unfinished} not \`succeeded\` at the end (${summary.unfinishedDelivered} of them delivered)`
+      : '',
     summary.unanswered > 0 ? `${summary.unanswered} unanswered` : '',
     summary.orphanEmails > 0 ? `${summary.orphanEmails} emails for unknown ids` : '',
     !facts.atLeastOnce ? 'at-most-once (documented)' : '',
