@@ -16,9 +16,10 @@ import {
  * Keeps README.md, README.ja.md and docs/ honest against the code and against themselves:
  * every variable the apps and drivers parse is documented, every `npm run <script>` exists,
  * every link between the docs (file and #anchor) resolves, every doc is reachable from the
- * README, English and Japanese counterparts link to each other, and no doc shows the CLI as a
- * bare `polyqueue ...` command (it runs as `npm run polyqueue -- ...`). Each failure names the
- * file, the line where there is one, and the problem.
+ * README, English and Japanese counterparts link to each other, the job events named are the ones
+ * the workers publish, and no doc shows the CLI as a bare `polyqueue ...` command line (it runs
+ * as `npm run polyqueue -- ...`). Each failure names the file, the line where there is one, and
+ * the problem.
  */
 
 interface Doc {
@@ -277,6 +278,28 @@ describe('docs', () => {
         }
       });
     }
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
+
+  it('name the job events the workers publish, and no others', () => {
+    const recorder = readFileSync(join(repoRoot, 'packages/app-runtime/src/job-recorder.ts'), 'utf8');
+    const published = new Set([...recorder.matchAll(/return '(job\.[a-z_]+)'/g)].map((m) => m[1]!));
+    const problems: string[] = [];
+    const mentioned = new Set<string>();
+    for (const doc of docs)
+      doc.lines.forEach((text, index) => {
+        for (const match of text.matchAll(/`(job\.[a-z_]+)`/g)) {
+          mentioned.add(match[1]!);
+          if (!published.has(match[1]!))
+            problems.push(
+              `${doc.path}:${index + 1}: \`${match[1]}\` is not an event job-recorder.ts publishes (${[...published].join(', ')})`,
+            );
+        }
+      });
+    for (const event of published)
+      if (!mentioned.has(event))
+        problems.push(`job-recorder.ts publishes \`${event}\`, which no doc names (README.md, "Job events")`);
+    expect(published.size).toBeGreaterThan(0);
     expect(problems, problems.join('\n')).toEqual([]);
   });
 
