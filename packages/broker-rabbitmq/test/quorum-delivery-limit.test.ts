@@ -95,4 +95,22 @@ describe('rabbitmq quorum queues', () => {
     );
     expect(again.ready).toBe(1);
   });
+
+  it('names the delivery limit when a quorum queue from before it exists (redeclaring is refused)', async () => {
+    const queue = uniqueQueueName('qold');
+    const names = queueNames(prefix, queue);
+    // What an earlier polyqueue declared: a quorum work queue without limit or dead-letter target.
+    const connection = await amqp.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      await channel.assertQueue(names.work, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    } finally {
+      await connection.close();
+    }
+    await expect(broker.publish(queue, [{ envelope: createEnvelope('test_job', {}) }])).rejects.toThrow(
+      new RegExp(
+        `queue "${names.work.replace(/\./g, '\\.')}".*already exists with different arguments.*x-delivery-limit.*AMQP_DELIVERY_LIMIT`,
+      ),
+    );
+  });
 });
