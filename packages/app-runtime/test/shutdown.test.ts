@@ -53,12 +53,21 @@ const dir = mkdtempSync(join(tmpdir(), 'polyqueue-shutdown-'));
 const children = new Set<ChildProcess>();
 let counter = 0;
 
-afterAll(() => {
+afterAll(async () => {
   // A test that failed half-way must not leave a service running.
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
-});
+  // Where it is cheap, leave the shared servers as found: this run's Redis keys and MySQL tables
+  // (RabbitMQ queues, Kafka topics and SQS queues of the run's prefixes stay, empty).
+  const run = `pqstop${process.pid}x`;
+  const deleteKeys = "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 0";
+  await redisCommand('EVAL', deleteKeys, '0', `*${run}*`).catch(() => {});
+  const drops = await mysqlQuery(
+    `SELECT CONCAT('DROP TABLE \`', table_name, '\`;') FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE '${run}%'`,
+  ).catch(() => '');
+  if (drops) await mysqlQuery(drops.split('\n').join(' ')).catch(() => {});
+}, 30_000);
 
 /**
  * Runs one Redis command over a plain socket (RESP): this package has no Redis client, and
