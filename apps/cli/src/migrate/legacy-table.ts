@@ -6,6 +6,7 @@
  * The legacy table is only read, never changed: rows that are not valid jobs stay where they
  * are, and the table remains the fallback until the team drops it.
  */
+import { createHash } from 'node:crypto';
 import mysql from 'mysql2/promise';
 
 export interface LegacySource {
@@ -48,6 +49,16 @@ export interface LegacyRow {
   payload: unknown;
   /** ms since the epoch, or null when the table has no created_at. */
   created_ms: string | null;
+  /** How old the row is by the server's clock (ms), or null when the table has no created_at. */
+  age_ms?: string | null;
+}
+
+/** What is left to move beyond a position in the table. */
+export interface Remaining {
+  /** Rows after the position. */
+  rows: number;
+  /** Age of the first of them by the server's clock (ms); 0 when none; null without created_at. */
+  oldestAgeMs: number | null;
 }
 
 export const BOOKKEEPING_TABLE = 'polyqueue_migrations';
@@ -104,15 +115,67 @@ export class LegacyTable {
     return Number((rows as { n: string }[])[0]!.n);
   }
 
+  get #columns(): string {
+    // UNIX_TIMESTAMP reads created_at in the session's time zone, the one the legacy producer
+    // wrote it in; the age is measured on the server's clock, so the client's clock never matters.
+    return this.#hasCreatedAt
+      ? 'id, job_type, payload, ROUND(UNIX_TIMESTAMP(created_at) * 1000) AS created_ms, ROUND((UNIX_TIMESTAMP(NOW(3)) - UNIX_TIMESTAMP(created_at)) * 1000) AS age_ms'
+      : 'id, job_type, payload, NULL AS created_ms, NULL AS age_ms';
+  }
+
   /** The next rows after `afterId`, in id order. */
   async readChunk(afterId: string, limit: number): Promise<LegacyRow[]> {
-    // UNIX_TIMESTAMP reads created_at in the session's time zone, the one the legacy producer wrote it in.
-    const created = this.#hasCreatedAt ? 'ROUND(UNIX_TIMESTAMP(created_at) * 1000)' : 'NULL';
     const [rows] = await this.connection.query(
-      `SELECT id, job_type, payload, ${created} AS created_ms FROM ${this.#t} WHERE id > ? ORDER BY id LIMIT ?`,
+      `SELECT ${this.#columns} FROM ${this.#t} WHERE id > ? ORDER BY id LIMIT ?`,
       [afterId, limit],
     );
     return rows as LegacyRow[];
+  }
+
+  /** The rows among `ids` that exist now, in id order (ids that were gaps when read past). */
+  async readIds(ids: readonly string[]): Promise<LegacyRow[]> {
+    if (ids.length === 0) return [];
+    const [rows] = await this.connection.query(
+      `SELECT ${this.#columns} FROM ${this.#t} WHERE id IN (?) ORDER BY id`,
+      [ids],
+    );
+    return rows as LegacyRow[];
+  }
+
+  /** How many rows lie after `afterId`, and how old the first of them is. */
+  async remainingAfter(afterId: string): Promise<Remaining> {
+    const [countRows] = await this.connection.query(`SELECT COUNT(*) AS n FROM ${this.#t} WHERE id > ?`, [
+      afterId,
+    ]);
+    const rows = Number((countRows as { n: string }[])[0]!.n);
+    if (!this.#hasCreatedAt) return { rows, oldestAgeMs: null };
+    if (rows === 0) return { rows, oldestAgeMs: 0 };
+    const [first] = await this.connection.query(
+      `SELECT ROUND((UNIX_TIMESTAMP(NOW(3)) - UNIX_TIMESTAMP(created_at)) * 1000) AS age_ms FROM ${this.#t} WHERE id > ? ORDER BY id LIMIT 1`,
+      [afterId],
+    );
+    const age = (first as { age_ms: string | null }[])[0]?.age_ms;
+    return { rows, oldestAgeMs: age === null || age === undefined ? 0 : Math.max(0, Number(age)) };
+  }
+
+  /**
+   * One migration per source and target at a time: a MySQL named lock, held by this connection
+   * and released by the server when the connection ends (a SIGKILLed run's lock goes with its
+   * socket). Waits up to `waitSeconds` for a run that is just ending, then fails naming it.
+   */
+  async lockRun(target: string, waitSeconds: number): Promise<void> {
+    const name = `polyqueue_migrate_${createHash('sha1').update(`${this.source.key}\n${target}`).digest('hex').slice(0, 40)}`;
+    const [rows] = await this.connection.query('SELECT GET_LOCK(?, ?) AS got, IS_USED_LOCK(?) AS holder', [
+      name,
+      waitSeconds,
+      name,
+    ]);
+    const row = (rows as { got: number | string | null; holder: string | null }[])[0]!;
+    if (Number(row.got) !== 1) {
+      throw new Error(
+        `another polyqueue migrate of ${this.source.key} to ${target} is running (MySQL connection ${row.holder}); stop it first, or KILL ${row.holder} if it is stuck`,
+      );
+    }
   }
 
   /** Creates the bookkeeping table if needed (not in a dry run). */
@@ -161,6 +224,25 @@ export class LegacyTable {
       return Number((rows as { n: string }[])[0]!.n);
     } catch (error) {
       if ((error as { code?: string }).code === 'ER_NO_SUCH_TABLE') return 0;
+      throw error;
+    }
+  }
+
+  /**
+   * Rows of the legacy table that are not recorded as moved to target: after a final drain,
+   * exactly the invalid rows left behind.
+   */
+  async unmovedCount(target: string): Promise<number> {
+    try {
+      const [rows] = await this.connection.query(
+        `SELECT COUNT(*) AS n FROM ${this.#t} t LEFT JOIN ${BOOKKEEPING_TABLE} m
+           ON m.source = ? AND m.target = ? AND m.row_id = t.id
+         WHERE m.row_id IS NULL`,
+        [this.source.key, target],
+      );
+      return Number((rows as { n: string }[])[0]!.n);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ER_NO_SUCH_TABLE') return this.count();
       throw error;
     }
   }
