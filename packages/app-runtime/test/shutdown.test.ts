@@ -1,8 +1,9 @@
 /**
  * Every service exits 0 soon after SIGTERM, on every broker: the API and both workers run as
- * real processes (the command `npm run start:<service>` runs, without npm in between so the
- * signal reaches node itself) against the real servers, are sent SIGTERM once ready, and
- * must be gone within DRAIN_TIMEOUT_MS + 5 s. Each test has its own prefix, files and ports.
+ * real processes, started with the root's `npm run start:<service>`, against the real servers;
+ * once ready, npm is sent SIGTERM (what an operator's Ctrl-C or a process manager sends), and
+ * npm and the service under it must both be gone, npm with 0, within DRAIN_TIMEOUT_MS + 5 s.
+ * Each test has its own prefix, files and ports.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -57,6 +58,7 @@ afterAll(async () => {
   // A test that failed half-way must not leave a service running.
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const pid of servicePids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   // Where it is cheap, leave the shared servers as found: this run's Redis keys and MySQL tables
   // (RabbitMQ queues, Kafka topics and SQS queues of the run's prefixes stay, empty).
@@ -161,16 +163,23 @@ interface Running {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Everything it wrote so far, for failure messages. */
   output(): string;
+  /** The service's own pid (npm runs it as a child), from its log records. */
+  pid(): number | undefined;
 }
 
+/** Service pids read off their log records, so a service orphaned by npm can be killed at the end. */
+const servicePids = new Set<number>();
+
+/** `npm run start:<service>` at the repo root, as an operator or a process manager runs it. */
 function start(service: Service, env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVICES[service].entry], {
+  const child = spawn('npm', ['run', '--silent', `start:${service}`], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
   let text = '';
+  let servicePid: number | undefined;
   let readyResolve!: (record: Record<string, unknown>) => void;
   let readyReject!: (error: Error) => void;
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -187,6 +196,10 @@ function start(service: Service, env: Record<string, string>): Running {
     for (const line of lines) {
       try {
         const record = JSON.parse(line) as Record<string, unknown>;
+        if (typeof record.pid === 'number') {
+          servicePid = record.pid;
+          servicePids.add(record.pid);
+        }
         if (typeof record.msg === 'string' && SERVICES[service].ready.test(record.msg)) readyResolve(record);
       } catch {
         // not a log record
@@ -211,7 +224,16 @@ function start(service: Service, env: Record<string, string>): Running {
     () => clearTimeout(timer),
     () => clearTimeout(timer),
   );
-  return { child, ready, exited, output: () => text.slice(-4_000) };
+  return { child, ready, exited, output: () => text.slice(-4_000), pid: () => servicePid };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Sends SIGTERM and resolves with how long the process took to exit, failing past the bound. */
@@ -229,10 +251,21 @@ async function stopWithin(running: Running, what: string): Promise<{ code: numbe
     running.child.kill('SIGKILL');
     throw new Error(`${what} still running ${bound} ms after SIGTERM; its output:\n${running.output()}`);
   }
-  const ms = Math.round(performance.now() - sent);
   if (result.code !== 0)
     throw new Error(`${what} exited with ${result.code ?? result.signal}; its output:\n${running.output()}`);
-  return { code: result.code, ms };
+  // npm exiting is not enough: the service itself must be gone, not orphaned and still running.
+  const pid = running.pid();
+  if (pid !== undefined) {
+    const left = Math.max(0, bound - (performance.now() - sent));
+    await eventually(
+      async () => isAlive(pid),
+      (alive) => !alive,
+      `${what}: its node process ${pid} to exit after npm did (orphaned?); its output:\n${running.output()}`,
+      left,
+      20,
+    );
+  }
+  return { code: result.code, ms: Math.round(performance.now() - sent) };
 }
 
 /** The variables every service gets: its broker's, its own prefix, files, and free ports. */
