@@ -63,6 +63,8 @@ export interface Summary {
   replayed: number;
   lost: number;
   lostIds: string[];
+  /** Status at the end -> count, over the lost jobs: `processing` is a claim or lease still held, `queued`/`pending` a job the broker may never have had. */
+  lostByStatus: Record<string, number>;
   delivered: number;
   resent: number;
   resentJobs: number;
@@ -128,8 +130,7 @@ export function summarize(facts: RunFacts): Summary {
   const tailS = recovered ? (lastFirst - lastAccepted) / 1000 : undefined;
   const within2Leases = recovered && lastFirst <= Math.max(lastFaultBack, lastAccepted) + 2 * facts.leaseMs;
 
-  const statusCounts: Record<string, number> = {};
-  for (const status of Object.values(facts.statuses)) statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+  const statusCounts = countBy(Object.values(facts.statuses));
   const unfinished = Object.entries(facts.statuses)
     .filter(([, status]) => status !== 'succeeded')
     .map(([id]) => id);
@@ -161,6 +162,7 @@ export function summarize(facts: RunFacts): Summary {
     replayed: accepted.filter((j) => j.replayed).length,
     lost: lostIds.length,
     lostIds,
+    lostByStatus: countBy(lostIds.map((id) => facts.statuses[id] ?? 'not asked')),
     delivered: byJob.size,
     resent,
     resentJobs,
@@ -179,6 +181,12 @@ export function summarize(facts: RunFacts): Summary {
     verdict,
     reasons,
   };
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 const pad = (text: string, width: number) => text.padEnd(width);
@@ -220,7 +228,11 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
   );
   if (summary.lost > 0) {
     out.push(
-      `  lost: ${summary.lostIds.slice(0, 10).join(', ')}${summary.lost > 10 ? ` and ${summary.lost - 10} more` : ''}`,
+      `  lost (status at the end: ${Object.entries(summary.lostByStatus)
+        .map(([status, count]) => `${status} ${count}`)
+        .join(
+          ', ',
+        )}): ${summary.lostIds.slice(0, 10).join(', ')}${summary.lost > 10 ? ` and ${summary.lost - 10} more` : ''}`,
     );
   }
   out.push(
