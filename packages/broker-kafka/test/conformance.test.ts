@@ -26,6 +26,8 @@ runConformanceSuite({
   serverHint: SERVER_HINT,
   publishRaw: (queue, body) => publishRaw(`${prefix}.${queue}`, body),
   restartServer: restartKafka,
+  // Topics and committed offsets live in the log directory, which a restart keeps.
+  durableAcrossRestart: true,
   leaseMs: SESSION_TIMEOUT_MS,
   batchSize: 500,
   timeoutMs: 30_000,

@@ -25,6 +25,9 @@ runConformanceSuite({
   serverHint: SERVER_HINT,
   publishRaw: (queue, body) => publishRaw(`${prefix}.${queue}`, body),
   restartServer: restartRabbitmq,
+  // Durable queues (classic or quorum) and persistent messages survive stop_app/start_app;
+  // unacked deliveries go back to their queue when the connection closes.
+  durableAcrossRestart: true,
   batchSize: 500,
 });
 
