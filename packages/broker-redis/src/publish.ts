@@ -1,5 +1,6 @@
 import { type Envelope, encodeEnvelope, type OutgoingMessage } from '@polyqueue/core';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './connection';
 import { delayedMember, groupKeys, type QueueKeys, topicGroupsKey } from './keys';
 
 export type Structure = 'list' | 'stream';
@@ -9,10 +10,12 @@ export type Structure = 'list' | 'stream';
  * accepted whole or not at all. Delayed jobs go to the delayed sorted set. Lists: normal is
  * RPUSHed to the main list exactly like a classic producer, high is LPUSHed to its head (in
  * reverse, so a batch of highs keeps its order), low goes to the low list. Streams: XADD with
- * the field `envelope`; priority is not expressible there and is ignored.
+ * the fields `envelope`, then `type` and `payload` (JSON text) for the article's consumers;
+ * priority is not expressible there and is ignored. A delayed job, when it comes due, is XADDed
+ * by promote-delayed-stream-2.lua with `envelope` only.
  */
 export async function publishBatch(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   structure: Structure,
   messages: readonly OutgoingMessage[],
@@ -26,7 +29,11 @@ export async function publishBatch(
     if (message.delayMs !== undefined && message.delayMs > 0) {
       multi.zadd(keys.delayed, now + message.delayMs, delayedMember(message.priority, body));
     } else if (structure === 'stream') {
-      multi.xadd(keys.main, '*', 'envelope', body);
+      // `type` and `payload` (JSON text) beside `envelope`, for consumers written as the seed
+      // article writes them (data[b'type'], json.loads(data[b'payload'])); polyqueue's consumer
+      // and scripts read `envelope` first. docs/wire-format.md, "Mixed fleets".
+      const payload = JSON.stringify(message.envelope.payload ?? null);
+      multi.xadd(keys.main, '*', 'envelope', body, 'type', message.envelope.type, 'payload', payload);
     } else if (message.priority === 'high') {
       high.push(body);
     } else if (message.priority === 'low') {
@@ -45,7 +52,7 @@ export async function publishBatch(
  * pushed to every registered group's queue in one MULTI.
  */
 export async function publishToGroups(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   topic: string,
   structure: Structure,

@@ -39,7 +39,7 @@ import type {
   Logger,
   QueueStats,
 } from '@polyqueue/core';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import type { RedisSettings } from './config';
 import { connect, connected } from './connection';
 import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
@@ -76,8 +76,9 @@ export async function createStreamsBroker(settings: RedisSettings, logger: Logge
  * reclaim-stream-2.lua builds the same body for an entry it dead-letters.
  */
 export function entryBody(fields: readonly string[]): string {
-  // What publish and the scripts write: the one field `envelope`.
-  if (fields.length === 2 && fields[0] === 'envelope') return fields[1]!;
+  // What publish writes (`envelope` first, then `type` and `payload` for the article's
+  // consumers) and what the scripts write (`envelope` alone).
+  if (fields[0] === 'envelope') return fields[1]!;
   const record: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
   if (record.envelope !== undefined) return record.envelope;
@@ -89,7 +90,7 @@ export function entryBody(fields: readonly string[]): string {
 }
 
 interface StreamContext {
-  redis: Redis;
+  redis: RedisClient;
   keys: QueueKeys;
   consumerId: string;
   settle: ScriptCommand;
@@ -131,7 +132,7 @@ class RedisStreamsBroker extends RedisBrokerBase {
   readonly name = 'redis-streams';
   readonly capabilities = CAPABILITIES;
 
-  constructor(settings: RedisSettings, logger: Logger, redis: Redis) {
+  constructor(settings: RedisSettings, logger: Logger, redis: RedisClient) {
     super(settings, logger, redis, 'stream');
   }
 
