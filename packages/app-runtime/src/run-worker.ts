@@ -10,7 +10,7 @@ import {
 import type { WorkerConfig } from './config';
 import { createJobRecorder } from './job-recorder';
 import { startProbeServer } from './probe-server';
-import { type AppRuntime, openRuntime } from './runtime';
+import { type AppRuntime, closeWithin, DEFAULT_CLOSE_TIMEOUT_MS, openRuntime } from './runtime';
 
 type Env = Record<string, string | undefined>;
 
@@ -68,15 +68,65 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       });
       logger.info({ port: probe.port }, 'serving /metrics, /healthz and /readyz');
     }
-    await worker.run(signal, () =>
+    const running = worker.run(signal, () =>
       logger.info({ queue, broker: broker.name, concurrency: config.WORKER_CONCURRENCY }, 'worker ready'),
     );
-    logger.info({ queue }, 'drained; exiting');
+    const drained = await drainedOrAbandoned(running, signal, config.DRAIN_TIMEOUT_MS + ABANDON_AFTER_MS);
+    if (drained) logger.info({ queue }, 'drained; exiting');
+    else
+      logger.error(
+        { queue, drainTimeoutMs: config.DRAIN_TIMEOUT_MS },
+        'jobs still running after DRAIN_TIMEOUT_MS ignored their abort; exiting without them (their deliveries come back after their lease)',
+      );
   } finally {
-    if (probe) await new Promise((resolveClose) => probe!.server.close(resolveClose));
-    if (closeHandlers)
-      await closeHandlers().catch((error) => logger.warn({ err: error }, 'error while closing handlers'));
+    if (probe) {
+      const server = probe.server;
+      // A scrape or probe in progress must not hold the exit: idle sockets go now, busy ones soon.
+      server.closeIdleConnections();
+      const closed = new Promise((resolveClose) => server.close(resolveClose));
+      await closeWithin('the probe server', () => closed.then(() => {}), DEFAULT_CLOSE_TIMEOUT_MS, logger);
+      server.closeAllConnections();
+    }
+    if (closeHandlers) await closeWithin('the handlers', closeHandlers, DEFAULT_CLOSE_TIMEOUT_MS, logger);
     await runtime.close();
+  }
+}
+
+/**
+ * After the runtime's own drain timeout has aborted the jobs' signals, how long a job that
+ * ignores its signal (an SMTP send waiting on a silent server for its 60 s socket timeout) is
+ * still waited for before the process exits without it.
+ */
+const ABANDON_AFTER_MS = 1_000;
+
+/**
+ * Resolves true when `running` (the worker's run) ends, or false once `limitMs` has passed
+ * since the shutdown signal with jobs still running: the process then exits without them, as
+ * it would on a crash, and their deliveries come back after their lease. A failure of the run
+ * (a consumer that could not start) rejects, as before.
+ */
+async function drainedOrAbandoned(
+  running: Promise<void>,
+  signal: AbortSignal,
+  limitMs: number,
+): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  let arm: (() => void) | undefined;
+  const abandoned = new Promise<false>((resolve) => {
+    arm = () => {
+      timer = setTimeout(() => resolve(false), limitMs);
+      timer.unref();
+    };
+    if (signal.aborted) arm();
+    else signal.addEventListener('abort', arm, { once: true });
+  });
+  try {
+    return await Promise.race([running.then(() => true as const), abandoned]);
+  } finally {
+    clearTimeout(timer);
+    if (arm) signal.removeEventListener('abort', arm);
+    // Abandoned: whatever the run does later is no longer anyone's concern.
+    running.catch(() => {});
   }
 }
 

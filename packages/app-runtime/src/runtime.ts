@@ -52,7 +52,7 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<AppRunti
   const broker = await createBrokerFromEnv({ ...options.env, BROKER: brokerName }, logger);
   let state: StateStore;
   try {
-    state = await createStateStore(options.config.STATE_URL);
+    state = await createStateStore(options.config.STATE_URL, options.env);
   } catch (error) {
     await broker.close().catch(() => {});
     throw error;
@@ -85,7 +85,7 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<AppRunti
  * vanished without a reset may wait for TCP. Past the bound the process exits anyway, which
  * closes the sockets; the log says what was left.
  */
-async function closeWithin(
+export async function closeWithin(
   what: string,
   close: () => Promise<void>,
   timeoutMs: number,

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -351,6 +351,48 @@ describe('every service exits 0 within DRAIN_TIMEOUT_MS + 5 s of SIGTERM', () =>
         expect(code).toBe(0);
       } finally {
         await redisCommand('DEL', key);
+      }
+    },
+    READY_TIMEOUT_MS + DRAIN_TIMEOUT_MS + GRACE_MS + 10_000,
+  );
+
+  it(
+    'the email worker while a send hangs on an SMTP server that never answers',
+    async () => {
+      // The handler does not stop when the drain times out (an SMTP socket waits up to 60 s):
+      // the process must still exit within the bound, leaving the job to come back.
+      const prefix = uniquePrefix();
+      const sockets = new Set<Socket>();
+      const smtp = createNetServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => {});
+      });
+      smtp.listen(0, '127.0.0.1');
+      await once(smtp, 'listening');
+      const connected = once(smtp, 'connection');
+      const env = serviceEnv('sqlite', prefix, {
+        SMTP_URL: `smtp://127.0.0.1:${(smtp.address() as AddressInfo).port}`,
+      });
+      const api = start('api', env);
+      const worker = start('email-worker', env);
+      try {
+        const [listening] = await Promise.all([api.ready, worker.ready]);
+        const response = await fetch(`http://127.0.0.1:${listening.port as number}/v1/emails`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ to: 'a@example.com', subject: 'Hi', body: 'Hello' }),
+        });
+        expect(response.status).toBe(202);
+        await connected; // the worker is sending: its handler now waits on the silent server
+        const [stoppedWorker, stoppedApi] = await Promise.all([
+          stopWithin(worker, 'the email worker with a send in flight'),
+          stopWithin(api, 'the API'),
+        ]);
+        expect(stoppedWorker.code).toBe(0);
+        expect(stoppedApi.code).toBe(0);
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        smtp.close();
       }
     },
     READY_TIMEOUT_MS + DRAIN_TIMEOUT_MS + GRACE_MS + 10_000,
