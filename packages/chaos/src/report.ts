@@ -253,7 +253,7 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
   out.push(tableRow(facts, summary));
   out.push('');
   out.push(
-    `  verdict: ${summary.verdict.toUpperCase()}${summary.reasons.length ? ` — ${summary.reasons.join('; ')}` : ''}`,
+    `  verdict: ${summary.verdict.toUpperCase()}${summary.reasons.length ? `${summary.verdict === 'pass' ? ' (nothing lost), short of the target' : ''} — ${summary.reasons.join('; ')}` : ''}`,
   );
   return out.join('\n');
 }
