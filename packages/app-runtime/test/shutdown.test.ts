@@ -316,7 +316,7 @@ describe('every service exits 0 within DRAIN_TIMEOUT_MS + 5 s of SIGTERM', () =>
     READY_TIMEOUT_MS + DRAIN_TIMEOUT_MS + GRACE_MS + 10_000,
   );
 
-  it(
+  it.concurrent(
     'the API on redis-reliable with the MySQL state store, after a publish error (issue 13)',
     async () => {
       const prefix = uniquePrefix();
@@ -356,7 +356,7 @@ describe('every service exits 0 within DRAIN_TIMEOUT_MS + 5 s of SIGTERM', () =>
     READY_TIMEOUT_MS + DRAIN_TIMEOUT_MS + GRACE_MS + 10_000,
   );
 
-  it(
+  it.concurrent(
     'the email worker while a send hangs on an SMTP server that never answers',
     async () => {
       // The handler does not stop when the drain times out (an SMTP socket waits up to 60 s):
@@ -398,7 +398,7 @@ describe('every service exits 0 within DRAIN_TIMEOUT_MS + 5 s of SIGTERM', () =>
     READY_TIMEOUT_MS + DRAIN_TIMEOUT_MS + GRACE_MS + 10_000,
   );
 
-  it(
+  it.concurrent(
     'the API with the MySQL state store, while a state query waits on a lock',
     async () => {
       // mysql2's pool.end() queues its QUIT behind the queries in flight: a request whose
