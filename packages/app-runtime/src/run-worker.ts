@@ -42,6 +42,9 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   try {
     const { handlers, close } = await options.setup(runtime);
     closeHandlers = close;
+    // What the consumer last said of its connection: /readyz fails while it is lost, so a worker
+    // that is reconnecting is not reported ready even where ping() on another connection works.
+    let consumerOutage: Error | undefined;
     const worker = createWorker({
       broker,
       queue,
@@ -56,6 +59,11 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       logger,
       metrics: createRuntimeMetrics(registry),
       onOutcome: createJobRecorder({ state, broker, logger }),
+      onConnectionChange: (connected, error) => {
+        consumerOutage = connected ? undefined : (error ?? new Error('connection lost'));
+        if (connected) logger.info({ queue }, 'consumer connected again');
+        else logger.warn({ queue, err: error }, 'consumer lost its connection; reconnecting');
+      },
     });
     registerQueueDepthGauge(registry, broker, [queue]);
     if (config.METRICS_PORT > 0) {
@@ -63,6 +71,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
         port: config.METRICS_PORT,
         registry,
         ready: async () => {
+          if (consumerOutage) throw new Error(`consumer disconnected: ${consumerOutage.message}`);
           await Promise.all([broker.ping(), state.ping()]);
         },
       });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff';
-import type { Broker, Delivery } from './broker';
+import type { Broker, ConsumeOptions, Delivery } from './broker';
 import { decodeEnvelope, describeIssues, type Envelope } from './envelope';
 import { errorMessage, NonRetryableError, RetryableError } from './errors';
 import type { IdempotencyStore } from './idempotency';
@@ -64,6 +64,8 @@ export interface WorkerOptions {
   drainTimeoutMs?: number;
   logger?: Logger;
   metrics?: RuntimeMetrics;
+  /** Passed to the broker's consume(): told when the consumer loses or regains its connection. */
+  onConnectionChange?: ConsumeOptions['onConnectionChange'];
   /** Told of each state change, for job status records and lifecycle events. Errors are logged, never thrown. */
   onOutcome?: (event: OutcomeEvent) => Promise<void> | void;
   random?: () => number;
@@ -352,7 +354,12 @@ export function createWorker(options: WorkerOptions): Worker {
       metrics?.consumers.inc({ queue });
       const beating = setInterval(heartbeat, heartbeatMs);
       beating.unref();
-      const consuming = broker.consume(queue, safeHandle, { concurrency, signal, onReady });
+      const consuming = broker.consume(queue, safeHandle, {
+        concurrency,
+        signal,
+        ...(onReady ? { onReady } : {}),
+        ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
+      });
       const onAbort = () => {
         const timer = setTimeout(() => {
           logger.warn({ queue, drainTimeoutMs }, 'drain timeout: aborting in-flight jobs');

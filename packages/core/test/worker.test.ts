@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { Broker, Delivery, DeliveryHandler } from '../src/broker';
+import type { Broker, ConsumeOptions, Delivery, DeliveryHandler } from '../src/broker';
 import { createEnvelope, encodeEnvelope } from '../src/envelope';
 import { NonRetryableError, RetryableError } from '../src/errors';
 import { MemoryIdempotencyStore } from '../src/idempotency';
@@ -259,6 +259,29 @@ describe('worker runtime', () => {
       onOutcome: (e) => void events.push(e),
     });
     expect(events.map((e) => [e.outcome, e.result])).toEqual([['skipped_duplicate', { sent: true }]]);
+  });
+
+  it("passes the consumer's connection changes on, for /readyz", async () => {
+    const changes: [boolean, string | undefined][] = [];
+    const broker = {
+      capabilities: { leaseExtension: false },
+      consume: async (_q: string, _h: DeliveryHandler, options: ConsumeOptions) => {
+        options.onConnectionChange?.(false, new Error('ECONNRESET'));
+        options.onConnectionChange?.(true);
+      },
+    } as unknown as Broker;
+    const worker = createWorker({
+      broker,
+      queue: 'q',
+      idempotency: new MemoryIdempotencyStore(),
+      handlers: {},
+      onConnectionChange: (connected, error) => void changes.push([connected, error?.message]),
+    });
+    await worker.run(new AbortController().signal);
+    expect(changes).toEqual([
+      [false, 'ECONNRESET'],
+      [true, undefined],
+    ]);
   });
 
   it('aborts in-flight handlers once the drain timeout passes', async () => {
