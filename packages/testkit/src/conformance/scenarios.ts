@@ -1,0 +1,34 @@
+import { batchOnce, publishConsumeAck } from './basic';
+import { crashRedelivery } from './crash';
+import { delayedPublish, priorityOrder } from './delivery-options';
+import { drainOnStop } from './drain';
+import type { Scenario } from './harness';
+import { extendLease, heartbeatThroughRuntime } from './leases';
+import { orderPerKey, orderPerKeyConcurrent } from './ordering';
+import { deadLetterStore, retryAfterDelay, settleOnce } from './outcomes';
+import { serverRestart } from './restart';
+import { foreignShapeAndNonRetryable, malformedInput, maxAttemptsThroughRuntime } from './runtime';
+import { competingConsumers, fanOutToGroups } from './sharing';
+
+/** Every scenario, in the order the suite runs them. */
+export const SCENARIOS: readonly Scenario[] = [
+  publishConsumeAck,
+  batchOnce,
+  retryAfterDelay,
+  deadLetterStore,
+  settleOnce,
+  maxAttemptsThroughRuntime,
+  delayedPublish,
+  priorityOrder,
+  orderPerKey,
+  orderPerKeyConcurrent,
+  competingConsumers,
+  fanOutToGroups,
+  crashRedelivery,
+  drainOnStop,
+  malformedInput,
+  foreignShapeAndNonRetryable,
+  extendLease,
+  heartbeatThroughRuntime,
+  serverRestart,
+];
