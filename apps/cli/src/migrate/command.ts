@@ -229,11 +229,11 @@ function progressReporter(mode: MigrateMode) {
       const changed = p.published !== last.published || p.phase !== last.phase || p.pendingGaps !== last.gaps;
       if (!changed && now - last.at < 10_000) return;
       last = { published: p.published, phase: p.phase, gaps: p.pendingGaps, at: now };
-      const head = `progress ${done}/${p.total} rows: published ${p.published}, already moved ${p.alreadyMoved}, invalid ${p.invalid}`;
+      const counts = `published ${p.published}, already moved ${p.alreadyMoved}, invalid ${p.invalid}`;
       process.stderr.write(
         mode === 'once'
-          ? `${head}\n`
-          : `${head}, backlog ${p.backlog}, lag ${lag(p)}, gaps ${p.pendingGaps}, ${p.phase}\n`,
+          ? `progress ${done}/${p.total} rows: ${counts}\n`
+          : `progress ${done} rows read: ${counts}, backlog ${p.backlog}, lag ${lag(p)}, gaps ${p.pendingGaps}, ${p.phase}\n`,
       );
     },
     stop() {
