@@ -1,5 +1,5 @@
 import type { ConsumeOptions, Delivery, DeliveryHandler, Logger } from '@polyqueue/core';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 
 /**
  * The loop every Redis consumer shares: fetch up to the free handler slots, run the handlers,
@@ -148,7 +148,7 @@ export function repeat(
 }
 
 /** Reports connection loss and recovery of a consumer's blocking connection. */
-export function watchConnection(redis: Redis, options: ConsumeOptions): () => void {
+export function watchConnection(redis: RedisClient, options: ConsumeOptions): () => void {
   const report = options.onConnectionChange;
   if (!report) return () => {};
   let up = redis.status === 'ready';

@@ -1,5 +1,5 @@
 import { type DeadLetter, type DeadLetterStore, withAttempt } from '@polyqueue/core';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import type { QueueKeys } from './keys';
 import { runScript } from './scripts';
 
@@ -10,7 +10,7 @@ import { runScript } from './scripts';
  */
 export class StreamDeadLetters implements DeadLetterStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: QueueKeys,
     /** Where a redriven job goes: the main list or the stream. */
     private readonly target: 'list' | 'stream',

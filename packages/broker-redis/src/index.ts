@@ -3,9 +3,9 @@ import { type RedisEnv, redisEnvSchema, settingsFrom } from './config';
 import { createListBroker } from './list-broker';
 import { createStreamsBroker } from './streams-broker';
 
-export { type RedisEnv, type RedisSettings, redisEnvSchema, settingsFrom } from './config';
+export { parseClusterNodes, type RedisEnv, type RedisSettings, redisEnvSchema, settingsFrom } from './config';
 export { groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
-export { createRedisStateStore } from './state-store';
+export { createRedisStateStore, type RedisStateStoreOptions } from './state-store';
 export { CONSUMER_GROUP, entryBody } from './streams-broker';
 
 /** The three Redis drivers, keyed by BROKER name; see the header of each module. */

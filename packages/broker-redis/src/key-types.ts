@@ -6,7 +6,7 @@
  * command with a bare WRONGTYPE; this says which key, what it is, what was expected and what
  * to do, for start-up, publish and /readyz.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import type { QueueKeys } from './keys';
 
 /** How jobs sit in the main key: a list (redis-list, redis-reliable) or a stream. */
@@ -53,23 +53,31 @@ export function isWrongTypeError(error: unknown): boolean {
 }
 
 /**
- * Asks TYPE of every key of the given queues in one round trip; throws a WrongKeyTypeError
- * for the first key whose type differs (a missing key, `none`, is fine: it is created on use).
+ * Asks TYPE of every key of the given queues, one pipeline per queue (a queue's keys share one
+ * cluster slot; a Redis Cluster refuses a pipeline across slots), all sent at once; throws a
+ * WrongKeyTypeError for the first key whose type differs (a missing key, `none`, is fine: it
+ * is created on use).
  */
 export async function checkKeyTypes(
-  redis: Redis,
+  redis: RedisClient,
   driver: string,
   queues: Iterable<QueueKeys>,
   kind: StorageKind,
 ): Promise<void> {
-  const expected = [...queues].flatMap((keys) => expectedKeyTypes(keys, kind));
-  if (expected.length === 0) return;
-  const pipeline = redis.pipeline();
-  for (const [key] of expected) pipeline.type(key);
-  const answers = (await pipeline.exec()) ?? [];
-  for (const [i, [key, type]] of expected.entries()) {
-    const [error, actual] = answers[i] ?? [new Error(`no answer to TYPE ${key}`), undefined];
-    if (error) throw error;
-    if (actual !== 'none' && actual !== type) throw new WrongKeyTypeError(key, String(actual), type, driver);
+  const perQueue = [...queues].map((keys) => expectedKeyTypes(keys, kind)).filter((e) => e.length > 0);
+  const answered = await Promise.all(
+    perQueue.map(async (expected) => {
+      const pipeline = redis.pipeline();
+      for (const [key] of expected) pipeline.type(key);
+      return { expected, answers: (await pipeline.exec()) ?? [] };
+    }),
+  );
+  for (const { expected, answers } of answered) {
+    for (const [i, [key, type]] of expected.entries()) {
+      const [error, actual] = answers[i] ?? [new Error(`no answer to TYPE ${key}`), undefined];
+      if (error) throw error;
+      if (actual !== 'none' && actual !== type)
+        throw new WrongKeyTypeError(key, String(actual), type, driver);
+    }
   }
 }

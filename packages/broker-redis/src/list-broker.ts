@@ -50,8 +50,8 @@ import type {
   Logger,
   QueueStats,
 } from '@polyqueue/core';
-import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
+import type { RedisClient } from './connection';
 import { connect, connected } from './connection';
 import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
 import type { QueueKeys } from './keys';
@@ -89,8 +89,8 @@ export async function createListBroker(
   mode: ListMode,
   logger: Logger,
 ): Promise<Broker> {
-  const redis = connect(settings.url, logger, `${mode}-commands`);
-  await connected(redis, settings.url);
+  const redis = connect(settings, logger, `${mode}-commands`);
+  await connected(redis, settings);
   return new RedisListBroker(settings, mode, logger, redis);
 }
 
@@ -102,7 +102,7 @@ class RedisListBroker extends RedisBrokerBase {
     settings: RedisSettings,
     private readonly mode: ListMode,
     logger: Logger,
-    redis: Redis,
+    redis: RedisClient,
   ) {
     super(settings, logger, redis, 'list');
     this.name = mode === 'plain' ? 'redis-list' : 'redis-reliable';
@@ -122,7 +122,7 @@ class RedisListBroker extends RedisBrokerBase {
     const tasks: Promise<void>[] = [];
     let consumer: ListConsumer | undefined;
     try {
-      await connected(blocking, settings.url);
+      await connected(blocking, settings);
       const context = { redis, blocking, keys, settings, logger };
       consumer = this.mode === 'plain' ? plainConsumer(context) : reliableConsumer(context);
       const started = consumer;

@@ -6,8 +6,8 @@ import {
   type SettleOutcome,
   withAttempt,
 } from '@polyqueue/core';
-import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
+import type { RedisClient } from './connection';
 import { BodyDelivery } from './consume-loop';
 import { delayedMember, type QueueKeys } from './keys';
 import { execOrThrow } from './publish';
@@ -27,8 +27,8 @@ export interface ListConsumer {
 }
 
 interface Context {
-  redis: Redis;
-  blocking: Redis;
+  redis: RedisClient;
+  blocking: RedisClient;
   keys: QueueKeys;
   settings: RedisSettings;
   logger: Logger;
@@ -44,7 +44,7 @@ const STALL_GRACE_MS = 5_000;
 const STALL_CHECK_MS = 1_000;
 
 interface PlainContext {
-  redis: Redis;
+  redis: RedisClient;
   keys: QueueKeys;
   /** Tokens of this consumer's jobs in flight (refreshed in the leases set by maintain()). */
   handling: Set<string>;
@@ -99,7 +99,10 @@ class PlainDelivery extends BodyDelivery implements Delivery {
 
   async extend(): Promise<void> {}
 
-  async #settle(outcome: SettleOutcome, steps?: (multi: ReturnType<Redis['multi']>) => void): Promise<void> {
+  async #settle(
+    outcome: SettleOutcome,
+    steps?: (multi: ReturnType<RedisClient['multi']>) => void,
+  ): Promise<void> {
     if (this.#settled) throw new AlreadySettledError(this.messageId, outcome);
     this.#settled = true;
     const { redis, keys, handling } = this.#consumer;
@@ -111,7 +114,7 @@ class PlainDelivery extends BodyDelivery implements Delivery {
 }
 
 interface ReliableContext {
-  redis: Redis;
+  redis: RedisClient;
   keys: QueueKeys;
   processing: string;
   tokens: string;

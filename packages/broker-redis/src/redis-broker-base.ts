@@ -14,8 +14,8 @@ import type {
   OutgoingMessage,
   QueueStats,
 } from '@polyqueue/core';
-import type { Redis } from 'ioredis';
 import type { RedisSettings } from './config';
+import type { RedisClient } from './connection';
 import { connect, disconnect, ping } from './connection';
 import { StreamDeadLetters } from './dead-letters';
 import { checkKeyTypes, isWrongTypeError, type StorageKind, WrongKeyTypeError } from './key-types';
@@ -32,7 +32,7 @@ export abstract class RedisBrokerBase implements Broker {
   get leaseMs(): number | undefined {
     return this.capabilities.redeliveryAfterCrash === 'lease' ? this.settings.leaseMs : undefined;
   }
-  readonly #consumerConnections = new Set<Redis>();
+  readonly #consumerConnections = new Set<RedisClient>();
   /** Every queue this process touched (main key -> keys): what ping() checks the types of. */
   readonly #known = new Map<string, QueueKeys>();
   /** Queues whose key types were checked once (publish checks a queue on first use). */
@@ -41,7 +41,7 @@ export abstract class RedisBrokerBase implements Broker {
   constructor(
     protected readonly settings: RedisSettings,
     protected readonly logger: Logger,
-    protected readonly redis: Redis,
+    protected readonly redis: RedisClient,
     private readonly kind: StorageKind,
   ) {}
 
@@ -121,13 +121,13 @@ export abstract class RedisBrokerBase implements Broker {
   }
 
   /** A consumer's own blocking connection, closed with the broker if the consumer is still running. */
-  protected openBlocking(role: string): Redis {
-    const blocking = connect(this.settings.url, this.logger, role, { blocking: true });
+  protected openBlocking(role: string): RedisClient {
+    const blocking = connect(this.settings, this.logger, role, { blocking: true });
     this.#consumerConnections.add(blocking);
     return blocking;
   }
 
-  protected async closeBlocking(blocking: Redis): Promise<void> {
+  protected async closeBlocking(blocking: RedisClient): Promise<void> {
     this.#consumerConnections.delete(blocking);
     await disconnect(blocking);
   }

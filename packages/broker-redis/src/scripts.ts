@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 
 /**
  * The Lua scripts in ./lua, named `<name>-<numKeys>.lua` (as BullMQ does), each opening with a
@@ -41,7 +41,7 @@ const scripts: Map<string, Script> = new Map(
     }),
 );
 
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   for (const script of scripts.values()) {
     redis.defineCommand(script.command, { numberOfKeys: script.numberOfKeys, lua: script.lua });
   }
@@ -49,7 +49,7 @@ export function defineScripts(redis: Redis): void {
 
 /** Runs one script; the number of keys must match its file name. */
 export function runScript(
-  redis: Redis,
+  redis: RedisClient,
   name: ScriptName,
   keys: readonly string[],
   args: readonly (string | number)[],
@@ -74,7 +74,7 @@ export type ScriptCommand = (...keysThenArgs: (string | number)[]) => Promise<un
  * positional arguments, it skips runScript's key and argument arrays. The caller passes
  * exactly the number of keys the file name says.
  */
-export function scriptCommand(redis: Redis, name: ScriptName): ScriptCommand {
+export function scriptCommand(redis: RedisClient, name: ScriptName): ScriptCommand {
   const script = scripts.get(name);
   if (!script) throw new Error(`no Lua script named ${name}`);
   const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[script.command];

@@ -9,7 +9,7 @@ import {
   type StateStore,
   silentLogger,
 } from '@polyqueue/core';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import { connect, connected, disconnect, ping } from './connection';
 
 /**
@@ -22,8 +22,17 @@ import { connect, connected, disconnect, ping } from './connection';
  *
  * Every operation is one command or one script, so a crash never leaves half of one behind
  * (taking an Idempotency-Key and writing its record are one script). The claim scripts touch
- * one key; createJob with an Idempotency-Key touches two, which Redis Cluster would need in one
- * slot (not yet supported: see docs/brokers/redis.md).
+ * one key; createJob with an Idempotency-Key touches two: the key's owner (found by the key)
+ * and the record (found by the job id). No hash tag derived from either can put both in one
+ * slot, so on a Redis Cluster (REDIS_CLUSTER_NODES) the records and the key owners share the
+ * one hash tag `{polyqueue:jobs}`:
+ *
+ *   {polyqueue:jobs}:job:<id>        the job record
+ *   {polyqueue:jobs}:job-key:<key>   the job id that owns an API Idempotency-Key
+ *   polyqueue:idem:<key>             unchanged (one key per claim, spread over the cluster)
+ *
+ * so every record lives on one shard (its master and replicas) while the worker claims spread.
+ * One server keeps the names above, so a store written before cluster support stays readable.
  */
 const JOB_TTL_MS = 30 * 24 * 3_600_000;
 
@@ -97,25 +106,41 @@ const RECORD_FIELDS = [
   'updatedAt',
 ] as const;
 
-export async function createRedisStateStore(url: string, prefix = 'polyqueue'): Promise<StateStore> {
-  const redis = connect(url, silentLogger(), 'state');
-  await connected(redis, url);
-  return new RedisStateStore(redis, prefix);
+export interface RedisStateStoreOptions {
+  /** Key prefix (default polyqueue). */
+  prefix?: string;
+  /** REDIS_CLUSTER_NODES: use this Redis Cluster; the URL lends it user, password and TLS. */
+  clusterNodes?: readonly string[];
+}
+
+export async function createRedisStateStore(
+  url: string,
+  options: RedisStateStoreOptions = {},
+): Promise<StateStore> {
+  const target = { url, ...(options.clusterNodes?.length ? { clusterNodes: options.clusterNodes } : {}) };
+  const redis = connect(target, silentLogger(), 'state');
+  await connected(redis, target);
+  const prefix = options.prefix ?? 'polyqueue';
+  // One server: the historic names. A cluster: records and key owners under one hash tag.
+  const jobs = target.clusterNodes ? `{${prefix}:jobs}` : prefix;
+  return new RedisStateStore(redis, prefix, jobs);
 }
 
 class RedisStateStore implements StateStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
+    /** What the record and Idempotency-Key owner names start with (see the header). */
+    private readonly jobs: string,
   ) {}
 
   #job(id: string) {
-    return `${this.prefix}:job:${id}`;
+    return `${this.jobs}:job:${id}`;
   }
 
   async createJob(record: JobRecord): Promise<CreateJobResult> {
     const keys = [this.#job(record.id)];
-    if (record.idempotencyKey !== undefined) keys.push(`${this.prefix}:job-key:${record.idempotencyKey}`);
+    if (record.idempotencyKey !== undefined) keys.push(`${this.jobs}:job-key:${record.idempotencyKey}`);
     const fields = Object.entries(toHash(record)).flat();
     const [created, ownerId] = (await this.redis.eval(
       CREATE_JOB,

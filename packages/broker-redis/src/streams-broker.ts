@@ -39,8 +39,8 @@ import type {
   Logger,
   QueueStats,
 } from '@polyqueue/core';
-import type { RedisClient } from './connection';
 import type { RedisSettings } from './config';
+import type { RedisClient } from './connection';
 import { connect, connected } from './connection';
 import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
 import type { QueueKeys } from './keys';
@@ -64,8 +64,8 @@ const CAPABILITIES: Capabilities = {
 };
 
 export async function createStreamsBroker(settings: RedisSettings, logger: Logger): Promise<Broker> {
-  const redis = connect(settings.url, logger, 'streams-commands');
-  await connected(redis, settings.url);
+  const redis = connect(settings, logger, 'streams-commands');
+  await connected(redis, settings);
   return new RedisStreamsBroker(settings, logger, redis);
 }
 
@@ -223,7 +223,7 @@ class RedisStreamsBroker extends RedisBrokerBase {
     };
 
     try {
-      await connected(blocking, settings.url);
+      await connected(blocking, settings);
       await this.#ensureGroup(keys);
       await register?.();
       tasks.push(

@@ -2,9 +2,14 @@ import { ConfigError, type StateStore } from '@polyqueue/core';
 
 /**
  * STATE_URL -> the store for job status and idempotency claims, by URL scheme:
- * sqlite:<path> (default sqlite:./var/state.db), redis://..., mysql://...
+ * sqlite:<path> (default sqlite:./var/state.db), redis://..., mysql://... With redis://, a
+ * REDIS_CLUSTER_NODES in `env` puts the store on that Redis Cluster (the URL lends its
+ * user, password and TLS), as it does for the Redis brokers.
  */
-export async function createStateStore(stateUrl: string): Promise<StateStore> {
+export async function createStateStore(
+  stateUrl: string,
+  env: Record<string, string | undefined> = {},
+): Promise<StateStore> {
   let url: URL;
   try {
     url = new URL(stateUrl);
@@ -19,8 +24,16 @@ export async function createStateStore(stateUrl: string): Promise<StateStore> {
         decodeURIComponent(stateUrl.slice('sqlite:'.length)),
       );
     case 'redis:':
-    case 'rediss:':
-      return (await import('@polyqueue/broker-redis')).createRedisStateStore(stateUrl);
+    case 'rediss:': {
+      const redis = await import('@polyqueue/broker-redis');
+      let clusterNodes: string[] | undefined;
+      try {
+        clusterNodes = redis.parseClusterNodes(env.REDIS_CLUSTER_NODES);
+      } catch (error) {
+        throw new ConfigError((error as Error).message);
+      }
+      return redis.createRedisStateStore(stateUrl, clusterNodes ? { clusterNodes } : {});
+    }
     case 'mysql:':
       return (await import('@polyqueue/broker-mysql')).createMysqlStateStore(stateUrl);
     default:
