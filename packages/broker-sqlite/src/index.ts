@@ -2,7 +2,8 @@ import { defineDriver, intVariable } from '@polyqueue/core';
 import { z } from 'zod';
 import { SqliteBroker } from './sqlite-broker';
 
-export { claimSql, queueTableSql, SqliteBroker } from './sqlite-broker';
+export { claimSql, queueTableSql } from './schema';
+export { SqliteBroker } from './sqlite-broker';
 export { createSqliteStateStore, SqliteStateStore } from './sqlite-state-store';
 
 export const drivers = {
