@@ -53,14 +53,6 @@ export interface LegacyRow {
   age_ms?: string | null;
 }
 
-/** What is left to move beyond a position in the table. */
-export interface Remaining {
-  /** Rows after the position. */
-  rows: number;
-  /** Age of the first of them by the server's clock (ms); 0 when none; null without created_at. */
-  oldestAgeMs: number | null;
-}
-
 export const BOOKKEEPING_TABLE = 'polyqueue_migrations';
 
 export class LegacyTable {
@@ -142,20 +134,23 @@ export class LegacyTable {
     return rows as LegacyRow[];
   }
 
-  /** How many rows lie after `afterId`, and how old the first of them is. */
-  async remainingAfter(afterId: string): Promise<Remaining> {
-    const [countRows] = await this.connection.query(`SELECT COUNT(*) AS n FROM ${this.#t} WHERE id > ?`, [
+  /** How many rows lie after `afterId` (a range scan of the primary key: cheap once caught up). */
+  async countAfter(afterId: string): Promise<number> {
+    const [rows] = await this.connection.query(`SELECT COUNT(*) AS n FROM ${this.#t} WHERE id > ?`, [
       afterId,
     ]);
-    const rows = Number((countRows as { n: string }[])[0]!.n);
-    if (!this.#hasCreatedAt) return { rows, oldestAgeMs: null };
-    if (rows === 0) return { rows, oldestAgeMs: 0 };
+    return Number((rows as { n: string }[])[0]!.n);
+  }
+
+  /** Age (ms, server clock) of the first row after `afterId`: 0 when none, null without created_at. */
+  async oldestAgeAfter(afterId: string): Promise<number | null> {
+    if (!this.#hasCreatedAt) return null;
     const [first] = await this.connection.query(
       `SELECT ROUND((UNIX_TIMESTAMP(NOW(3)) - UNIX_TIMESTAMP(created_at)) * 1000) AS age_ms FROM ${this.#t} WHERE id > ? ORDER BY id LIMIT 1`,
       [afterId],
     );
     const age = (first as { age_ms: string | null }[])[0]?.age_ms;
-    return { rows, oldestAgeMs: age === null || age === undefined ? 0 : Math.max(0, Number(age)) };
+    return age === null || age === undefined ? 0 : Math.max(0, Number(age));
   }
 
   /**

@@ -141,10 +141,15 @@ export async function runMigration(
   const report = async (force: boolean) => {
     progress.pendingGaps = gaps.size;
     if (force || Date.now() - measuredAt >= MEASURE_EVERY_MS) {
-      const remaining = await legacy.remainingAfter(cursor);
+      // Counting the rows after the cursor scans them: while reading the backlog, the count at
+      // the start less what was read stands in for it; once following, few rows are left to count.
+      progress.backlog =
+        progress.phase === 'backlog'
+          ? Math.max(0, progress.total - progress.read)
+          : await legacy.countAfter(cursor);
+      const age = await legacy.oldestAgeAfter(cursor);
+      progress.lagSeconds = age === null ? null : age / 1000;
       measuredAt = Date.now();
-      progress.backlog = remaining.rows;
-      progress.lagSeconds = remaining.oldestAgeMs === null ? null : remaining.oldestAgeMs / 1000;
     }
     options.onProgress?.({ ...progress });
   };
