@@ -8,17 +8,20 @@
  * - ack() deletes, batched; extend(ms) and retry(ms) are ChangeMessageVisibility (retry: see
  *   retryPlan(), which also covers delays beyond SQS's 12 hours); deadLetter() sends the body
  *   to Q-dead with its reason, then deletes.
- * - A failed receive reports the outage through onConnectionChange and is retried with backoff;
- *   a queue that has vanished (a local server restarted in memory) is created again.
+ * - The loop is core's runPullLoop: a failed receive reports the outage through
+ *   onConnectionChange and is retried after core's backoff; a queue that has vanished (a local
+ *   server restarted in memory) is created again.
  */
 import { randomUUID } from 'node:crypto';
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
   AlreadySettledError,
+  type BackoffOptions,
   type ConsumeOptions,
   type Delivery,
   type DeliveryHandler,
   type Logger,
+  runPullLoop,
   type SettleOutcome,
   withAttempt,
 } from '@polyqueue/core';
@@ -50,31 +53,30 @@ export interface QueueNamePair {
   dead: string;
 }
 
+/**
+ * The pause after `failures` receives failed in a row: core's full-jitter backoff from 250 ms
+ * up to 5 s, so a restarted endpoint is found again within seconds without a burst of retries.
+ */
+const RECEIVE_BACKOFF: BackoffOptions = { baseMs: 250, maxMs: 5_000 };
+
+/** core's pull loop, with a long-polling receive as its fetch (SQS waits, so no idle pause). */
 export async function runConsumer(
   ctx: ConsumerContext,
   names: QueueNamePair,
   handler: DeliveryHandler,
   options: ConsumeOptions,
 ): Promise<void> {
-  const { signal, concurrency } = options;
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new Error(`concurrency must be a positive integer, got ${concurrency}`);
-  const running = new Set<Promise<void>>();
-  let wake: (() => void) | undefined;
-  const wakeUp = () => wake?.();
-  signal.addEventListener('abort', wakeUp);
+  const { signal } = options;
   let ready = false;
-  let failures = 0;
-
-  try {
-    while (!signal.aborted) {
-      const free = concurrency - running.size;
-      if (free <= 0) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        continue;
-      }
+  await runPullLoop({
+    signal,
+    concurrency: options.concurrency,
+    handler,
+    logger: ctx.logger,
+    what: `sqs queue ${names.main}`,
+    backoff: RECEIVE_BACKOFF,
+    ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
+    fetch: async (free) => {
       let pair: QueuePair;
       let messages: Message[];
       try {
@@ -96,62 +98,36 @@ export async function runConsumer(
         );
         messages = result.Messages ?? [];
       } catch (error) {
-        if (signal.aborted) break;
-        if (isQueueMissing(error)) {
-          ctx.directory.forget(names);
-          ctx.logger.warn({ queue: names.main }, 'SQS queue is gone; creating it again');
-          continue;
-        }
-        failures += 1;
-        if (failures === 1) options.onConnectionChange?.(false, error as Error);
-        ctx.logger.warn({ err: error, queue: names.main, failures }, 'SQS receive failed; retrying');
-        await pause(Math.min(250 * 2 ** (failures - 1), 5_000), signal);
-        continue;
+        // Not an outage: a local server restarted in memory lost the queue; create it again.
+        if (signal.aborted || !isQueueMissing(error)) throw error;
+        ctx.directory.forget(names);
+        ctx.logger.warn({ queue: names.main }, 'SQS queue is gone; creating it again');
+        return [];
       }
-      if (failures > 0) {
-        failures = 0;
-        options.onConnectionChange?.(true);
-      }
-      const receivedAt = Date.now();
-      for (const message of messages) {
-        const notBefore = notBeforeOf(message);
-        if (notBefore !== undefined && notBefore > receivedAt) {
-          // Longer than SQS's 15-minute delay: send it on for another hop; not an attempt.
-          void reschedule(ctx, pair, message, notBefore).catch((error) =>
-            ctx.logger.warn(
-              { err: error, messageId: message.MessageId },
-              'could not re-schedule a delayed message',
-            ),
-          );
-          continue;
-        }
-        const task = handler(createDelivery(ctx, pair, message, receivedAt))
-          .catch((error) =>
-            ctx.logger.error({ err: error, messageId: message.MessageId }, 'delivery handler threw'),
-          )
-          .finally(() => {
-            running.delete(task);
-            wakeUp();
-          });
-        running.add(task);
-      }
-    }
-  } finally {
-    signal.removeEventListener('abort', wakeUp);
-    await Promise.allSettled([...running]);
-  }
+      return deliveriesOf(ctx, pair, messages);
+    },
+  });
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** The messages that are due, as deliveries; the others are sent on for another delay hop. */
+function deliveriesOf(ctx: ConsumerContext, pair: QueuePair, messages: readonly Message[]): Delivery[] {
+  const receivedAt = Date.now();
+  const deliveries: Delivery[] = [];
+  for (const message of messages) {
+    const notBefore = notBeforeOf(message);
+    if (notBefore !== undefined && notBefore > receivedAt) {
+      // Longer than SQS's 15-minute delay: send it on for another hop; not an attempt.
+      void reschedule(ctx, pair, message, notBefore).catch((error) =>
+        ctx.logger.warn(
+          { err: error, messageId: message.MessageId },
+          'could not re-schedule a delayed message',
+        ),
+      );
+      continue;
+    }
+    deliveries.push(createDelivery(ctx, pair, message, receivedAt));
+  }
+  return deliveries;
 }
 
 async function reschedule(
