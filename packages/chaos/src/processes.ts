@@ -186,8 +186,9 @@ export class Service {
   async jobsInFlight(): Promise<number | undefined> {
     if (!this.spec.metricsPort) return undefined;
     try {
+      // Generous: a loaded host answers slowly, and a missing number is worth more than a fast one.
       const res = await fetch(`http://127.0.0.1:${this.spec.metricsPort}/metrics`, {
-        signal: AbortSignal.timeout(1_000),
+        signal: AbortSignal.timeout(3_000),
       });
       const text = await res.text();
       let sum = 0;
