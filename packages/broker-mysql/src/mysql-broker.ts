@@ -33,7 +33,7 @@ import type {
   OutgoingMessage,
   QueueStats,
 } from '@polyqueue/core';
-import { encodeEnvelope } from '@polyqueue/core';
+import { encodeEnvelope, Wakeups } from '@polyqueue/core';
 import { AckBatcher } from './ack-batcher';
 import {
   groupTableNames,
@@ -44,7 +44,7 @@ import {
   type TableNames,
   tableNames,
 } from './config';
-import { type ConsumerContext, runConsumer, Wakeups } from './consumer';
+import { type ConsumerContext, runConsumer } from './consumer';
 import { mysqlDeadLetters } from './dead-letters';
 import { createMysqlPool, inTransaction, type Pool, retryOnStaleConnection } from './pool';
 import { TableCache } from './schema';
