@@ -63,3 +63,8 @@ export function driverVariables(drivers: Map<string, BrokerDriver>): Map<string,
 export function sharedVariables(drivers: Map<string, BrokerDriver>): Set<string> {
   return new Set([...Object.keys(runtimeEnvShape), ...driverVariables(drivers).keys()]);
 }
+
+/** The variables every process reads through the common runtime (BROKER, STATE_URL, ...). */
+export function runtimeVariables(): string[] {
+  return Object.keys(runtimeEnvShape);
+}

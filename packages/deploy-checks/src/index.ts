@@ -1,2 +1,3 @@
 export * from './compose';
 export * from './env-names';
+export * from './k8s';
