@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
 import { type Broker, createWorker, MemoryIdempotencyStore } from '@polyqueue/core';
+import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,7 +108,7 @@ interface Target {
   name: string;
   env: Record<string, string>;
   /** Messages the target holds for queue email (copies included). */
-  held(broker: Broker): Promise<number>;
+  held(): Promise<number>;
   /** Whether the target refuses a job id it already holds (then no copy may exist). */
   refusesKnownIds: boolean;
   cleanup(): Promise<void>;
@@ -176,7 +177,7 @@ async function followScenario(target: Target): Promise<void> {
     producer.child.kill('SIGTERM');
     expect((await producer.exit).code, producer.stderr).toBe(0);
     const inserted = Number(/done inserted=(\d+)/.exec(producer.stdout)?.[1]);
-    expect(inserted, 'the producer wrote while the migration ran').toBeGreaterThan(500);
+    expect(inserted, 'the producer wrote while the migration ran').toBeGreaterThan(100);
 
     third.child.kill('SIGTERM');
     expect((await third.exit).code, third.stderr).toBe(0);
@@ -209,7 +210,7 @@ async function followScenario(target: Target): Promise<void> {
     // The target: every row's job id, each run exactly once by the worker runtime.
     const broker = await createBrokerFromEnv({ ...target.env, BROKER: target.name });
     try {
-      const held = await target.held(broker);
+      const held = await target.held();
       if (target.refusesKnownIds) expect(held).toBe(rows);
       // Copies come only from a batch published but not yet recorded when a run was killed.
       expect(held - rows).toBeGreaterThanOrEqual(0);
@@ -240,7 +241,15 @@ describe('polyqueue migrate --follow while a producer keeps writing', () => {
     await followScenario({
       name: 'sqlite',
       env: { SQLITE_PATH: join(dir, 'target.db'), SQLITE_SYNCHRONOUS: 'NORMAL' },
-      held: async (broker) => (await broker.stats('email')).ready,
+      // The queue table itself: what the sqlite queue holds, read without the broker.
+      held: async () => {
+        const sqlite = new Database(join(dir, 'target.db'), { readonly: true });
+        try {
+          return (sqlite.prepare('SELECT COUNT(*) AS n FROM polyqueue_email').get() as { n: number }).n;
+        } finally {
+          sqlite.close();
+        }
+      },
       refusesKnownIds: true,
       cleanup: async () => {},
     });

@@ -113,10 +113,10 @@ export async function migrateCommand(
     process.stderr.write(`${signal}: stopping after the rows in hand\n`);
     controller.abort();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
 
   const legacy = await LegacyTable.open(source);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   let broker: Broker | undefined;
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>>['server'] | undefined;
   const progress = progressReporter(mode);
