@@ -45,51 +45,45 @@ function gatedHandler() {
 
 const fastBackoff = { baseMs: 1, maxMs: 2 };
 
+/** A loop over an endless queue: each fetch returns as many deliveries as asked for. */
+function endlessLoop(options: { concurrency: number; minFree?: number }) {
+  const abort = new AbortController();
+  const asked: number[] = [];
+  let next = 0;
+  const h = gatedHandler();
+  const done = runPullLoop({
+    ...options,
+    signal: abort.signal,
+    what: 'test',
+    backoff: fastBackoff,
+    fetch: (max) => {
+      asked.push(max);
+      return Array.from({ length: max }, () => delivery(String(next++)));
+    },
+    handler: h.handler,
+  });
+  const stop = async () => {
+    abort.abort();
+    h.finishAll();
+    await done;
+  };
+  return { asked, h, stop };
+}
+
 describe('runPullLoop', () => {
   it('fetches no more than the free slots, and again as slots free', async () => {
-    const abort = new AbortController();
-    const asked: number[] = [];
-    let next = 0;
-    const h = gatedHandler();
-    const done = runPullLoop({
-      signal: abort.signal,
-      concurrency: 3,
-      what: 'test',
-      backoff: fastBackoff,
-      fetch: (max) => {
-        asked.push(max);
-        return Array.from({ length: max }, () => delivery(String(next++)));
-      },
-      handler: h.handler,
-    });
+    const { asked, h, stop } = endlessLoop({ concurrency: 3 });
     await h.startedCount(3);
     expect(asked).toEqual([3]);
     h.finishOne();
     await h.startedCount(4);
     expect(asked).toEqual([3, 1]);
-    abort.abort();
-    h.finishAll();
-    await done;
+    await stop();
     expect(h.started).toHaveLength(4);
   });
 
   it('with minFree, waits for that many free slots before fetching again', async () => {
-    const abort = new AbortController();
-    const asked: number[] = [];
-    let next = 0;
-    const h = gatedHandler();
-    const done = runPullLoop({
-      signal: abort.signal,
-      concurrency: 4,
-      minFree: 2,
-      what: 'test',
-      backoff: fastBackoff,
-      fetch: (max) => {
-        asked.push(max);
-        return Array.from({ length: max }, () => delivery(String(next++)));
-      },
-      handler: h.handler,
-    });
+    const { asked, h, stop } = endlessLoop({ concurrency: 4, minFree: 2 });
     await h.startedCount(4);
     h.finishOne();
     await Promise.resolve();
@@ -98,9 +92,7 @@ describe('runPullLoop', () => {
     h.finishOne();
     await h.startedCount(6);
     expect(asked).toEqual([4, 2]);
-    abort.abort();
-    h.finishAll();
-    await done;
+    await stop();
   });
 
   it('resolves after the abort only once every started handler has finished', async () => {
