@@ -1,30 +1,30 @@
-import { AlreadySettledError, type Logger, type SettleOutcome } from '@polyqueue/core';
+import { AlreadySettledError, type Logger, type SettleOutcome, Slots } from '@polyqueue/core';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { KeyedScheduler } from './keyed-scheduler';
+import { OffsetCommitter, type PartitionProgress } from './offset-committer';
 import { type SessionSettings, SupervisedConsumer } from './supervised-consumer';
 
 /**
  * Runs handlers for the messages of one topic in one consumer group, `concurrency` at a time,
  * and commits an offset only after the handler's outcome.
  *
- * Kafka has one committed offset per partition, not an ack per message. With several handlers
- * running on one partition, offset n + 1 is committed only once every message at or below n is
- * settled (a per-partition watermark). A crash therefore redelivers every unsettled message and
- * possibly some settled ones after it: at-least-once, never lost.
+ * This file is the glue between kafkajs' batches and two parts of their own: the offsets
+ * (offset-committer.ts: a per-partition watermark, commits coalesced) and the scheduling
+ * (keyed-scheduler.ts: same key in offset order, different keys in parallel).
  *
  * Settling is local and immediate: ack() does not wait for a commit (a commit is a round trip to
  * the group coordinator; waiting for one per message held the handler's slot and capped a
- * partition at one message per round trip). Commits are coalesced instead: per partition at most
- * one is in flight, and when it lands it is followed by one for the latest watermark if that
- * moved meanwhile. A commit also goes out at the end of each batch, on a short timer (which also
- * retries a failed one), when the group starts rebalancing (while this member's generation is
- * still accepted) and at drain, which resolves only after the final commit of what is settled.
- * So a crash (SIGKILL, not a drain) also redelivers settled messages whose commit had not landed
- * yet: at-least-once, and the runtime's idempotency keys make those redeliveries no-ops.
+ * partition at one message per round trip). A commit goes out when the watermark moves, at the
+ * end of each batch, on a short timer (which also retries a failed one), when the group starts
+ * rebalancing (while this member's generation is still accepted) and at drain, which resolves
+ * only after the final commit of what is settled. So a crash (SIGKILL, not a drain) also
+ * redelivers settled messages whose commit had not landed yet: at-least-once, and the runtime's
+ * idempotency keys make those redeliveries no-ops.
  *
- * Messages with the same key run one after another, in offset order (same key -> same
- * partition); messages with different keys or no key run in parallel. The batch loop hands a
- * message out and moves on (so one slow job does not stop fetching); it waits only when every
- * slot is busy, heartbeating meanwhile.
+ * Kafka pushes a batch per partition rather than answering "fetch N", so core's pull loop does
+ * not fit here; what the batch loop shares with it is the admission: it hands a message out and
+ * moves on (so one slow job does not stop fetching), taking a slot of core's Slots, and waits
+ * only when every slot is busy, heartbeating meanwhile.
  */
 
 export interface RecordControl {
@@ -64,81 +64,6 @@ export interface PartitionWorkerOptions {
    */
   process(record: ConsumedRecord, attempt: number | undefined, control: RecordControl): Promise<void>;
   onConnectionChange?: (connected: boolean, error?: Error) => void;
-}
-
-/** Per-partition progress: what was handed out, what is settled, what is committed. */
-class PartitionProgress {
-  /** Highest offset handed to a handler. */
-  dispatched = -1;
-  /** Highest offset below which every handed-out message is settled. */
-  watermark = -1;
-  committed = -1;
-  revoked = false;
-  readonly open: number[] = [];
-  readonly settled = new Set<number>();
-  readonly chains = new Map<string, Promise<void>>();
-  /** The commit loop in flight, if any; it runs until the committed offset caught up. */
-  committing: Promise<void> | undefined;
-
-  dispatch(offset: number): void {
-    this.dispatched = offset;
-    this.open.push(offset);
-  }
-
-  /** Returns true when the watermark moved. */
-  settle(offset: number): boolean {
-    if (offset === this.open[0] && this.settled.size === 0) {
-      // The usual case, the oldest open message settling first: no set to go through.
-      this.open.shift();
-      this.watermark = offset;
-      return true;
-    }
-    this.settled.add(offset);
-    let moved = false;
-    while (this.open.length > 0 && this.settled.has(this.open[0]!)) {
-      const head = this.open.shift()!;
-      this.settled.delete(head);
-      this.watermark = head;
-      moved = true;
-    }
-    return moved;
-  }
-}
-
-/** A counting semaphore whose waiters can be woken to re-check whether they should give up. */
-class Slots {
-  private used = 0;
-  private waiters: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {}
-
-  /** Takes a slot if one is free, without a trip through the microtask queue. */
-  tryAcquire(): boolean {
-    if (this.used >= this.limit) return false;
-    this.used += 1;
-    return true;
-  }
-
-  async acquire(giveUp: () => boolean): Promise<boolean> {
-    while (this.used >= this.limit) {
-      if (giveUp()) return false;
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
-    if (giveUp()) return false;
-    this.used += 1;
-    return true;
-  }
-
-  release(): void {
-    this.used -= 1;
-    this.waiters.shift()?.();
-  }
-
-  wakeAll(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
 }
 
 /**
@@ -186,13 +111,9 @@ export class PartitionWorker {
   private readonly consumer: SupervisedConsumer;
   /** Messages the batch loop may have outstanding (running or waiting for their key). */
   private readonly admission: Slots;
-  /** Handlers running at once; taken after a same-key predecessor finished, so waiting holds none. */
-  private readonly slots: Slots;
-  private readonly progress = new Map<number, PartitionProgress>();
-  /** Records handed to run() and not finished (waiting for their key, a slot, or running). */
-  private active = 0;
-  private idle: Array<() => void> = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Handler slots and per-key order; taken after a same-key predecessor finished. */
+  private readonly scheduler: KeyedScheduler<Outcome>;
+  private readonly offsets: OffsetCommitter;
   private commitTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private firstJoin = true;
@@ -202,7 +123,16 @@ export class PartitionWorker {
 
   constructor(private readonly options: PartitionWorkerOptions) {
     this.admission = new Slots(Math.max(1, options.concurrency));
-    this.slots = new Slots(Math.max(1, options.concurrency));
+    this.scheduler = new KeyedScheduler<Outcome>({
+      concurrency: options.concurrency,
+      start: (outcome) => this.options.process(outcome.record, outcome.attempt, outcome),
+      failed: (outcome, error) =>
+        this.options.logger.error(
+          { err: error, topic: outcome.record.topic, offset: outcome.record.offset },
+          'message handler threw',
+        ),
+      ended: (outcome, ran) => this.ended(outcome, ran),
+    });
     this.consumer = new SupervisedConsumer({
       kafka: options.kafka,
       groupId: options.groupId,
@@ -217,18 +147,15 @@ export class PartitionWorker {
       },
       onJoin: (partitions) => this.onJoin(partitions),
       // The group is about to reassign partitions: commit what is settled while it still counts.
-      onRebalance: () => this.commitAll(),
+      onRebalance: () => this.offsets.commitAll(),
       ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
     });
+    this.offsets = new OffsetCommitter((partition, offset) => this.consumer.commit(partition, offset));
   }
 
   /** Per owned partition, the next offset this worker has not handed out yet. */
   positions(): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const [partition, progress] of this.progress) {
-      if (progress.dispatched >= 0) out.set(partition, progress.dispatched + 1);
-    }
-    return out;
+    return this.offsets.positions();
   }
 
   get joined(): Promise<void> {
@@ -241,7 +168,7 @@ export class PartitionWorker {
     // here, after run() resolved: from then on the group has a position that survives restarts.
     for (const [partition, offset] of this.startCommits) await this.consumer.commit(partition, offset);
     this.startCommits.clear();
-    if (!this.stopping) this.commitTimer = setInterval(() => this.commitAll(), COMMIT_INTERVAL_MS);
+    if (!this.stopping) this.commitTimer = setInterval(() => this.offsets.commitAll(), COMMIT_INTERVAL_MS);
   }
 
   /**
@@ -251,20 +178,11 @@ export class PartitionWorker {
   async drain(): Promise<void> {
     this.stopping = true;
     this.admission.wakeAll();
-    this.slots.wakeAll();
+    this.scheduler.stop();
     this.consumer.pauseAll();
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    while (this.active > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.scheduler.idle();
     clearInterval(this.commitTimer);
-    await Promise.all(
-      [...this.progress].map(async ([partition, progress]) => {
-        // The first wait may be a loop that was already failing (its commit is not retried);
-        // the second is then a fresh attempt at the final watermark.
-        await this.commit(partition, progress);
-        await this.commit(partition, progress);
-      }),
-    );
+    await this.offsets.final();
     await this.consumer.stop();
   }
 
@@ -278,28 +196,13 @@ export class PartitionWorker {
       }
     }
     this.firstJoin = false;
-    const owned = new Set(partitions);
-    for (const [partition, progress] of this.progress) {
-      if (owned.has(partition)) {
-        // Commits made while kafkajs was restarting were dropped; send the watermark again.
-        progress.committed = -1;
-        void this.commit(partition, progress);
-      } else {
-        // Another member owns it now and starts from the last commit; stop committing for it.
-        progress.revoked = true;
-        this.progress.delete(partition);
-      }
-    }
+    this.offsets.assigned(partitions);
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const partition = batch.partition;
-    let progress = this.progress.get(partition);
-    if (!progress) {
-      progress = new PartitionProgress();
-      this.progress.set(partition, progress);
-    }
+    const progress = this.offsets.partition(partition);
     let heartbeatFailed = false;
     // Checked before each message. isStale() (a seek since the fetch: only an await lets one
     // happen) costs a lookup in kafkajs, so it is asked after waiting, not for every message.
@@ -312,7 +215,7 @@ export class PartitionWorker {
         // Usually a rebalance: stop handing out, let kafkajs rejoin; the rest is fetched again.
         heartbeatFailed = true;
         this.admission.wakeAll();
-        this.commitAll();
+        this.offsets.commitAll();
       });
     }, this.options.session.heartbeatInterval);
     try {
@@ -330,7 +233,7 @@ export class PartitionWorker {
         this.unsettled += 1;
         // Resolving only moves kafkajs' fetch position; commits are ours (autoCommit is off).
         resolveOffset(message.offset);
-        void this.run(
+        this.run(
           { topic: batch.topic, partition, offset: message.offset, message },
           progress,
           undefined,
@@ -340,82 +243,27 @@ export class PartitionWorker {
     } finally {
       clearInterval(beat);
       // Whatever settled while the batch was handed out; a no-op when a commit is in flight.
-      void this.commit(partition, progress);
+      void this.offsets.commit(partition, progress);
     }
   }
 
-  /**
-   * Runs a record after the previous one with its key; resolves when its handler is done (never
-   * rejects). `admitted`: it holds an admission slot of the batch loop, released at the end.
-   */
+  /** `admitted`: the record holds an admission slot of the batch loop, released when it ends. */
   private run(
     record: ConsumedRecord,
     progress: PartitionProgress,
     attempt: number | undefined,
     admitted: boolean,
-  ): Promise<void> {
-    const key = record.message.key?.toString();
-    const previous = key === undefined ? undefined : progress.chains.get(key);
-    this.active += 1;
-    // The usual case, nothing to wait for, starts at once; the rest waits in execute().
-    const task =
-      previous === undefined && !this.stopping && this.slots.tryAcquire()
-        ? this.begin(new Outcome(this, record, progress, attempt, admitted))
-        : this.execute(record, progress, attempt, previous, admitted);
-    if (key !== undefined) {
-      progress.chains.set(key, task);
-      task.finally(() => {
-        if (progress.chains.get(key) === task) progress.chains.delete(key);
-      });
-    }
-    return task;
-  }
-
-  /**
-   * Waits for the record's turn (its key's predecessor, then a handler slot) and starts it; for
-   * records that had to wait. Resolves when the run ends; never rejects.
-   */
-  private async execute(
-    record: ConsumedRecord,
-    progress: PartitionProgress,
-    attempt: number | undefined,
-    previous: Promise<void> | undefined,
-    admitted: boolean,
-  ): Promise<void> {
-    if (previous) await previous;
-    // During a drain an unstarted message stays uncommitted: the next consumer gets it.
-    if (!this.stopping && (this.slots.tryAcquire() || (await this.slots.acquire(() => this.stopping)))) {
-      return this.begin(new Outcome(this, record, progress, attempt, admitted));
-    }
-    this.ended(admitted);
-  }
-
-  /**
-   * Runs a record that holds a handler slot. Not async, and no await: every message goes
-   * through here, and an async frame per message showed in allocation profiles.
-   */
-  private begin(outcome: Outcome): Promise<void> {
-    let running: Promise<void>;
-    try {
-      running = this.options.process(outcome.record, outcome.attempt, outcome);
-    } catch (error) {
-      running = Promise.reject(error);
-    }
-    return running.then(
-      () => this.finish(outcome),
-      (error) => {
-        this.options.logger.error(
-          { err: error, topic: outcome.record.topic, offset: outcome.record.offset },
-          'message handler threw',
-        );
-        this.finish(outcome);
-      },
+  ): void {
+    void this.scheduler.run(
+      new Outcome(this, record, progress, attempt, admitted),
+      record.message.key?.toString(),
+      progress.chains,
     );
   }
 
-  private finish(outcome: Outcome): void {
-    this.slots.release();
-    if (!outcome.decided) {
+  /** A handed-out record is done here: it ran, or was given up during a drain (ran false). */
+  private ended(outcome: Outcome, ran: boolean): void {
+    if (ran && !outcome.decided) {
       // The outcome itself failed (the broker or a store was down): hold the offset, try again.
       outcome.decided = true;
       const { record, progress, attempt } = outcome;
@@ -425,20 +273,13 @@ export class PartitionWorker {
       );
       this.later(record, progress, 1_000, attempt);
     }
-    this.ended(outcome.admitted);
-  }
-
-  /** A handed-out record is done here (run, or given up during a drain). */
-  private ended(admitted: boolean): void {
-    if (admitted) this.admission.release();
-    this.active -= 1;
-    if (this.active === 0) for (const wake of this.idle.splice(0)) wake();
+    if (outcome.admitted) this.admission.release();
   }
 
   /** @internal Outcome.settle(): the record is done; moves the watermark, requests a commit. */
   settled(record: ConsumedRecord, progress: PartitionProgress): void {
     this.unsettled -= 1;
-    if (progress.settle(Number(record.offset))) void this.commit(record.partition, progress);
+    this.offsets.settled(record.partition, progress, Number(record.offset));
   }
 
   /** @internal Runs the record again here after delayMs, holding its offset meanwhile. */
@@ -448,48 +289,12 @@ export class PartitionWorker {
     delayMs: number,
     attempt: number | undefined,
   ): void {
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(timer);
-        if (this.stopping || progress.revoked) {
-          this.unsettled -= 1;
-          return;
-        }
-        void this.run(record, progress, attempt, false);
-      },
-      Math.max(0, delayMs),
-    );
-    this.timers.add(timer);
-  }
-
-  /** Requests a commit of every owned partition's watermark (timer, rebalance). */
-  private commitAll(): void {
-    for (const [partition, progress] of this.progress) void this.commit(partition, progress);
-  }
-
-  /**
-   * Commits the partition's watermark unless a commit is already in flight, in which case that
-   * one follows up with the latest watermark when it lands. One at a time per partition, so a
-   * lower offset never lands last, and however many messages settle during a round trip they
-   * cost one more commit. Resolves when the committed offset caught up or a commit failed (the
-   * timer tries again); never rejects.
-   */
-  private commit(partition: number, progress: PartitionProgress): Promise<void> {
-    if (progress.committing) return progress.committing;
-    if (progress.revoked || progress.watermark <= progress.committed) return Promise.resolve();
-    const loop = (async () => {
-      try {
-        while (!progress.revoked && progress.watermark > progress.committed) {
-          const target = progress.watermark;
-          if (!(await this.consumer.commit(partition, target + 1))) return;
-          progress.committed = target;
-        }
-      } finally {
-        progress.committing = undefined;
+    this.scheduler.defer(delayMs, () => {
+      if (this.stopping || progress.revoked) {
+        this.unsettled -= 1;
+        return;
       }
-    })();
-    // The loop always awaits its first commit, so its finally clears this only after it is set.
-    progress.committing = loop;
-    return loop;
+      this.run(record, progress, attempt, false);
+    });
   }
 }

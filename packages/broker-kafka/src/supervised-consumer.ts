@@ -1,4 +1,4 @@
-import type { Logger } from '@polyqueue/core';
+import { type BackoffOptions, backoffDelay, type Logger } from '@polyqueue/core';
 import type { Consumer, ConsumerRunConfig, Kafka } from 'kafkajs';
 
 /**
@@ -7,6 +7,9 @@ import type { Consumer, ConsumerRunConfig, Kafka } from 'kafkajs';
  * supervisor builds a new consumer and runs it again, with backoff, until stopped. So a worker
  * never sits silently idle after an outage.
  */
+
+/** Between restarts of a crashed consumer: core's full-jitter backoff, from 1 s up to 15 s. */
+const RESTART_BACKOFF: BackoffOptions = { baseMs: 1_000, maxMs: 15_000 };
 
 export interface SessionSettings {
   sessionTimeout: number;
@@ -137,8 +140,8 @@ export class SupervisedConsumer {
 
   private scheduleRestart(old: Consumer): void {
     clearTimeout(this.restartTimer);
-    const delay = Math.min(1_000 * 2 ** this.restarts, 15_000);
     this.restarts += 1;
+    const delay = backoffDelay(this.restarts, RESTART_BACKOFF);
     this.restartTimer = setTimeout(() => {
       if (this.stopped) return;
       old
