@@ -174,8 +174,14 @@ describe("the seed article's Streams consumer beside polyqueue", () => {
       .poll(() => worker.log.some((l) => l.startsWith('Completed ')), { timeout: 5_000 })
       .toBe(true);
     // The entry as polyqueue wrote it: `envelope` first (what polyqueue reads), then the classic fields.
-    const [[, fields]] = (await admin.xrange(stream, '-', '+')) as [string, string[]][];
-    expect(fields.filter((_, i) => i % 2 === 0)).toEqual(['envelope', 'type', 'payload']);
+    const entries = (await admin.xrange(stream, '-', '+')) as [string, string[]][];
+    expect(entries).toHaveLength(1);
+    const fields = entries[0]![1];
+    expect(fields.filter((_field: string, i: number) => i % 2 === 0)).toEqual([
+      'envelope',
+      'type',
+      'payload',
+    ]);
     expect(JSON.parse(fields[1]!)).toMatchObject({ id: jobId, type: 'send_email', payload: email });
     // Acked in its group: nothing pending there.
     const pending = (await admin.xpending(stream, 'workers')) as [number, ...unknown[]];
