@@ -7,8 +7,9 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import { createEnvelope, createWorker, type ImageVariant, MemoryIdempotencyStore } from '@polyqueue/core';
+import { createEnvelope, createWorker, MemoryIdempotencyStore } from '@polyqueue/core';
 import { configureSharp, createImageHandler, makeVariants } from '@polyqueue/image-worker';
+import type { ImageVariant } from '@polyqueue/jobs';
 import sharp from 'sharp';
 import { Countdown, perSecond } from './measure';
 

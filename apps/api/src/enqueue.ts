@@ -5,10 +5,9 @@ import {
   errorMessage,
   type JobRecord,
   type JobStateStore,
-  type JobType,
   type Logger,
-  queueForJobType,
 } from '@polyqueue/core';
+import { type JobType, queueForJobType } from '@polyqueue/jobs';
 import { problems } from './problem';
 
 /** lastError of a job whose record was written but whose message the broker did not accept. */

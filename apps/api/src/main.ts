@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { type AppRuntime, openRuntime, runMain } from '@polyqueue/app-runtime';
 import { errorMessage, type Logger, shutdownSignal } from '@polyqueue/core';
+import { jobQueues } from '@polyqueue/jobs';
 import { loadApiConfig } from './config';
 import { createServer } from './server';
 
@@ -57,9 +58,6 @@ async function main(): Promise<void> {
   logger.info('closed');
 }
 
-/** The queues the API publishes to (as its queue-depth gauge lists them). */
-const API_QUEUES = ['email', 'image'];
-
 /**
  * Reads each queue's stats once, as the first metrics scrape would, then asks the broker if it
  * is ready: a broker that checks a queue's keys when it first meets it (Redis: a key of the
@@ -68,7 +66,7 @@ const API_QUEUES = ['email', 'image'];
  * not delay listening; it only logs.
  */
 async function checkQueuesAtStart(runtime: AppRuntime, logger: Logger): Promise<void> {
-  await Promise.allSettled(API_QUEUES.map((queue) => runtime.broker.stats(queue)));
+  await Promise.allSettled(jobQueues.map((queue) => runtime.broker.stats(queue)));
   await runtime.broker
     .ping()
     .catch((error: unknown) => logger.error({ err: error }, `broker not ready: ${errorMessage(error)}`));

@@ -1,14 +1,13 @@
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { resolveExistingInStorage, resolveInStorage } from '@polyqueue/app-runtime';
-import { type ImageVariant, processImagePayloadSchema } from '@polyqueue/core';
+import { type ImageVariant, processImagePayloadSchema } from '@polyqueue/jobs';
 import { Router } from 'express';
+import { type ApiContext, findJob, isVariantResult, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
 import { bearerAuth, idempotencyKeyOf, traceparentOf } from './http';
 import { extensionFor } from './image-sniff';
 import { fieldErrors, problems } from './problem';
-import { findJob, isVariantResult, sendAccepted } from './routes-jobs';
-import type { ApiContext } from './server';
 import { receiveImageUpload } from './uploads';
 
 /** Where an upload for a job is kept, relative to the storage root. */

@@ -1,16 +1,13 @@
 import { resolveExistingInStorage } from '@polyqueue/app-runtime';
-import { isJobType, type JobRecord, type JobType, jobSchemas } from '@polyqueue/core';
+import { isJobType, type JobType, jobSchemas } from '@polyqueue/jobs';
 import { type Response, Router } from 'express';
 import { z } from 'zod';
+import { type ApiContext, findJob, jobView, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
 import { bearerAuth, idempotencyKeyOf, jsonBody, traceparentOf } from './http';
 import { fieldErrors, problems } from './problem';
-import type { ApiContext } from './server';
 
 const jobRequestSchema = z.object({ type: z.string().min(1), payload: z.unknown() });
-
-/** Job ids are UUIDs from the API, or a foreign producer's message id: printable, bounded. */
-export const JOB_ID_PATTERN = /^[\w.:-]{1,200}$/;
 
 /** POST /v1/emails, POST /v1/jobs, GET /v1/jobs/:id. */
 export function jobRoutes(ctx: ApiContext): Router {
@@ -61,59 +58,6 @@ async function accept(
   });
   if (!replayed) ctx.enqueued.inc({ type });
   sendAccepted(res, job, replayed);
-}
-
-/** 202 with the job id and where to poll it. */
-export function sendAccepted(res: Response, job: JobRecord, replayed: boolean): void {
-  const location = `/v1/jobs/${encodeURIComponent(job.id)}`;
-  res.status(202).location(location);
-  if (replayed) res.set('Idempotent-Replayed', 'true');
-  res.json({ id: job.id, type: job.type, queue: job.queue, status: job.status, location });
-}
-
-export async function findJob(ctx: ApiContext, id: string): Promise<JobRecord> {
-  if (!JOB_ID_PATTERN.test(id)) throw problems.notFound(`no job ${JSON.stringify(id)}`);
-  const job = await ctx.state.getJob(id);
-  if (!job) throw problems.notFound(`no job ${JSON.stringify(id)}`);
-  return job;
-}
-
-/** What GET /v1/jobs/:id shows; image variants gain the URL that serves them. */
-export function jobView(job: JobRecord): Record<string, unknown> {
-  let result = job.result;
-  if (job.type === 'process_image' && isVariantResult(result)) {
-    result = {
-      ...result,
-      variants: result.variants.map((v) => ({
-        ...v,
-        url: `/v1/images/${encodeURIComponent(job.id)}/${encodeURIComponent(v.name)}`,
-      })),
-    };
-  }
-  return {
-    id: job.id,
-    type: job.type,
-    queue: job.queue,
-    status: job.status,
-    attempts: job.attempts,
-    ...(job.lastError ? { lastError: job.lastError } : {}),
-    ...(result !== undefined && result !== null ? { result } : {}),
-    createdAt: job.createdAt,
-    updatedAt: job.updatedAt,
-  };
-}
-
-export function isVariantResult(
-  value: unknown,
-): value is { variants: { name: string; path: string; format?: string }[] } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    Array.isArray((value as { variants?: unknown }).variants) &&
-    (value as { variants: unknown[] }).variants.every(
-      (v) => typeof v === 'object' && v !== null && 'name' in v && 'path' in v,
-    )
-  );
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, base: (string | number)[]): T {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Broker, JobStateStore, Logger } from '@polyqueue/core';
+import type { Broker, BrokerAdmin, JobStateStore, Logger } from '@polyqueue/core';
 import { registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
+import { jobQueues } from '@polyqueue/jobs';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { EnqueueDeps } from './enqueue';
+import type { ApiContext } from './context';
 import { toProblem } from './http';
 import { HttpProblem, problems, sendProblem } from './problem';
 import { imageRoutes } from './routes-images';
@@ -11,7 +12,8 @@ import { jobRoutes } from './routes-jobs';
 import { drain } from './uploads';
 
 export interface ApiDeps {
-  broker: Pick<Broker, 'publish' | 'ping' | 'stats'>;
+  /** Jobs are published; /readyz pings the broker and /metrics reads each queue's stats. */
+  broker: Pick<Broker, 'publish'> & Pick<BrokerAdmin, 'ping' | 'stats'>;
   /** Job status records; ping() is what /readyz calls. */
   state: JobStateStore & { ping(): Promise<void> };
   /** Uploads go to <storageRoot>/uploads/<job id>/, variants come from <storageRoot>/variants/. */
@@ -24,15 +26,6 @@ export interface ApiDeps {
   logger?: Logger;
   now?: () => Date;
   newId?: () => string;
-}
-
-/** The context the route modules share. */
-export interface ApiContext extends EnqueueDeps {
-  storageRoot: string;
-  apiToken: string | undefined;
-  limits: { jsonBytes: number; imageBytes: number };
-  state: ApiDeps['state'];
-  enqueued: Counter<'type'>;
 }
 
 /**
@@ -84,7 +77,7 @@ export function createServer(deps: ApiDeps): Express {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [registry],
   });
-  registerQueueDepthGauge(registry, deps.broker as Broker, ['email', 'image']);
+  registerQueueDepthGauge(registry, deps.broker, jobQueues);
 
   const app = express();
   app.disable('x-powered-by');

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
-import { sendEmailPayloadAcceptedSchema } from '@polyqueue/core';
+import { sendEmailPayloadAcceptedSchema } from '@polyqueue/jobs';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';

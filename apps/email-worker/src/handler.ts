@@ -1,10 +1,5 @@
-import {
-  type JobHandler,
-  NonRetryableError,
-  RetryableError,
-  type SendEmailPayload,
-  sendEmailPayloadAcceptedSchema,
-} from '@polyqueue/core';
+import { defineJob, type JobHandler, NonRetryableError, RetryableError } from '@polyqueue/core';
+import { acceptedJobSchemas, type SendEmailPayload } from '@polyqueue/jobs';
 import { buildMessage, type MessageOptions } from './message';
 import type { MailTransport, SendResult } from './transport';
 
@@ -14,7 +9,7 @@ import type { MailTransport, SendResult } from './transport';
  * (no sooner than a minute, as mail servers expect); 5xx is permanent, so the job is
  * dead-lettered with the server's reply as the reason.
  *
- * Payloads are read as every producer may write them (sendEmailPayloadAcceptedSchema), not only
+ * Payloads are read as every producer may write them (acceptedJobSchemas.send_email), not only
  * as the HTTP API demands: a classic producer's job without a subject or a body is an email with
  * an empty subject or an empty text part, as the seed article's own worker sent it.
  */
@@ -22,17 +17,14 @@ export function createEmailHandler(
   transport: MailTransport,
   options: MessageOptions,
 ): JobHandler<SendEmailPayload, SendResult> {
-  return {
-    schema: sendEmailPayloadAcceptedSchema,
-    async handle(payload, context) {
-      const message = buildMessage(payload, context.envelope.id, options);
-      try {
-        return await transport.send(message, context.envelope.id);
-      } catch (error) {
-        throw classifySmtpError(error);
-      }
-    },
-  };
+  return defineJob(acceptedJobSchemas.send_email, async (payload, context) => {
+    const message = buildMessage(payload, context.envelope.id, options);
+    try {
+      return await transport.send(message, context.envelope.id);
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+  });
 }
 
 /** The least delay before retrying after an SMTP 4xx (greylisting usually asks for minutes). */

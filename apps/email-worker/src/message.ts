@@ -1,4 +1,4 @@
-import type { SendEmailPayload } from '@polyqueue/core';
+import type { SendEmailPayload } from '@polyqueue/jobs';
 import type Mail from 'nodemailer/lib/mailer';
 import { renderTemplate } from './templates';
 

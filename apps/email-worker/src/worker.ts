@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { runWorkerProcess } from '@polyqueue/app-runtime';
 import { redact } from '@polyqueue/core';
+import { queueForJobType } from '@polyqueue/jobs';
 import { domainOf, type EmailWorkerConfig } from './config';
 import { createEmailHandler } from './handler';
 import { createOutboxTransport, createSmtpTransport, type MailTransport } from './transport';
@@ -19,7 +20,7 @@ export async function runEmailWorker(
 ): Promise<void> {
   await runWorkerProcess({
     name: 'email-worker',
-    queue: 'email',
+    queue: queueForJobType.send_email,
     env,
     config,
     async setup({ logger }) {

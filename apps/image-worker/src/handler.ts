@@ -3,13 +3,13 @@ import { rm, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { PathEscapeError, resolveExistingInStorage, resolveInStorage } from '@polyqueue/app-runtime';
 import {
-  DEFAULT_IMAGE_VARIANTS,
+  defineJob,
   type JobContext,
   type JobHandler,
   NonRetryableError,
-  type ProcessImagePayload,
   RetryableError,
 } from '@polyqueue/core';
+import { acceptedJobSchemas, DEFAULT_IMAGE_VARIANTS, type ProcessImagePayload } from '@polyqueue/jobs';
 import sharp from 'sharp';
 import { makeVariants } from './variants';
 
@@ -45,56 +45,54 @@ export function createImageHandler(
   options: ImageHandlerOptions,
 ): JobHandler<ProcessImagePayload, ImageJobResult> {
   const { storageRoot, limitInputPixels, maxInputBytes, timeoutMs } = options;
-  return {
-    async handle(payload, context) {
-      const file = await locate(storageRoot, payload.path);
-      const size = (await stat(file)).size;
-      if (size > maxInputBytes) {
+  return defineJob(acceptedJobSchemas.process_image, async (payload, context) => {
+    const file = await locate(storageRoot, payload.path);
+    const size = (await stat(file)).size;
+    if (size > maxInputBytes) {
+      throw new NonRetryableError(
+        `${payload.path} is ${size} bytes, over IMAGE_MAX_INPUT_BYTES=${maxInputBytes}`,
+      );
+    }
+    const deadline = startDeadline(timeoutMs, context);
+    try {
+      const meta = await deadline.race(readHeader(file, payload.path));
+      const pixels = meta.width * meta.height * meta.pages;
+      if (pixels > limitInputPixels) {
         throw new NonRetryableError(
-          `${payload.path} is ${size} bytes, over IMAGE_MAX_INPUT_BYTES=${maxInputBytes}`,
+          `${payload.path} declares ${meta.width}x${meta.height}${meta.pages > 1 ? `x${meta.pages} pages` : ''} = ${pixels} pixels, ` +
+            `over IMAGE_LIMIT_INPUT_PIXELS=${limitInputPixels}; refused before decoding (a decompression bomb, or too large)`,
         );
       }
-      const deadline = startDeadline(timeoutMs, context);
-      try {
-        const meta = await deadline.race(readHeader(file, payload.path));
-        const pixels = meta.width * meta.height * meta.pages;
-        if (pixels > limitInputPixels) {
-          throw new NonRetryableError(
-            `${payload.path} declares ${meta.width}x${meta.height}${meta.pages > 1 ? `x${meta.pages} pages` : ''} = ${pixels} pixels, ` +
-              `over IMAGE_LIMIT_INPUT_PIXELS=${limitInputPixels}; refused before decoding (a decompression bomb, or too large)`,
-          );
-        }
-        const folder = `variants/${safeSegment(context.envelope.id)}`;
-        const outputDir = resolveInStorage(storageRoot, folder);
-        const variants = payload.variants ?? DEFAULT_IMAGE_VARIANTS;
-        const made = await deadline
-          .race(makeVariants(file, variants, { outputDir, limitInputPixels, timeoutMs }))
-          .catch(async (error: unknown) => {
-            await rm(outputDir, { recursive: true, force: true }).catch(() => {});
-            throw classify(error, payload.path, timeoutMs);
-          });
-        return {
-          source: {
-            path: payload.path,
-            width: meta.width,
-            height: meta.height,
-            format: meta.format,
-            bytes: size,
-          },
-          variants: made.map((v) => ({
-            name: v.name,
-            path: `${folder}/${basename(v.file!)}`,
-            width: v.width,
-            height: v.height,
-            format: v.format,
-            bytes: v.bytes,
-          })),
-        };
-      } finally {
-        deadline.clear();
-      }
-    },
-  };
+      const folder = `variants/${safeSegment(context.envelope.id)}`;
+      const outputDir = resolveInStorage(storageRoot, folder);
+      const variants = payload.variants ?? DEFAULT_IMAGE_VARIANTS;
+      const made = await deadline
+        .race(makeVariants(file, variants, { outputDir, limitInputPixels, timeoutMs }))
+        .catch(async (error: unknown) => {
+          await rm(outputDir, { recursive: true, force: true }).catch(() => {});
+          throw classify(error, payload.path, timeoutMs);
+        });
+      return {
+        source: {
+          path: payload.path,
+          width: meta.width,
+          height: meta.height,
+          format: meta.format,
+          bytes: size,
+        },
+        variants: made.map((v) => ({
+          name: v.name,
+          path: `${folder}/${basename(v.file!)}`,
+          width: v.width,
+          height: v.height,
+          format: v.format,
+          bytes: v.bytes,
+        })),
+      };
+    } finally {
+      deadline.clear();
+    }
+  });
 }
 
 async function locate(root: string, path: string): Promise<string> {

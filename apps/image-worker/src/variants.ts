@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageVariant } from '@polyqueue/core';
+import type { ImageVariant } from '@polyqueue/jobs';
 import sharp, { type FormatEnum, type Sharp } from 'sharp';
 
 export interface MakeVariantsOptions {

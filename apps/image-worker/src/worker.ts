@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { runWorkerProcess } from '@polyqueue/app-runtime';
+import { queueForJobType } from '@polyqueue/jobs';
 import type { ImageWorkerConfig } from './config';
 import { createImageHandler } from './handler';
 import { configureSharp } from './sharp-settings';
@@ -11,7 +12,7 @@ export async function runImageWorker(
 ): Promise<void> {
   await runWorkerProcess({
     name: 'image-worker',
-    queue: 'image',
+    queue: queueForJobType.process_image,
     env,
     config,
     async setup({ logger }) {

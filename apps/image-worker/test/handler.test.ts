@@ -1,13 +1,8 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createEnvelope,
-  type JobContext,
-  NonRetryableError,
-  type ProcessImagePayload,
-  silentLogger,
-} from '@polyqueue/core';
+import { createEnvelope, type JobContext, NonRetryableError, silentLogger } from '@polyqueue/core';
+import type { ProcessImagePayload } from '@polyqueue/jobs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImageHandler, type ImageHandlerOptions } from '../src/handler';

@@ -21,7 +21,7 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 
 /**
  * What a foreign producer must send: a `type`. Its `payload` is the `payload` key, or, when there
- * is none, every other key (the flat shape of `RPUSH q '{"type":"send_email","to":"a@b.c"}'`).
+ * is none, every other key (the flat shape of `RPUSH q '{"type":"notify","to":"a@b.c"}'`).
  */
 const foreignShapeSchema = z.object({ type: z.string().min(1).max(100) });
 

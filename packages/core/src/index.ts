@@ -5,7 +5,7 @@ export * from './driver';
 export * from './envelope';
 export * from './errors';
 export * from './idempotency';
-export * from './jobs';
+export * from './job-handler';
 export * from './logger';
 export * from './metrics';
 export * from './pull-loop';

@@ -1,30 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff';
 import type { Broker, ConsumeOptions, Delivery } from './broker';
 import { decodeEnvelope, describeIssues, type Envelope } from './envelope';
 import { errorMessage, NonRetryableError, RetryableError } from './errors';
 import type { IdempotencyStore } from './idempotency';
-import { isJobType, jobSchemas } from './jobs';
+import type { JobContext, JobHandler } from './job-handler';
 import { silentLogger } from './logger';
 import type { RuntimeMetrics } from './metrics';
-
-export interface JobContext {
-  envelope: Envelope;
-  attempt: number;
-  /** Aborted when the drain timeout runs out during shutdown: stop and throw. */
-  signal: AbortSignal;
-  /** Keeps the delivery's lease alive for ms more (long jobs). */
-  extend(ms: number): Promise<void>;
-  logger: Logger;
-}
-
-export interface JobHandler<P = unknown, R = unknown> {
-  /** Validates the payload; defaults to core's schema for the job type. */
-  schema?: z.ZodType<P>;
-  handle(payload: P, context: JobContext): Promise<R>;
-}
 
 export type Outcome = 'succeeded' | 'retrying' | 'dead' | 'skipped_duplicate';
 
@@ -222,10 +205,9 @@ export function createWorker(options: WorkerOptions): Worker {
         `unknown job type "${envelope.type}" on queue ${queue} (handled here: ${known})`,
       );
     }
-    const schema = handler.schema ?? (isJobType(envelope.type) ? jobSchemas[envelope.type] : undefined);
     let payload = envelope.payload;
-    if (schema) {
-      const parsed = schema.safeParse(envelope.payload);
+    if (handler.schema) {
+      const parsed = handler.schema.safeParse(envelope.payload);
       if (!parsed.success)
         return deadLetter(delivery, envelope, `invalid payload: ${describeIssues(parsed.error)}`);
       payload = parsed.data;

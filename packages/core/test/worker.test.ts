@@ -1,9 +1,11 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { Broker, ConsumeOptions, Delivery, DeliveryHandler } from '../src/broker';
 import { createEnvelope, encodeEnvelope } from '../src/envelope';
 import { NonRetryableError, RetryableError } from '../src/errors';
 import { MemoryIdempotencyStore } from '../src/idempotency';
+import { defineJob } from '../src/job-handler';
 import { createRuntimeMetrics } from '../src/metrics';
 import { createWorker, type OutcomeEvent, type WorkerOptions } from '../src/worker';
 
@@ -49,7 +51,7 @@ async function runOne(
 ): Promise<Settled> {
   const worker = createWorker({
     broker: feeding([d]),
-    queue: 'email',
+    queue: 'notices',
     idempotency: new MemoryIdempotencyStore(),
     handlers: {},
     random: () => 0.5,
@@ -59,42 +61,63 @@ async function runOne(
   return d.settled;
 }
 
-const email = { to: 'a@example.com', subject: 'Hi', body: 'Hello' };
+/** A job type of the test's own: core knows none. */
+const noticeSchema = z.object({ to: z.email(), text: z.string().min(1) });
+const notice = { to: 'a@example.com', text: 'Hello' };
 
 describe('worker runtime', () => {
   it('validates, runs the handler and acks, recording the outcome', async () => {
     const events: OutcomeEvent[] = [];
     const registry = new Registry();
     const seen: unknown[] = [];
-    const settled = await runOne(delivery(encodeEnvelope(createEnvelope('send_email', email))), {
+    const settled = await runOne(delivery(encodeEnvelope(createEnvelope('notify', notice))), {
       handlers: {
-        send_email: {
-          handle: async (p) => {
-            seen.push(p);
-            return { messageId: 'x' };
-          },
-        },
+        notify: defineJob(noticeSchema, async (p) => {
+          seen.push(p);
+          return { messageId: 'x' };
+        }),
       },
       onOutcome: (e) => void events.push(e),
       metrics: createRuntimeMetrics(registry),
     });
     expect(settled).toEqual({ kind: 'ack' });
-    expect(seen).toEqual([email]);
+    expect(seen).toEqual([notice]);
     expect(events.map((e) => e.outcome)).toEqual(['processing', 'succeeded']);
     expect(events[1]!.result).toEqual({ messageId: 'x' });
     expect(await registry.getSingleMetricAsString('polyqueue_jobs_processed_total')).toContain(
-      'polyqueue_jobs_processed_total{queue="email",type="send_email",outcome="succeeded"} 1',
+      'polyqueue_jobs_processed_total{queue="notices",type="notify",outcome="succeeded"} 1',
     );
   });
 
-  it('dead-letters an invalid payload at once, naming the field', async () => {
+  it("dead-letters a payload its handler's schema refuses at once, naming the field, without running it", async () => {
+    let runs = 0;
     const settled = await runOne(
-      delivery(encodeEnvelope(createEnvelope('send_email', { to: 'nope', subject: 'x', body: 'y' }))),
+      delivery(encodeEnvelope(createEnvelope('notify', { to: 'nope', text: 'y' }))),
       {
-        handlers: { send_email: { handle: async () => undefined } },
+        handlers: { notify: defineJob(noticeSchema, async () => void runs++) },
       },
     );
     expect(settled).toEqual({ kind: 'dead', reason: expect.stringMatching(/^invalid payload: to: /) });
+    expect(runs).toBe(0);
+  });
+
+  it("hands the handler its schema's output, transforms applied", async () => {
+    const seen: unknown[] = [];
+    const trimmed = z.object({ text: z.string().transform((t) => t.trim()) });
+    const settled = await runOne(delivery(encodeEnvelope(createEnvelope('notify', { text: '  hi  ' }))), {
+      handlers: { notify: defineJob(trimmed, async (p) => void seen.push(p)) },
+    });
+    expect(settled).toEqual({ kind: 'ack' });
+    expect(seen).toEqual([{ text: 'hi' }]);
+  });
+
+  it('gives a handler without a schema the payload as the producer wrote it: no catalogue behind it', async () => {
+    const seen: unknown[] = [];
+    const settled = await runOne(delivery(encodeEnvelope(createEnvelope('send_email', { to: 'nope' }))), {
+      handlers: { send_email: { handle: async (p) => void seen.push(p) } },
+    });
+    expect(settled).toEqual({ kind: 'ack' });
+    expect(seen).toEqual([{ to: 'nope' }]);
   });
 
   it('dead-letters an unknown job type and a malformed body', async () => {

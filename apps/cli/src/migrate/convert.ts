@@ -17,14 +17,8 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  acceptedJobSchemas,
-  createEnvelope,
-  describeIssues,
-  type Envelope,
-  isJobType,
-  queueForJobType,
-} from '@polyqueue/core';
+import { createEnvelope, describeIssues, type Envelope } from '@polyqueue/core';
+import { acceptedJobSchemas, isJobType, queueForJobType } from '@polyqueue/jobs';
 import type { LegacyRow } from './legacy-table';
 
 /** The job id of a legacy row: stable, so every run gives a row the same id. */

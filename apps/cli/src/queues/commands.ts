@@ -5,18 +5,19 @@
  */
 import { parseArgs } from 'node:util';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import type { Broker } from '@polyqueue/core';
+import type { Broker, BrokerAdmin } from '@polyqueue/core';
+import { jobQueues } from '@polyqueue/jobs';
 import { UsageError } from '../migrate/command';
 
 type Env = Record<string, string | undefined>;
 type Print = (line: string) => void;
 
-export const QUEUES_USAGE = `usage: polyqueue stats [<queue>...] [--json]        ready / in flight / delayed / dead (default: email image)
+export const QUEUES_USAGE = `usage: polyqueue stats [<queue>...] [--json]        ready / in flight / delayed / dead (default: ${jobQueues.join(' ')})
        polyqueue dead list <queue> [--limit 20] [--json]
        polyqueue dead redrive <queue> (--all | <id>...)
        polyqueue dead purge <queue> --yes`;
 
-async function withBroker<T>(env: Env, run: (broker: Broker) => Promise<T>): Promise<T> {
+async function withBroker<T>(env: Env, run: (broker: Broker & BrokerAdmin) => Promise<T>): Promise<T> {
   const broker = await createBrokerFromEnv(env);
   try {
     return await run(broker);
@@ -31,7 +32,7 @@ export async function statsCommand(args: string[], env: Env, print: Print = cons
     allowPositionals: true,
     options: { json: { type: 'boolean', default: false } },
   });
-  const queues = positionals.length > 0 ? positionals : ['email', 'image'];
+  const queues = positionals.length > 0 ? positionals : [...jobQueues];
   const rows = await withBroker(env, async (broker) => {
     const out = [];
     for (const queue of queues) out.push({ queue, ...(await broker.stats(queue)) });

@@ -4,7 +4,7 @@ import {
   jobSchemas,
   sendEmailPayloadAcceptedSchema,
   sendEmailPayloadSchema,
-} from '../src/jobs';
+} from '../src/index';
 
 describe('send_email: what new producers must write, what the worker accepts', () => {
   it('demands a subject and one of body, html or template of new producers (the HTTP API)', () => {

@@ -1,0 +1,75 @@
+/**
+ * What the route modules share: the context createServer builds once, and the helpers more than
+ * one resource answers with. Route modules import this, never server.ts or each other.
+ */
+import type { JobRecord, JobStateStore } from '@polyqueue/core';
+import type { Response } from 'express';
+import type { Counter } from 'prom-client';
+import type { EnqueueDeps } from './enqueue';
+import { problems } from './problem';
+
+/** The context the route modules share. */
+export interface ApiContext extends EnqueueDeps {
+  storageRoot: string;
+  apiToken: string | undefined;
+  limits: { jsonBytes: number; imageBytes: number };
+  /** Job status records, read by GET /v1/jobs/:id and the image routes. */
+  state: JobStateStore;
+  enqueued: Counter<'type'>;
+}
+
+/** Job ids are UUIDs from the API, or a foreign producer's message id: printable, bounded. */
+export const JOB_ID_PATTERN = /^[\w.:-]{1,200}$/;
+
+/** 202 with the job id and where to poll it. */
+export function sendAccepted(res: Response, job: JobRecord, replayed: boolean): void {
+  const location = `/v1/jobs/${encodeURIComponent(job.id)}`;
+  res.status(202).location(location);
+  if (replayed) res.set('Idempotent-Replayed', 'true');
+  res.json({ id: job.id, type: job.type, queue: job.queue, status: job.status, location });
+}
+
+export async function findJob(ctx: ApiContext, id: string): Promise<JobRecord> {
+  if (!JOB_ID_PATTERN.test(id)) throw problems.notFound(`no job ${JSON.stringify(id)}`);
+  const job = await ctx.state.getJob(id);
+  if (!job) throw problems.notFound(`no job ${JSON.stringify(id)}`);
+  return job;
+}
+
+/** What GET /v1/jobs/:id shows; image variants gain the URL that serves them. */
+export function jobView(job: JobRecord): Record<string, unknown> {
+  let result = job.result;
+  if (job.type === 'process_image' && isVariantResult(result)) {
+    result = {
+      ...result,
+      variants: result.variants.map((v) => ({
+        ...v,
+        url: `/v1/images/${encodeURIComponent(job.id)}/${encodeURIComponent(v.name)}`,
+      })),
+    };
+  }
+  return {
+    id: job.id,
+    type: job.type,
+    queue: job.queue,
+    status: job.status,
+    attempts: job.attempts,
+    ...(job.lastError ? { lastError: job.lastError } : {}),
+    ...(result !== undefined && result !== null ? { result } : {}),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
+}
+
+export function isVariantResult(
+  value: unknown,
+): value is { variants: { name: string; path: string; format?: string }[] } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as { variants?: unknown }).variants) &&
+    (value as { variants: unknown[] }).variants.every(
+      (v) => typeof v === 'object' && v !== null && 'name' in v && 'path' in v,
+    )
+  );
+}

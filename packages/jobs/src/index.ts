@@ -1,0 +1,3 @@
+export * from './catalogue';
+export * from './process-image';
+export * from './send-email';
