@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Delivery } from '../src/broker';
-import { runPullLoop } from '../src/pull-loop';
+import { type PullLoopOptions, runPullLoop } from '../src/pull-loop';
 
 function delivery(id: string): Delivery {
   return {
@@ -45,29 +45,38 @@ function gatedHandler() {
 
 const fastBackoff = { baseMs: 1, maxMs: 2 };
 
-/** A loop over an endless queue: each fetch returns as many deliveries as asked for. */
-function endlessLoop(options: { concurrency: number; minFree?: number }) {
+/** A loop with a gated handler, one slot and a fast backoff unless `options` say otherwise. */
+function startLoop(options: Partial<PullLoopOptions> & Pick<PullLoopOptions, 'fetch'>) {
   const abort = new AbortController();
-  const asked: number[] = [];
-  let next = 0;
   const h = gatedHandler();
   const done = runPullLoop({
-    ...options,
-    signal: abort.signal,
+    concurrency: 1,
     what: 'test',
     backoff: fastBackoff,
-    fetch: (max) => {
-      asked.push(max);
-      return Array.from({ length: max }, () => delivery(String(next++)));
-    },
     handler: h.handler,
+    ...options,
+    signal: abort.signal,
   });
   const stop = async () => {
     abort.abort();
     h.finishAll();
     await done;
   };
-  return { asked, h, stop };
+  return { h, stop };
+}
+
+/** A loop over an endless queue: each fetch returns as many deliveries as asked for. */
+function endlessLoop(options: { concurrency: number; minFree?: number }) {
+  const asked: number[] = [];
+  let next = 0;
+  const loop = startLoop({
+    ...options,
+    fetch: (max) => {
+      asked.push(max);
+      return Array.from({ length: max }, () => delivery(String(next++)));
+    },
+  });
+  return { asked, ...loop };
 }
 
 describe('runPullLoop', () => {
@@ -125,21 +134,14 @@ describe('runPullLoop', () => {
   });
 
   it('reports the outage once on the first failed fetch and once on recovery, and keeps fetching', async () => {
-    const abort = new AbortController();
     const changes: Array<[boolean, string | undefined]> = [];
     let calls = 0;
-    const h = gatedHandler();
-    const done = runPullLoop({
-      signal: abort.signal,
-      concurrency: 1,
-      what: 'test',
-      backoff: fastBackoff,
+    const { h, stop } = startLoop({
       fetch: async () => {
         calls += 1;
         if (calls <= 3) throw new Error(`down ${calls}`);
         return calls === 4 ? [delivery('after')] : [];
       },
-      handler: h.handler,
       onConnectionChange: (connected, error) => changes.push([connected, error?.message]),
     });
     await h.startedCount(1);
@@ -147,41 +149,37 @@ describe('runPullLoop', () => {
       [false, 'down 1'],
       [true, undefined],
     ]);
-    abort.abort();
-    h.finishAll();
-    await done;
+    await stop();
   });
 
   it('waits the idle pause after an empty fetch, doubling up to its cap, and resets it on work', async () => {
-    const abort = new AbortController();
     const waits: number[] = [];
+    let fifthWait: () => void = () => {};
+    const fifth = new Promise<void>((resolve) => {
+      fifthWait = resolve;
+    });
     let calls = 0;
-    const h = gatedHandler();
-    const done = runPullLoop({
-      signal: abort.signal,
-      concurrency: 1,
-      what: 'test',
-      backoff: fastBackoff,
+    const { h, stop } = startLoop({
       idle: {
         minMs: 10,
         maxMs: 40,
-        wait: async (ms) => {
+        wait: (ms) => {
           waits.push(ms);
+          if (waits.length === 5) fifthWait();
+          return new Promise((resolve) => setImmediate(resolve));
         },
       },
       fetch: () => {
         calls += 1;
         return calls === 5 ? [delivery('x')] : [];
       },
-      handler: async (d) => {
-        await h.handler(d);
-      },
     });
     await h.startedCount(1);
     expect(waits).toEqual([10, 20, 40, 40]);
     h.finishOne();
-    abort.abort();
-    await done;
+    await fifth;
+    expect(waits[4]).toBe(10);
+    await stop();
   });
 
   it('stops waiting for a blocked fetch on abort when the driver says it may', async () => {
