@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DELAY_TIERS_MS, queueNames, tierLabel } from './config';
-import { DELIVER_AT_HEADER, deliverAtOf, hopsFor, republishHeaders, tierIndexFor } from './delay';
-import { routeFor } from './publisher';
+import { DELAY_TIERS_MS, queueNames, tierLabel } from '../src/config';
+import { DELIVER_AT_HEADER, deliverAtOf, hopsFor, republishHeaders, tierIndexFor } from '../src/delay';
+import { routeFor } from '../src/publisher';
 
 describe('delay tiers', () => {
   it('picks the longest tier that does not pass the due time, or the shortest', () => {
