@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import { type BrokerName, type BrokerServer, openBroker } from './broker-servers';
 import { LoadClient, type PostedJob } from './load-client';
 import { freePort, Service, sleep } from './processes';
-import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts } from './report';
-import { type SmtpSink, startSmtpSink } from './smtp-sink';
+import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, type Transaction, withJobIds } from './report';
+import { type SinkTransaction, type SmtpSink, startSmtpSink } from './smtp-sink';
 
 export interface ChaosOptions {
   broker: BrokerName;
@@ -178,14 +178,21 @@ export async function runChaos(
       act: () => Promise<void>,
     ) => {
       const flying = await inFlight();
+      const atRaw = now();
+      const smtpOpen = sink!.openTransactions();
+      const pending = backlog();
       const record: FaultRecord = {
         kind,
         target,
-        at: now() - clientStart,
+        at: atRaw - clientStart,
         backAt: 0,
         inFlight: flying,
         smtpInProgress: sink!.inProgress(),
-        backlog: backlog(),
+        backlog: pending,
+        backlogJobIds: client.jobs
+          .filter((j) => j.jobId !== undefined && !delivered.has(j.jobId))
+          .map((j) => j.jobId!),
+        smtpOpen: smtpOpen.map((t) => shiftTransaction(t, clientStart)),
       };
       say(
         `t=${(record.at / 1000).toFixed(1)} s: ${kind} ${target} (in flight ${flying ?? '?'}, backlog ${record.backlog})`,
@@ -197,6 +204,12 @@ export async function runChaos(
         say(`  ${kind} ${target}: ${record.error}`);
       }
       record.backAt = now() - clientStart;
+      // The killed sender's transactions: open at the fault, their connection closed before the
+      // sink answered them (a live worker never drops a session mid-transaction).
+      const openIds = new Set(smtpOpen.map((t) => t.sessionId));
+      record.interrupted = sink!.aborted
+        .filter((t) => openIds.has(t.sessionId) && (t.abortedAt ?? 0) >= atRaw)
+        .map((t) => shiftTransaction(t, clientStart));
       faults.push(record);
     };
     const killWorker = (worker: Service) =>
@@ -288,8 +301,12 @@ export async function runChaos(
       jobs: client.jobs.map((j) =>
         j.acceptedAt === undefined ? j : { ...j, acceptedAt: j.acceptedAt - clientStart },
       ),
-      deliveries: sink.deliveries.map((d) => ({ ...d, at: d.at - clientStart })),
-      faults,
+      deliveries: sink.deliveries.map((d) => ({
+        ...d,
+        at: d.at - clientStart,
+        ...(d.rcptAt !== undefined ? { rcptAt: d.rcptAt - clientStart } : {}),
+      })),
+      faults: faults.map((f) => withJobIds(f, client.jobs)),
       clientDoneAt: clientDoneAt - clientStart,
       endAt: endAt - clientStart,
       unexpectedExits: Object.fromEntries(
@@ -312,6 +329,16 @@ export async function runChaos(
   } finally {
     await cleanup();
   }
+}
+
+/** A sink transaction on the client's clock (the job id is filled in at the end: its 202 may come later). */
+function shiftTransaction(t: SinkTransaction, clientStart: number): Transaction {
+  return {
+    rcpt: t.rcpt,
+    stage: t.stage,
+    rcptAt: t.rcptAt - clientStart,
+    ...(t.abortedAt !== undefined ? { abortedAt: t.abortedAt - clientStart } : {}),
+  };
 }
 
 /** `abc1234` or `abc1234+dirty` when the services' tree has uncommitted changes. */

@@ -4,14 +4,14 @@
  * email lacked its job's Message-ID; 0 otherwise (redis-list reports its losses without failing:
  * it is at-most-once by design). Ctrl-C stops the run and every process it started.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BROKERS, type BrokerName } from './broker-servers';
 import { type ChaosHandle, type ChaosOptions, runChaos } from './chaos-run';
 import { killAllChildren } from './processes';
-import { formatReport, summarize, tableRow } from './report';
+import { formatReport, type RunFacts, summarize, tableHeader, tableRow } from './report';
 import { snapshotOf } from './snapshot';
 
 const usage = `usage: npm run chaos -- --broker <${BROKERS.join('|')}> [options]
@@ -33,7 +33,8 @@ const usage = `usage: npm run chaos -- --broker <${BROKERS.join('|')}> [options]
   --no-faults              a baseline run without kills
   --keep                   keep the temp dir (service logs, the sink's log)
   --json <file>            append the facts and summary as one JSON line
-  --row <file>             append the docs/reliability.md table row`;
+  --row <file>             append the docs/reliability.md table row
+  --report <file>          no run: print the report and table row of every run saved with --json`;
 
 function fail(message: string): never {
   console.error(`${message}\n\n${usage}`);
@@ -60,11 +61,25 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     json: { type: 'string' },
     row: { type: 'string' },
+    report: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(usage);
+  process.exit(0);
+}
+if (values.report) {
+  // Re-count saved runs with this report.ts (a new metric over old facts, or a table for the docs).
+  const rows: string[] = [];
+  for (const line of readFileSync(values.report, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const { facts } = JSON.parse(line) as { facts: RunFacts };
+    const summary = summarize(facts);
+    console.log(formatReport(facts, summary));
+    rows.push(tableRow(facts, summary));
+  }
+  console.log(`\n${tableHeader()}\n${rows.join('\n')}`);
   process.exit(0);
 }
 if (!values.broker || !(BROKERS as readonly string[]).includes(values.broker)) {

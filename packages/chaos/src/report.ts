@@ -7,6 +7,19 @@
  * - recovery: seconds from the last fault (kill or broker restart) to the last job's first email.
  * - in flight at a kill: the killed workers' polyqueue_jobs_in_flight gauge just before the
  *   SIGKILL (all workers for a broker restart); the API's: the client's unanswered requests.
+ * - redelivery (what issue 13's "within 2 leases" is about), per fault:
+ *   - a worker kill: the jobs it interrupted, known exactly from the SMTP sink: every SMTP
+ *     transaction that was open at the SIGKILL (RCPT TO seen, the final "." not yet answered)
+ *     and whose connection then closed before the sink answered it (a live worker never drops
+ *     a session mid-transaction). Each such job's delay is from the kill to its next email from a
+ *     transaction begun after the kill (the re-run; the copy an aborted DATA still committed
+ *     does not count). Jobs the worker held outside an SMTP transaction (before RCPT TO, after
+ *     the 250, before the ack) are not in the set: the gauge beside it says how many it held.
+ *   - the broker restart: the jobs accepted (202) before the restart with no email yet: the
+ *     delay from the broker accepting connections again to each one's first email (0 if it
+ *     arrived while the broker was away).
+ *   - max redelivery: the largest of those delays, compared with 2 x lease; a job of the set
+ *     with no such email by the end counts as not redelivered (the target is then not met).
  */
 import { messageIdFor } from '@polyqueue/email-worker';
 import type { PostedJob } from './load-client';
@@ -28,7 +41,131 @@ export interface FaultRecord {
   smtpInProgress: number;
   /** Jobs accepted and not yet delivered at that moment. */
   backlog: number;
+  /** ...their job ids. */
+  backlogJobIds?: string[];
+  /** SMTP transactions open at the sink at that moment (any worker). */
+  smtpOpen?: Transaction[];
+  /** Of smtpOpen, those whose client connection closed before the sink answered: the killed worker's. */
+  interrupted?: Transaction[];
   error?: string;
+}
+
+/** An SMTP transaction as the report sees it, on the run's clock. */
+export interface Transaction {
+  /** RCPT TO: user<index>@... names the client's job index. */
+  rcpt: string;
+  /** The job id of that index's 202 (filled in at the end of the run). */
+  jobId?: string;
+  /** "rcpt": nothing of the message received yet; "data": received, will be committed anyway. */
+  stage: 'rcpt' | 'data';
+  rcptAt: number;
+  abortedAt?: number;
+}
+
+/** The job id a transaction's RCPT TO names (the client sends job i to user<i>@...). */
+export function jobIdOf(t: Transaction, jobs: PostedJob[]): string | undefined {
+  if (t.jobId !== undefined) return t.jobId;
+  const index = /^user(\d+)@/.exec(t.rcpt)?.[1];
+  return index === undefined ? undefined : jobs[Number(index)]?.jobId;
+}
+
+/** The fault with its transactions' job ids filled in. */
+export function withJobIds(f: FaultRecord, jobs: PostedJob[]): FaultRecord {
+  const fill = (list?: Transaction[]) =>
+    list?.map((t) => {
+      const jobId = jobIdOf(t, jobs);
+      return jobId === undefined ? t : { ...t, jobId };
+    });
+  const smtpOpen = fill(f.smtpOpen);
+  const interrupted = fill(f.interrupted);
+  return { ...f, ...(smtpOpen ? { smtpOpen } : {}), ...(interrupted ? { interrupted } : {}) };
+}
+
+/** How long the jobs one fault interrupted waited to be delivered (again). */
+export interface Redelivery {
+  /** Index of the fault in RunFacts.faults. */
+  fault: number;
+  kind: FaultRecord['kind'];
+  target: string;
+  /** ms on the run's clock the delays count from: the SIGKILL, or the broker accepting again. */
+  from: number;
+  /** Job ids counted: the interrupted jobs (a kill), the accepted, undelivered ones (a restart). */
+  jobIds: string[];
+  /** Of a kill's jobs, how many were past DATA (their email committed although the worker died). */
+  afterData: number;
+  /** The killed worker's in-flight gauge, for comparison with jobIds.length. */
+  gauge: number | undefined;
+  /** Job id -> ms from `from` to its (next) email. */
+  delays: Record<string, number>;
+  /** Job ids with no such email by the end of the run. */
+  missing: string[];
+  maxMs: number | undefined;
+  /**
+   * A kill only: every job accepted and not yet delivered at the SIGKILL (the killed worker's
+   * jobs outside an SMTP transaction are among them, with jobs merely queued): how many, the
+   * largest delay from the kill to a first email, and how many had none by the end. An upper
+   * bound that includes working off the backlog, not the redelivery metric.
+   */
+  pending?: { jobs: number; maxMs: number | undefined; missing: number };
+}
+
+export function redeliveries(facts: RunFacts): Redelivery[] {
+  const out: Redelivery[] = [];
+  for (const [index, f] of facts.faults.entries()) {
+    if (f.kind === 'kill-api') continue;
+    const kill = f.kind === 'kill-worker';
+    let jobIds: string[];
+    let afterData = 0;
+    if (kill) {
+      const seen = new Set<string>();
+      for (const t of f.interrupted ?? []) {
+        const id = jobIdOf(t, facts.jobs);
+        if (id === undefined || seen.has(id)) continue;
+        seen.add(id);
+        if (t.stage === 'data') afterData++;
+      }
+      jobIds = [...seen];
+    } else {
+      jobIds = [...new Set(f.backlogJobIds ?? [])];
+    }
+    const from = kill ? f.at : f.backAt;
+    const delays: Record<string, number> = {};
+    const missing: string[] = [];
+    for (const id of jobIds) {
+      // A kill: the next email from a transaction begun after the SIGKILL (a re-run).
+      // A restart: the job's first email; one that arrived while the broker was away counts 0.
+      const next = facts.deliveries.find((d) => d.jobId === id && (!kill || (d.rcptAt ?? d.at) > f.at));
+      if (next) delays[id] = Math.max(0, next.at - from);
+      else missing.push(id);
+    }
+    const values = Object.values(delays);
+    let pending: Redelivery['pending'];
+    if (kill) {
+      const ids = [...new Set(f.backlogJobIds ?? [])];
+      let maxMs: number | undefined;
+      let none = 0;
+      for (const id of ids) {
+        const first = facts.deliveries.find((d) => d.jobId === id);
+        if (!first) none++;
+        else maxMs = Math.max(maxMs ?? 0, first.at - f.at);
+      }
+      pending = { jobs: ids.length, maxMs, missing: none };
+    }
+    out.push({
+      fault: index,
+      kind: f.kind,
+      target: f.target,
+      from,
+      jobIds,
+      afterData,
+      gauge: f.inFlight,
+      delays,
+      missing,
+      maxMs: values.length > 0 ? Math.max(...values) : undefined,
+      ...(pending ? { pending } : {}),
+    });
+  }
+  return out;
 }
 
 export interface RunFacts {
@@ -73,6 +210,16 @@ export interface Summary {
   wrongMessageId: number;
   inFlightAtKills: number;
   recoveryS: number | undefined;
+  /** Per worker kill and broker restart: the jobs it interrupted and how long they waited. */
+  redeliveries: Redelivery[];
+  /** Largest redelivery delay of any fault (s); undefined when no fault interrupted a job. */
+  maxRedeliveryS: number | undefined;
+  /** Distinct jobs of those sets with no (next) email by the end of the run. */
+  notRedelivered: number;
+  /** 2 x lease, in s: the target for maxRedeliveryS. */
+  redeliveryTargetS: number;
+  /** Every interrupted job redelivered, the slowest within 2 leases. */
+  redeliveryMet: boolean;
   tailS: number | undefined;
   within2Leases: boolean;
   slowJobs: number;
@@ -130,6 +277,14 @@ export function summarize(facts: RunFacts): Summary {
   const tailS = recovered ? (lastFirst - lastAccepted) / 1000 : undefined;
   const within2Leases = recovered && lastFirst <= Math.max(lastFaultBack, lastAccepted) + 2 * facts.leaseMs;
 
+  const redelivery = redeliveries(facts);
+  const maxes = redelivery.map((r) => r.maxMs).filter((m): m is number => m !== undefined);
+  const maxRedeliveryMs = maxes.length > 0 ? Math.max(...maxes) : undefined;
+  const notRedelivered = new Set(redelivery.flatMap((r) => r.missing)).size;
+  const redeliveryTargetMs = 2 * facts.leaseMs;
+  const redeliveryMet =
+    facts.atLeastOnce && notRedelivered === 0 && (maxRedeliveryMs ?? 0) <= redeliveryTargetMs;
+
   const statusCounts = countBy(Object.values(facts.statuses));
   const unfinished = Object.entries(facts.statuses)
     .filter(([, status]) => status !== 'succeeded')
@@ -152,6 +307,10 @@ export function summarize(facts: RunFacts): Summary {
       : 'pass';
   if (facts.atLeastOnce && !within2Leases && recovered)
     reasons.push('the last job arrived later than 2 leases after the last fault and the last 202');
+  if (facts.atLeastOnce && notRedelivered > 0)
+    reasons.push(`${notRedelivered} interrupted job(s) not delivered again by the end`);
+  if (facts.atLeastOnce && maxRedeliveryMs !== undefined && maxRedeliveryMs > redeliveryTargetMs)
+    reasons.push(`max redelivery ${s(maxRedeliveryMs)} s > 2 leases (${s(redeliveryTargetMs)} s)`);
   if (resent > inFlightAtKills) reasons.push(`resent ${resent} > ${inFlightAtKills} in flight at the kills`);
   return {
     broker: facts.broker,
@@ -171,6 +330,11 @@ export function summarize(facts: RunFacts): Summary {
     wrongMessageId,
     inFlightAtKills,
     recoveryS,
+    redeliveries: redelivery,
+    maxRedeliveryS: maxRedeliveryMs === undefined ? undefined : maxRedeliveryMs / 1000,
+    notRedelivered,
+    redeliveryTargetS: redeliveryTargetMs / 1000,
+    redeliveryMet,
     tailS,
     within2Leases,
     slowJobs,
@@ -202,10 +366,12 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
   for (const note of facts.notes) out.push(`  note: ${note}`);
   out.push('');
   out.push('  faults (t = seconds since the first request):');
-  for (const f of facts.faults) {
+  for (const [index, f] of facts.faults.entries()) {
     out.push(
       `    t=${pad(s(f.at), 6)} ${pad(`${f.kind} ${f.target}`, 30)} back after ${pad(`${s(f.backAt - f.at)} s`, 8)} in flight ${pad(String(f.inFlight ?? '?'), 4)} smtp DATA open ${pad(String(f.smtpInProgress), 3)} backlog ${f.backlog}${f.error ? `  ERROR ${f.error}` : ''}`,
     );
+    for (const r of summary.redeliveries.filter((r) => r.fault === index))
+      out.push(`    ${redeliveryLine(r)}`);
   }
   for (const [name, exits] of Object.entries(facts.unexpectedExits)) {
     for (const exit of exits) {
@@ -239,6 +405,9 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
     `  recovery: last email ${summary.recoveryS === undefined ? 'never (jobs missing)' : `${summary.recoveryS.toFixed(1)} s after the last fault`}, ${summary.tailS === undefined ? '' : `${summary.tailS.toFixed(1)} s after the last 202; `}${summary.slowJobs} job(s) took longer than 2 leases after max(their 202, the last fault)`,
   );
   out.push(
+    `  max redelivery: ${redeliveryCell(summary)} (the slowest job a worker kill or the broker restart interrupted, against 2 x lease ${summary.redeliveryTargetS.toFixed(1)} s)`,
+  );
+  out.push(
     `  job status at the end (GET /v1/jobs/:id): ${Object.entries(summary.statusCounts)
       .map(([status, count]) => `${status} ${count}`)
       .join(', ')}; not succeeded although the email arrived: ${summary.unfinishedDelivered}`,
@@ -258,14 +427,47 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
   return out.join('\n');
 }
 
+/** One fault's redelivery, for the report's fault list. */
+export function redeliveryLine(r: Redelivery): string {
+  const what =
+    r.kind === 'kill-worker'
+      ? `${r.target} kill interrupted ${r.jobIds.length} job(s) in SMTP (${r.jobIds.length - r.afterData} before DATA, ${r.afterData} after: committed, will be resent; gauge ${r.gauge ?? '?'} in flight)`
+      : `${r.target} restart: ${r.jobIds.length} job(s) accepted and not yet delivered`;
+  const when =
+    r.jobIds.length === 0
+      ? ''
+      : `; ${r.kind === 'kill-worker' ? 'delivered again' : 'delivered'} ${r.maxMs === undefined ? 'never' : `at most ${s(r.maxMs)} s after the ${r.kind === 'kill-worker' ? 'kill' : 'broker accepted connections again'}`}${r.missing.length > 0 ? `, ${r.missing.length} not by the end (${r.missing.slice(0, 5).join(', ')})` : ''}`;
+  const p = r.pending;
+  const bound =
+    p && p.jobs > 0
+      ? `; all ${p.jobs} jobs pending at the kill had a first email within ${p.maxMs === undefined ? '—' : `${s(p.maxMs)} s`}${p.missing > 0 ? ` (${p.missing} none by the end)` : ''}`
+      : '';
+  return `  -> ${what}${when}${bound}`;
+}
+
+/** "4.2 / 6.0 met", "13.0 / 6.0 not met", "— (2 not redelivered) / 6.0 not met". */
+export function redeliveryCell(summary: Summary): string {
+  const max =
+    summary.notRedelivered > 0
+      ? `— (${summary.notRedelivered} not redelivered)`
+      : summary.maxRedeliveryS === undefined
+        ? 'none interrupted'
+        : summary.maxRedeliveryS.toFixed(1);
+  return `${max} / ${summary.redeliveryTargetS.toFixed(1)} ${summary.redeliveryMet ? 'met' : 'not met'}`;
+}
+
 export function tableHeader(): string {
-  return '| broker | N | lost | resent | recovery s | notes |\n|---|---|---|---|---|---|';
+  return '| broker | N | lost | resent | max redelivery s / 2 leases | recovery s | notes |\n|---|---|---|---|---|---|---|';
 }
 
 /** One row of the docs/reliability.md table. */
 export function tableRow(facts: RunFacts, summary: Summary): string {
   const notes = [
     `in flight at kills ${summary.inFlightAtKills}`,
+    `interrupted in SMTP ${summary.redeliveries
+      .filter((r) => r.kind === 'kill-worker')
+      .map((r) => `${r.jobIds.length}/${r.gauge ?? '?'}`)
+      .join(' + ')} (of the gauge)`,
     `${summary.replayed} replayed 202s`,
     summary.crashes > 0 ? `${summary.crashes} unplanned exits` : '',
     summary.slowJobs > 0 ? `${summary.slowJobs} jobs later than 2 leases` : '',
@@ -280,5 +482,5 @@ export function tableRow(facts: RunFacts, summary: Summary): string {
     summary.recoveryS === undefined
       ? `not by end (+${s(facts.endAt - facts.faults.reduce((m, f) => Math.max(m, f.at), 0))})`
       : summary.recoveryS.toFixed(1);
-  return `| ${facts.broker} | ${facts.n} | ${summary.lost} | ${summary.resent} | ${recovery} | ${notes.join('; ')} |`;
+  return `| ${facts.broker} | ${facts.n} | ${summary.lost} | ${summary.resent} | ${redeliveryCell(summary)} | ${recovery} | ${notes.join('; ')} |`;
 }

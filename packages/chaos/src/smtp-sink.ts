@@ -21,6 +21,24 @@ export interface SinkDelivery {
   messageId: string;
   /** The SMTP client's connection closed before the sink committed this message. */
   clientGone: boolean;
+  /** ms when this message's RCPT TO arrived: tells a re-run's copy from one begun before a fault. */
+  rcptAt?: number;
+}
+
+/**
+ * One SMTP transaction the sink has seen RCPT TO for and not yet answered the final "." of:
+ * a job inside its send. `stage` "rcpt": nothing of the message was received (a kill here
+ * means nothing was sent); "data": the whole message was received and will be committed even
+ * if the client goes away.
+ */
+export interface SinkTransaction {
+  sessionId: string;
+  /** The RCPT TO address (the chaos client sends job i to user<i>@...). */
+  rcpt: string;
+  rcptAt: number;
+  stage: 'rcpt' | 'data';
+  /** ms when the client's connection closed with this transaction still open (a killed sender). */
+  abortedAt?: number;
 }
 
 export interface SmtpSink {
@@ -28,6 +46,10 @@ export interface SmtpSink {
   deliveries: SinkDelivery[];
   /** DATA commands received and not yet committed (inside the delay). */
   inProgress(): number;
+  /** Transactions open now (RCPT TO seen, final "." not yet answered), copies. */
+  openTransactions(): SinkTransaction[];
+  /** Transactions whose client connection closed before the sink answered them, in order. */
+  aborted: SinkTransaction[];
   /** Resolves when fn() is true after a delivery, or after timeoutMs (with false). */
   waitUntil(fn: () => boolean, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -44,6 +66,8 @@ export interface SmtpSinkOptions {
 export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink> {
   const deliveries: SinkDelivery[] = [];
   const closedSessions = new Set<string>();
+  const open = new Map<string, SinkTransaction>();
+  const aborted: SinkTransaction[] = [];
   let pending = 0;
   let waiters: { check: () => boolean; resolve: (ok: boolean) => void }[] = [];
 
@@ -62,15 +86,32 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     // A worker that was SIGKILLed leaves half-open sessions; do not keep them around for long.
     socketTimeout: 30_000,
     closeTimeout: 1_000,
-    onRcptTo(_address, _session, callback) {
+    onMailFrom(_address, session, callback) {
+      open.delete(session.id);
+      callback();
+    },
+    onRcptTo(address, session, callback) {
+      open.set(session.id, {
+        sessionId: session.id,
+        rcpt: address.address,
+        rcptAt: options.now(),
+        stage: 'rcpt',
+      });
       setTimeout(() => callback(), Math.floor(options.delayMs / 2));
     },
     onClose(session) {
       closedSessions.add(session.id);
+      const transaction = open.get(session.id);
+      if (transaction) {
+        open.delete(session.id);
+        aborted.push({ ...transaction, abortedAt: options.now() });
+      }
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       pending++;
+      const transaction = open.get(session.id);
+      if (transaction) transaction.stage = 'data';
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         setTimeout(
@@ -82,7 +123,9 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
               jobId: headers['x-polyqueue-job-id'] ?? '',
               messageId: headers['message-id'] ?? '',
               clientGone: closedSessions.has(session.id),
+              ...(transaction ? { rcptAt: transaction.rcptAt } : {}),
             };
+            if (open.get(session.id) === transaction) open.delete(session.id);
             deliveries.push(delivery);
             if (options.logFile) appendFileSync(options.logFile, `${JSON.stringify(delivery)}\n`);
             notify();
@@ -102,6 +145,8 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     url: `smtp://127.0.0.1:${port}`,
     deliveries,
     inProgress: () => pending,
+    openTransactions: () => [...open.values()].map((t) => ({ ...t })),
+    aborted,
     waitUntil(check, timeoutMs) {
       if (check()) return Promise.resolve(true);
       return new Promise((resolve) => {

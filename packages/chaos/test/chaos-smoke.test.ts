@@ -85,5 +85,13 @@ describe('chaos harness on sqlite', () => {
       wrongMessageId: 0,
     });
     expect(facts.notes).toContain('embedded file: no broker restart');
+    // Each kill records what was pending and which SMTP transactions it cut, by job id.
+    const accepted = new Set(facts.jobs.map((j) => j.jobId));
+    for (const f of facts.faults) {
+      expect(Array.isArray(f.backlogJobIds) && Array.isArray(f.smtpOpen)).toBe(true);
+      for (const t of f.interrupted ?? []) expect(accepted.has(t.jobId)).toBe(true);
+    }
+    expect(summary.redeliveries.map((r) => r.kind)).toEqual(['kill-worker', 'kill-worker']);
+    expect(summary.redeliveryTargetS).toBe(4);
   }, 90_000);
 });

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { PostedJob } from '../src/load-client';
-import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, summarize, tableRow } from '../src/report';
+import {
+  type FaultRecord,
+  formatReport,
+  MESSAGE_ID_DOMAIN,
+  type RunFacts,
+  redeliveries,
+  summarize,
+  type Transaction,
+  tableRow,
+  withJobIds,
+} from '../src/report';
 import type { SinkDelivery } from '../src/smtp-sink';
 
 const job = (index: number, acceptedAt?: number, extra: Partial<PostedJob> = {}): PostedJob => ({
@@ -13,11 +23,25 @@ const job = (index: number, acceptedAt?: number, extra: Partial<PostedJob> = {})
   ...extra,
 });
 
-const email = (jobId: string, at: number, messageId = `<${jobId}@${MESSAGE_ID_DOMAIN}>`): SinkDelivery => ({
+const email = (
+  jobId: string,
+  at: number,
+  messageId = `<${jobId}@${MESSAGE_ID_DOMAIN}>`,
+  extra: Partial<SinkDelivery> = {},
+): SinkDelivery => ({
   at,
   jobId,
   messageId,
   clientGone: false,
+  ...extra,
+});
+
+/** An SMTP transaction for job <index> (RCPT TO user<index>@...), as the sink records it. */
+const tx = (index: number, rcptAt: number, stage: Transaction['stage'], abortedAt?: number): Transaction => ({
+  rcpt: `user${index}@chaos.test`,
+  rcptAt,
+  stage,
+  ...(abortedAt !== undefined ? { abortedAt } : {}),
 });
 
 const fault = (kind: FaultRecord['kind'], at: number, inFlight: number): FaultRecord => ({
@@ -127,7 +151,123 @@ describe('summarize', () => {
       faults: [fault('kill-worker', 0, 1)],
     });
     expect(tableRow(f, summarize(f))).toBe(
-      '| sqlite | 3 | 0 | 0 | 1.0 | in flight at kills 1; 0 replayed 202s |',
+      '| sqlite | 3 | 0 | 0 | none interrupted / 6.0 met | 1.0 | in flight at kills 1; interrupted in SMTP 0/1 (of the gauge); 0 replayed 202s |',
     );
+  });
+});
+
+describe('redelivery after a fault', () => {
+  // Worker kill at t=10 s: job 0 was before DATA (nothing sent), job 1 past DATA (the sink
+  // commits it anyway at 10.2 s), job 2 open on the other worker's connection (not aborted).
+  const kill: FaultRecord = {
+    ...fault('kill-worker', 10_000, 3),
+    smtpOpen: [tx(0, 9_900, 'rcpt'), tx(1, 9_700, 'data'), tx(2, 9_950, 'rcpt')],
+    interrupted: [tx(0, 9_900, 'rcpt', 10_050), tx(1, 9_700, 'data', 10_050)],
+  };
+  // Broker restart at t=20 s, accepting again at 24 s: jobs 3, 4, 5 accepted and undelivered.
+  const restart: FaultRecord = {
+    ...fault('restart-broker', 20_000, 2),
+    backAt: 24_000,
+    backlogJobIds: ['job-3', 'job-4', 'job-5'],
+  };
+  const jobs = [job(0, 9_000), job(1, 8_000), job(2, 9_500), job(3, 19_000), job(4, 19_500), job(5, 19_800)];
+  const deliveries = [
+    email('job-1', 10_200, undefined, { rcptAt: 9_700, clientGone: true }), // committed after the kill
+    email('job-2', 10_300, undefined, { rcptAt: 9_950 }),
+    email('job-4', 21_000, undefined, { rcptAt: 20_500 }), // while the broker was away
+    email('job-0', 15_000, undefined, { rcptAt: 14_700 }), // the re-run, 5 s after the kill
+    email('job-1', 16_400, undefined, { rcptAt: 16_100 }), // the resend, 6.4 s after the kill
+    email('job-3', 26_000, undefined, { rcptAt: 25_700 }),
+    email('job-5', 27_500, undefined, { rcptAt: 27_200 }),
+  ];
+
+  it('counts a kill from the SIGKILL to each interrupted job next email from a new transaction', () => {
+    const [r] = redeliveries(facts({ jobs, deliveries, faults: [kill] }));
+    expect(r).toMatchObject({
+      fault: 0,
+      kind: 'kill-worker',
+      from: 10_000,
+      afterData: 1,
+      gauge: 3,
+      missing: [],
+    });
+    expect(r!.jobIds.sort()).toEqual(['job-0', 'job-1']);
+    // job-1's copy committed at 10.2 s was begun before the kill: the resend at 16.4 s counts.
+    expect(r!.delays).toEqual({ 'job-0': 5_000, 'job-1': 6_400 });
+    expect(r!.maxMs).toBe(6_400);
+    expect(r!.pending).toEqual({ jobs: 0, maxMs: undefined, missing: 0 }); // no backlog recorded
+    const withBacklog = { ...kill, backlogJobIds: ['job-0', 'job-2', 'job-3'] };
+    const [b] = redeliveries(facts({ jobs, deliveries, faults: [withBacklog] }));
+    // job-2 first email 0.3 s after the kill, job-0 5 s, job-3 16 s: the bound includes the backlog.
+    expect(b!.pending).toEqual({ jobs: 3, maxMs: 16_000, missing: 0 });
+  });
+
+  it('counts a restart from the broker accepting again to each pending job first email', () => {
+    const [r] = redeliveries(facts({ jobs, deliveries, faults: [restart] }));
+    expect(r).toMatchObject({ kind: 'restart-broker', from: 24_000, afterData: 0, missing: [] });
+    expect(r!.delays).toEqual({ 'job-3': 2_000, 'job-4': 0, 'job-5': 3_500 });
+    expect(r!.maxMs).toBe(3_500);
+  });
+
+  it('takes the largest over all faults, ignores the API kill, and compares it with 2 leases', () => {
+    const summary = summarize(
+      facts({ jobs, deliveries, faults: [kill, fault('kill-api', 12_000, 5), restart], n: 6 }),
+    );
+    expect(summary.redeliveries.map((r) => r.kind)).toEqual(['kill-worker', 'restart-broker']);
+    expect(summary).toMatchObject({
+      maxRedeliveryS: 6.4,
+      redeliveryTargetS: 6,
+      notRedelivered: 0,
+      redeliveryMet: false,
+      lost: 0,
+      verdict: 'pass',
+    });
+    expect(summary.reasons).toContain('max redelivery 6.4 s > 2 leases (6.0 s)');
+    const f = facts({ jobs, deliveries, faults: [kill, restart], n: 6 });
+    expect(tableRow(f, summarize(f))).toContain('| 6.4 / 6.0 not met |');
+    const report = formatReport(f, summarize(f));
+    expect(report).toContain(
+      'kill-worker kill interrupted 2 job(s) in SMTP (1 before DATA, 1 after: committed, will be resent; gauge 3 in flight); delivered again at most 6.4 s after the kill',
+    );
+    expect(report).toContain('max redelivery: 6.4 / 6.0 not met');
+  });
+
+  it('meets the target when the slowest interrupted job came back within 2 leases', () => {
+    const summary = summarize(facts({ jobs, deliveries, faults: [kill, restart], leaseMs: 3_500 }));
+    expect(summary).toMatchObject({ maxRedeliveryS: 6.4, redeliveryTargetS: 7, redeliveryMet: true });
+  });
+
+  it('counts an interrupted job with no later email as not redelivered, even if its aborted DATA was committed', () => {
+    const f = facts({
+      jobs,
+      deliveries: deliveries.filter((d) => !(d.jobId === 'job-1' && d.at > 11_000)),
+      faults: [kill],
+    });
+    const summary = summarize(f);
+    expect(summary).toMatchObject({ notRedelivered: 1, maxRedeliveryS: 5, redeliveryMet: false, lost: 0 });
+    expect(summary.redeliveries[0]!.missing).toEqual(['job-1']);
+    // A job missing after a kill and after the restart that followed counts once.
+    const twice = summarize(
+      facts({
+        jobs,
+        deliveries: deliveries.filter((d) => d.jobId !== 'job-0'),
+        faults: [kill, { ...restart, backlogJobIds: ['job-0', 'job-3'] }],
+      }),
+    );
+    expect(twice.redeliveries.map((r) => r.missing)).toEqual([['job-0'], ['job-0']]);
+    expect(twice).toMatchObject({ notRedelivered: 1, lost: 1, verdict: 'fail' });
+    expect(tableRow(f, summary)).toContain('| — (1 not redelivered) / 6.0 not met |');
+  });
+
+  it('never meets the target on an at-most-once broker', () => {
+    const summary = summarize(facts({ atLeastOnce: false, jobs, deliveries, faults: [restart] }));
+    expect(summary).toMatchObject({ maxRedeliveryS: 3.5, redeliveryMet: false });
+  });
+
+  it('names the job of a transaction by its RCPT TO once the 202 is known', () => {
+    const filled = withJobIds(kill, jobs);
+    expect(filled.interrupted!.map((t) => t.jobId)).toEqual(['job-0', 'job-1']);
+    expect(filled.smtpOpen!.map((t) => t.jobId)).toEqual(['job-0', 'job-1', 'job-2']);
+    expect(withJobIds(fault('kill-api', 0, 1), jobs)).toEqual(fault('kill-api', 0, 1));
   });
 });
