@@ -1,9 +1,11 @@
-import { apiEnvSchema, loadApiConfig } from '@polyqueue/api';
+// Each app's config module only (its package's ./config export): the checks read the schemas the
+// apps parse their environment with, without loading express, nodemailer or sharp.
+import { apiEnvSchema, loadApiConfig } from '@polyqueue/api/config';
 import { runtimeEnvShape } from '@polyqueue/app-runtime';
 import { brokerNames, loadDriver } from '@polyqueue/brokers';
 import type { BrokerDriver } from '@polyqueue/core';
-import { emailWorkerEnvSchema, loadEmailWorkerConfig } from '@polyqueue/email-worker';
-import { imageWorkerEnvSchema, loadImageWorkerConfig } from '@polyqueue/image-worker';
+import { emailWorkerEnvSchema, loadEmailWorkerConfig } from '@polyqueue/email-worker/config';
+import { imageWorkerEnvSchema, loadImageWorkerConfig } from '@polyqueue/image-worker/config';
 import { z } from 'zod';
 
 /**
