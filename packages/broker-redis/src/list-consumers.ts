@@ -6,9 +6,9 @@ import {
   type SettleOutcome,
   withAttempt,
 } from '@polyqueue/core';
+import { BodyDelivery } from './body-delivery';
 import type { RedisSettings } from './config';
 import type { RedisClient } from './connection';
-import { BodyDelivery } from './consume-loop';
 import { delayedMember, type QueueKeys } from './keys';
 import { execOrThrow } from './publish';
 import { ScriptedDelivery } from './scripted-delivery';

@@ -1,5 +1,5 @@
 import { AlreadySettledError, type Delivery, withAttempt } from '@polyqueue/core';
-import { BodyDelivery } from './consume-loop';
+import { BodyDelivery } from './body-delivery';
 import { delayedMember } from './keys';
 
 /**
