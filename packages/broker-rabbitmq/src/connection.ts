@@ -1,4 +1,4 @@
-import { errorMessage, type Logger, redact } from '@polyqueue/core';
+import { backoffDelay, errorMessage, type Logger, redact } from '@polyqueue/core';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 
 export interface ConnectionOptions {
@@ -157,9 +157,11 @@ export class AmqpConnection {
     this.reconnecting = true;
     try {
       for (let attempt = 0; !this.closed; attempt++) {
-        const ceiling = Math.min(this.options.reconnectMaxMs, 100 * 2 ** Math.min(attempt, 20));
-        // Full jitter, with a floor so a crowd of workers does not spin on a refusing port.
-        await this.pause(Math.max(50, Math.floor(Math.random() * ceiling)));
+        // core's full jitter from 100 ms, with a floor so a crowd of workers does not spin on a
+        // refusing port.
+        await this.pause(
+          Math.max(50, backoffDelay(attempt + 1, { baseMs: 100, maxMs: this.options.reconnectMaxMs })),
+        );
         if (this.closed) return;
         try {
           const model = await this.open();

@@ -1,4 +1,10 @@
-import { type ConsumeOptions, type DeliveryHandler, errorMessage, type Logger } from '@polyqueue/core';
+import {
+  backoffDelay,
+  type ConsumeOptions,
+  type DeliveryHandler,
+  errorMessage,
+  type Logger,
+} from '@polyqueue/core';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { QueueNames } from './config';
 import { type AmqpConnection, closeQuietly } from './connection';
@@ -118,9 +124,9 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
             'RabbitMQ consumer could not start again',
           );
           options.onConnectionChange?.(false, error as Error);
-          const ceiling = Math.min(spec.reconnectMaxMs, 200 * 2 ** Math.min(attempt, 20));
+          const delay = Math.max(50, backoffDelay(attempt + 1, { baseMs: 200, maxMs: spec.reconnectMaxMs }));
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(done, Math.max(50, Math.floor(Math.random() * ceiling)));
+            const timer = setTimeout(done, delay);
             function done() {
               clearTimeout(timer);
               wakeRestart = undefined;
