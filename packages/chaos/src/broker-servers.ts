@@ -212,11 +212,14 @@ async function rabbitmq(ctx: BrokerContext): Promise<BrokerServer> {
   return {
     name: 'rabbitmq',
     atLeastOnce: true,
-    // No lease: a consumer's unacked messages return as soon as its connection closes (a SIGKILL
-    // closes it at once); the AMQP heartbeat bounds it for a silent network.
+    // No broker lease: a consumer's unacked messages return as soon as its connection closes (a
+    // SIGKILL closes it at once); the AMQP heartbeat bounds it for a silent network. What holds a
+    // returned job back is the dead worker's idempotency claim, leased for JOB_LEASE_MS (default
+    // 30 s): the run sets it to the run's lease.
     leaseMs: ctx.leaseMs,
-    leaseIs: 'nominal (no lease: unacked messages return when the connection closes)',
+    leaseIs: 'JOB_LEASE_MS, the idempotency claim (unacked messages return when the connection closes)',
     env: {
+      JOB_LEASE_MS: String(ctx.leaseMs),
       BROKER: 'rabbitmq',
       AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672',
       POLYQUEUE_PREFIX: ctx.prefix,
@@ -289,8 +292,10 @@ async function kafka(ctx: BrokerContext): Promise<BrokerServer> {
     name: 'kafka',
     atLeastOnce: true,
     leaseMs: sessionMs,
-    leaseIs: 'KAFKA_SESSION_TIMEOUT_MS (the broker minimum is 6 s)',
+    leaseIs: 'KAFKA_SESSION_TIMEOUT_MS (the broker minimum is 6 s) = JOB_LEASE_MS, the idempotency claim',
     env: {
+      // The dead worker's idempotency claim outlives the session unless leased alike (default 30 s).
+      JOB_LEASE_MS: String(sessionMs),
       BROKER: 'kafka',
       KAFKA_BROKERS: `127.0.0.1:${port}`,
       POLYQUEUE_PREFIX: ctx.prefix,

@@ -15,9 +15,9 @@
  *     transaction begun after the kill (the re-run; the copy an aborted DATA still committed
  *     does not count). Jobs the worker held outside an SMTP transaction (before RCPT TO, after
  *     the 250, before the ack) are not in the set: the gauge beside it says how many it held.
- *   - the broker restart: the jobs accepted (202) before the restart with no email yet: the
- *     delay from the broker accepting connections again to each one's first email (0 if it
- *     arrived while the broker was away).
+ *   - the broker restart: the jobs accepted (202) before the restart with no email yet, less
+ *     those a worker kill cut (timed from their kill): the delay from the broker accepting
+ *     connections again to each one's first email (0 if it arrived while the broker was away).
  *   - max redelivery: the largest of those delays, compared with 2 x lease; a job of the set
  *     with no such email by the end counts as not redelivered (the target is then not met).
  */
@@ -111,6 +111,13 @@ export interface Redelivery {
 
 export function redeliveries(facts: RunFacts): Redelivery[] {
   const out: Redelivery[] = [];
+  // Jobs a worker kill cut are timed from that kill, not again from a restart they were pending at.
+  const cutByKill = new Set(
+    facts.faults
+      .filter((f) => f.kind === 'kill-worker')
+      .flatMap((f) => (f.interrupted ?? []).map((t) => jobIdOf(t, facts.jobs)))
+      .filter((id): id is string => id !== undefined),
+  );
   for (const [index, f] of facts.faults.entries()) {
     if (f.kind === 'kill-api') continue;
     const kill = f.kind === 'kill-worker';
@@ -126,7 +133,7 @@ export function redeliveries(facts: RunFacts): Redelivery[] {
       }
       jobIds = [...seen];
     } else {
-      jobIds = [...new Set(f.backlogJobIds ?? [])];
+      jobIds = [...new Set(f.backlogJobIds ?? [])].filter((id) => !cutByKill.has(id));
     }
     const from = kill ? f.at : f.backAt;
     const delays: Record<string, number> = {};
@@ -371,7 +378,7 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
       `    t=${pad(s(f.at), 6)} ${pad(`${f.kind} ${f.target}`, 30)} back after ${pad(`${s(f.backAt - f.at)} s`, 8)} in flight ${pad(String(f.inFlight ?? '?'), 4)} smtp DATA open ${pad(String(f.smtpInProgress), 3)} backlog ${f.backlog}${f.error ? `  ERROR ${f.error}` : ''}`,
     );
     for (const r of summary.redeliveries.filter((r) => r.fault === index))
-      out.push(`    ${redeliveryLine(r)}`);
+      out.push(`    ${redeliveryLine(r, 2 * facts.leaseMs)}`);
   }
   for (const [name, exits] of Object.entries(facts.unexpectedExits)) {
     for (const exit of exits) {
@@ -428,21 +435,24 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
 }
 
 /** One fault's redelivery, for the report's fault list. */
-export function redeliveryLine(r: Redelivery): string {
+export function redeliveryLine(r: Redelivery, targetMs?: number): string {
   const what =
     r.kind === 'kill-worker'
       ? `${r.target} kill interrupted ${r.jobIds.length} job(s) in SMTP (${r.jobIds.length - r.afterData} before DATA, ${r.afterData} after: committed, will be resent; gauge ${r.gauge ?? '?'} in flight)`
-      : `${r.target} restart: ${r.jobIds.length} job(s) accepted and not yet delivered`;
+      : `${r.target} restart: ${r.jobIds.length} job(s) accepted and not yet delivered (less those a worker kill cut)`;
   const when =
     r.jobIds.length === 0
       ? ''
       : `; ${r.kind === 'kill-worker' ? 'delivered again' : 'delivered'} ${r.maxMs === undefined ? 'never' : `at most ${s(r.maxMs)} s after the ${r.kind === 'kill-worker' ? 'kill' : 'broker accepted connections again'}`}${r.missing.length > 0 ? `, ${r.missing.length} not by the end (${r.missing.slice(0, 5).join(', ')})` : ''}`;
+  const late = targetMs === undefined ? [] : Object.values(r.delays).filter((ms) => ms > targetMs);
+  const lateText =
+    late.length > 0 ? ` (${late.length} of ${r.jobIds.length} later than 2 leases, ${s(targetMs!)} s)` : '';
   const p = r.pending;
   const bound =
     p && p.jobs > 0
       ? `; all ${p.jobs} jobs pending at the kill had a first email within ${p.maxMs === undefined ? '—' : `${s(p.maxMs)} s`}${p.missing > 0 ? ` (${p.missing} none by the end)` : ''}`
       : '';
-  return `  -> ${what}${when}${bound}`;
+  return `  -> ${what}${when}${lateText}${bound}`;
 }
 
 /** "4.2 / 6.0 met", "13.0 / 6.0 not met", "— (2 not redelivered) / 6.0 not met". */
