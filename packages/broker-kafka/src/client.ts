@@ -1,5 +1,15 @@
 import type { Logger } from '@polyqueue/core';
-import kafkajs, { type Admin, type IHeaders, type Kafka, type KafkaMessage, type LogEntry } from 'kafkajs';
+import kafkajs, {
+  type Admin,
+  type IHeaders,
+  type Kafka,
+  type KafkaMessage,
+  type LogEntry,
+  type Message,
+  type PartitionMetadata,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
 import type { KafkaConfig } from './config';
 
 /**
@@ -8,7 +18,7 @@ import type { KafkaConfig } from './config';
  * Node's ESM loader and the bundlers agree.
  */
 
-const { Kafka: KafkaClient, logLevel } = kafkajs;
+const { Kafka: KafkaClient, logLevel, Partitioners } = kafkajs;
 
 /** Header names the driver writes; values are UTF-8 strings. */
 export const HEADER = {
@@ -99,15 +109,22 @@ export class TopicRegistry {
     const admin = await this.admin();
     // false when they existed already (maybe created a moment ago by another process): either
     // way, wait below until every partition has a leader, or the first offset read fails.
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: specs.map((spec) => ({
-        topic: spec.topic,
-        numPartitions: spec.partitions,
-        replicationFactor: this.replicationFactor,
-        configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
-      })),
-    });
+    await admin
+      .createTopics({
+        waitForLeaders: true,
+        topics: specs.map((spec) => ({
+          topic: spec.topic,
+          numPartitions: spec.partitions,
+          replicationFactor: this.replicationFactor,
+          configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
+        })),
+      })
+      .catch((error: unknown) => {
+        // On a cluster the broker asked for the new topic's leaders may not know the topic yet
+        // (UNKNOWN_TOPIC_OR_PARTITION), and kafkajs's own wait gives up on it: the topic was
+        // created, and the loop below waits until every partition has a leader.
+        if (!LEADER_ERRORS.has((error as { type?: string }).type ?? '')) throw error;
+      });
     const topics = specs.map((spec) => spec.topic);
     await retryLeaderless(admin, topics, async () => {
       const metadata = await admin.fetchTopicMetadata({ topics });
@@ -192,4 +209,38 @@ export async function groupLag(
 export async function topicSize(admin: Admin, topic: string): Promise<number> {
   const marks = await watermarks(admin, topic);
   return marks.reduce((sum, mark) => sum + (mark.high - mark.low), 0);
+}
+
+/**
+ * Publishes a batch as one produce call per partition, all at once, each resolving only when
+ * that partition's leader and its in-sync replicas have the messages (acks=all).
+ *
+ * Not one sendBatch: kafkajs 2.2's sendBatch across several leaders remembers, per broker, the
+ * answers it already has; when a leader dies mid-call, its partitions move to a broker that has
+ * already answered for its own, the retry skips that broker, and the call resolves without ever
+ * sending the dead leader's messages. On a 3-broker cluster with one broker SIGKILLed under
+ * load that lost 13 to 22 of 3,000 jobs whose publish had resolved (packages/broker-kafka/test/
+ * cluster). A call for one partition has one leader: after a failure it is sent again, whole,
+ * to the new one. Partitions are chosen by kafkajs's own DefaultPartitioner (murmur2 of the
+ * key, as before; keyless messages round-robin), from the topic's partition list.
+ */
+export async function sendPerPartition(
+  producer: Producer,
+  partitionsOf: (topic: string) => Promise<PartitionMetadata[]>,
+  topicMessages: readonly TopicMessages[],
+): Promise<void> {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const sends: Promise<unknown>[] = [];
+  for (const { topic, messages } of topicMessages) {
+    const partitionMetadata = await partitionsOf(topic);
+    const groups = new Map<number, Message[]>();
+    for (const message of messages) {
+      const partition = partitioner({ topic, partitionMetadata, message });
+      const group = groups.get(partition) ?? [];
+      group.push({ ...message, partition });
+      groups.set(partition, group);
+    }
+    for (const group of groups.values()) sends.push(producer.send({ topic, acks: -1, messages: group }));
+  }
+  await Promise.all(sends);
 }

@@ -35,11 +35,20 @@ import {
   type OutgoingMessage,
   type QueueStats,
 } from '@polyqueue/core';
-import kafkajs, { type Admin, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import kafkajs, {
+  type Admin,
+  type Kafka,
+  type Message,
+  type PartitionMetadata,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
 import {
   createKafka,
   groupLag,
   HEADER,
+  retryLeaderless,
+  sendPerPartition,
   TopicRegistry,
   type TopicSpec,
   topicSize,
@@ -77,6 +86,7 @@ export class KafkaBroker implements Broker {
   private adminPromise: Promise<Admin> | undefined;
   /** Running workers per queue, for QueueStats.inFlight. */
   private readonly workers = new Map<string, Set<PartitionWorker>>();
+  private readonly partitionLists = new Map<string, Promise<PartitionMetadata[]>>();
   /** Aborts every consume/subscribe still running at close(). */
   private readonly closing = new AbortController();
   private readonly active = new Set<Promise<void>>();
@@ -113,7 +123,28 @@ export class KafkaBroker implements Broker {
     const topicMessages: TopicMessages[] = [];
     if (ready.length > 0) topicMessages.push({ topic: names.main, messages: ready });
     if (delayed.length > 0) topicMessages.push({ topic: names.retry, messages: delayed });
-    await (await this.producer()).sendBatch({ topicMessages, acks: -1 });
+    await sendPerPartition(await this.producer(), (topic) => this.partitionsOf(topic), topicMessages);
+  }
+
+  /** A topic's partitions, read once per process (for sendPerPartition's partitioner). */
+  private partitionsOf(topic: string): Promise<PartitionMetadata[]> {
+    let known = this.partitionLists.get(topic);
+    if (!known) {
+      known = this.admin().then(async (admin) => {
+        const { topics } = await retryLeaderless(admin, [topic], () =>
+          admin.fetchTopicMetadata({ topics: [topic] }),
+        );
+        const partitions = topics[0]?.partitions ?? [];
+        if (partitions.length === 0) throw new Error(`kafka: no partitions known for ${topic}`);
+        return partitions;
+      });
+      const cached = known;
+      this.partitionLists.set(topic, cached);
+      cached.catch(() => {
+        if (this.partitionLists.get(topic) === cached) this.partitionLists.delete(topic);
+      });
+    }
+    return known;
   }
 
   async consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<void> {
