@@ -59,8 +59,9 @@ fi
 compose() { "${compose_cmd[@]}" -p "$PROJECT" -f docker-compose.yml "${profile_args[@]}" "$@"; }
 
 # The profile must exist (sqlite has none: no server).
-if [[ $profile != sqlite ]] && ! compose config --profiles | grep -qx -- "$profile"; then
-  fail "docker-compose.yml has no profile $profile (it has: $(compose config --profiles | tr '\n' ' '))"
+known_profiles=$(compose config --profiles)
+if [[ $profile != sqlite ]] && ! grep -qx -- "$profile" <<<"$known_profiles"; then
+  fail "docker-compose.yml has no profile $profile (it has: $(tr '\n' ' ' <<<"$known_profiles"))"
 fi
 
 # ---------------------------------------------------------------------------------- images
