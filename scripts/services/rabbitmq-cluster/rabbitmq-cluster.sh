@@ -109,11 +109,28 @@ cmd_wait() {
   die "the cluster did not report $NODES running nodes within ${WAIT_TIMEOUT}s"
 }
 
+# The node's Erlang VM, by its pid file: alive even while the node is paused (with
+# pause_minority, the last node standing pauses itself and `status` fails).
+vm_pid() {
+  local pid
+  pid=$(cat "$(node_dir "$1")/rabbitmq.pid" 2>/dev/null) || return 1
+  pid_alive "$pid" beam || return 1
+  echo "$pid"
+}
+
 cmd_stop() {
-  local n
+  local n pid i
   for ((n = 1; n <= NODES; n++)); do
-    running "$n" || continue
-    ctl "$n" -q stop >/dev/null 2>&1 || true
+    pid=$(vm_pid "$n") || continue
+    ctl "$n" -q stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      pid_alive "$pid" beam || break
+      sleep 0.2
+    done
+    if pid_alive "$pid" beam; then
+      log "$(node_name "$n") still up after 20 s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
     log "stopped $(node_name "$n")"
   done
 }
@@ -129,8 +146,7 @@ cmd_status() {
 cmd_kill() {
   check_node "${1:-}"
   local pid
-  pid=$(cat "$(node_dir "$1")/rabbitmq.pid" 2>/dev/null) || die "no pid file for node $1"
-  pid_alive "$pid" beam || die "node $1 is not running"
+  pid=$(vm_pid "$1") || die "node $1 is not running"
   kill -KILL "$pid"
   log "$(node_name "$1") (pid $pid) SIGKILLed"
 }
@@ -157,7 +173,7 @@ cmd_leader() {
 
 cmd_clean() {
   local n
-  for ((n = 1; n <= NODES; n++)); do running "$n" && die "$(node_name "$n") is running; stop first"; done
+  for ((n = 1; n <= NODES; n++)); do vm_pid "$n" >/dev/null && die "$(node_name "$n") is running; stop first"; done
   log "deleting $ROOT"
   rm -rf "$ROOT"
 }
