@@ -225,8 +225,8 @@ export interface Summary {
   notRedelivered: number;
   /** 2 x lease, in s: the target for maxRedeliveryS. */
   redeliveryTargetS: number;
-  /** Every interrupted job redelivered, the slowest within 2 leases. */
-  redeliveryMet: boolean;
+  /** Every interrupted job redelivered, the slowest within 2 leases; undefined when no job was timed. */
+  redeliveryMet: boolean | undefined;
   tailS: number | undefined;
   within2Leases: boolean;
   slowJobs: number;
@@ -289,8 +289,11 @@ export function summarize(facts: RunFacts): Summary {
   const maxRedeliveryMs = maxes.length > 0 ? Math.max(...maxes) : undefined;
   const notRedelivered = new Set(redelivery.flatMap((r) => r.missing)).size;
   const redeliveryTargetMs = 2 * facts.leaseMs;
+  // Nothing timed (no restart, no kill cut an SMTP transaction): no verdict either way.
   const redeliveryMet =
-    facts.atLeastOnce && notRedelivered === 0 && (maxRedeliveryMs ?? 0) <= redeliveryTargetMs;
+    maxRedeliveryMs === undefined && notRedelivered === 0
+      ? undefined
+      : facts.atLeastOnce && notRedelivered === 0 && (maxRedeliveryMs ?? 0) <= redeliveryTargetMs;
 
   const statusCounts = countBy(Object.values(facts.statuses));
   const unfinished = Object.entries(facts.statuses)
@@ -455,15 +458,16 @@ export function redeliveryLine(r: Redelivery, targetMs?: number): string {
   return `  -> ${what}${when}${lateText}${bound}`;
 }
 
-/** "4.2 / 6.0 met", "13.0 / 6.0 not met", "— (2 not redelivered) / 6.0 not met". */
+/** "4.2 / 6.0 met", "13.0 / 6.0 not met", "— (2 not redelivered) / 6.0 not met", "none timed / 6.0 n/a". */
 export function redeliveryCell(summary: Summary): string {
   const max =
     summary.notRedelivered > 0
       ? `— (${summary.notRedelivered} not redelivered)`
       : summary.maxRedeliveryS === undefined
-        ? 'none interrupted'
+        ? 'none timed'
         : summary.maxRedeliveryS.toFixed(1);
-  return `${max} / ${summary.redeliveryTargetS.toFixed(1)} ${summary.redeliveryMet ? 'met' : 'not met'}`;
+  const verdict = summary.redeliveryMet === undefined ? 'n/a' : summary.redeliveryMet ? 'met' : 'not met';
+  return `${max} / ${summary.redeliveryTargetS.toFixed(1)} ${verdict}`;
 }
 
 export function tableHeader(): string {

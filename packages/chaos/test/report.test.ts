@@ -151,7 +151,7 @@ describe('summarize', () => {
       faults: [fault('kill-worker', 0, 1)],
     });
     expect(tableRow(f, summarize(f))).toBe(
-      '| sqlite | 3 | 0 | 0 | none interrupted / 6.0 met | 1.0 | in flight at kills 1; interrupted in SMTP 0/1 (of the gauge); 0 replayed 202s |',
+      '| sqlite | 3 | 0 | 0 | none timed / 6.0 n/a | 1.0 | in flight at kills 1; interrupted in SMTP 0/1 (of the gauge); 0 replayed 202s |',
     );
   });
 });
