@@ -30,10 +30,12 @@ export function overlayNames(): string[] {
     .sort();
 }
 
+/** A rendered object; the tests read its fields by path, after validateObject() checked them. */
 export type K8sObject = {
   apiVersion: string;
   kind: string;
   metadata: { name: string; labels?: Record<string, string> };
+  // biome-ignore lint/suspicious/noExplicitAny: manifests are read field by field, schema-checked first
 } & Record<string, any>;
 
 /** How to run kustomize here, or an error saying how to get it. */
