@@ -1,5 +1,11 @@
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import { type Broker, createEnvelope, createWorker, MemoryIdempotencyStore } from '@polyqueue/core';
+import {
+  type Broker,
+  type BrokerAdmin,
+  createEnvelope,
+  createWorker,
+  MemoryIdempotencyStore,
+} from '@polyqueue/core';
 import { Countdown, type Latency, percentile, perSecond, type Rates } from './measure';
 
 export interface RunOptions {
@@ -155,7 +161,7 @@ async function runWorker(
   return rate;
 }
 
-async function drainQueue(broker: Broker, queue: string): Promise<void> {
+async function drainQueue(broker: BrokerAdmin, queue: string): Promise<void> {
   await broker
     .deadLetters(queue)
     .purge()

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import type { Broker } from '@polyqueue/core';
+import type { CompleteBroker } from '@polyqueue/core';
 import { removeSeedQueues, type SeedBroker } from '@polyqueue/testkit';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,7 +56,7 @@ async function postThroughApi(
   extra: Record<string, string>,
 ): Promise<{ env: Record<string, string>; jobId: string; close(): Promise<void> }> {
   const env = { BROKER: broker, POLYQUEUE_PREFIX: prefixFor(broker), ...extra };
-  let instance: Broker;
+  let instance: CompleteBroker;
   try {
     instance = await createBrokerFromEnv(env);
   } catch (error) {

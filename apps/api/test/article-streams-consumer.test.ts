@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import type { Broker } from '@polyqueue/core';
+import type { CompleteBroker } from '@polyqueue/core';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,7 +107,7 @@ class RedisStreamWorker {
   }
 }
 
-let broker: Broker;
+let broker: CompleteBroker;
 let root: string;
 const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
 

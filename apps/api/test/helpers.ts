@@ -1,7 +1,7 @@
-import type { Broker, Envelope, OutgoingMessage, QueueStats } from '@polyqueue/core';
+import type { Broker, BrokerAdmin, Envelope, OutgoingMessage, QueueStats } from '@polyqueue/core';
 
 /** The part of a broker the API uses, recording what it publishes; set failWith to simulate an outage. */
-export class RecordingBroker implements Pick<Broker, 'publish' | 'ping' | 'stats'> {
+export class RecordingBroker implements Pick<Broker, 'publish'>, Pick<BrokerAdmin, 'ping' | 'stats'> {
   readonly published: { queue: string; envelope: Envelope }[] = [];
   failWith: Error | undefined;
 

@@ -12,7 +12,12 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import { type Broker, createWorker, MemoryIdempotencyStore, type OutcomeEvent } from '@polyqueue/core';
+import {
+  type CompleteBroker,
+  createWorker,
+  MemoryIdempotencyStore,
+  type OutcomeEvent,
+} from '@polyqueue/core';
 import {
   rabbitmqArticleDeclare,
   removeSeedQueues,
@@ -90,7 +95,7 @@ const TIMEOUT_MS: Record<SeedBroker, number> = {
 };
 
 interface Running {
-  broker: Broker;
+  broker: CompleteBroker;
   target: SeedTarget;
   /** The first succeeded or dead outcome; rejects after timeoutMs with every outcome seen. */
   settled: Promise<OutcomeEvent>;

@@ -1,5 +1,5 @@
 import {
-  type Broker,
+  type BrokerEvents,
   createEnvelope,
   type JobPatch,
   type JobStateStore,
@@ -25,7 +25,7 @@ export interface JobLifecycleEvent {
 
 export interface JobRecorderOptions {
   state: JobStateStore;
-  broker: Pick<Broker, 'publishEvent'>;
+  broker: Pick<BrokerEvents, 'publishEvent'>;
   logger?: Logger;
   topic?: string;
 }

@@ -1,14 +1,17 @@
 import {
+  assertCapabilities,
+  type Broker,
   ConfigError,
   createRuntimeMetrics,
   createWorker,
   type Logger,
+  type QueueRequirements,
   registerQueueDepthGauge,
   shutdownSignal,
   type WorkerOptions,
 } from '@polyqueue/core';
 import type { WorkerConfig } from './config';
-import { createJobRecorder } from './job-recorder';
+import { createJobRecorder, JOB_EVENTS_TOPIC } from './job-recorder';
 import { startProbeServer } from './probe-server';
 import { type AppRuntime, closeWithin, DEFAULT_CLOSE_TIMEOUT_MS, openRuntime } from './runtime';
 
@@ -22,9 +25,45 @@ export interface WorkerProcessOptions {
   config: WorkerConfig;
   /** Builds the handlers once the broker and state store are open; `close` runs after draining. */
   setup(runtime: AppRuntime): Promise<{ handlers: WorkerOptions['handlers']; close?: () => Promise<void> }>;
+  /**
+   * What this worker's queue needs of the broker beyond what every worker needs
+   * (WORKER_REQUIREMENTS); checked at start-up, before setup().
+   */
+  needs?: QueueRequirements;
   /** Defaults to SIGTERM / SIGINT. */
   signal?: AbortSignal;
   logger?: Logger;
+}
+
+/**
+ * What every worker process needs of its broker: pub/sub, for the job lifecycle events it
+ * publishes (createJobRecorder). Retry backoff needs nothing here: Delivery.retry(delayMs)
+ * honours the delay on every driver, whatever capabilities.delayedDelivery (which is about
+ * publishing with delayMs) says.
+ */
+export const WORKER_REQUIREMENTS: QueueRequirements = { pubsub: true };
+const WHY: Partial<Record<keyof QueueRequirements, string>> = {
+  pubsub: `job lifecycle events on the ${JOB_EVENTS_TOPIC} topic`,
+};
+
+/**
+ * The start-up check of a worker's broker: fails (a ConfigError, so one line and exit 1) when
+ * it lacks what the queue needs, and warns when the broker loses the job of a worker that dies
+ * mid-job (capabilities.delivery 'at-most-once': redis-list), which an operator must know
+ * before trusting retries.
+ */
+export function checkWorkerBroker(
+  broker: Broker,
+  queue: string,
+  logger: Logger,
+  needs: QueueRequirements = {},
+): void {
+  assertCapabilities(broker, queue, { ...WORKER_REQUIREMENTS, ...needs }, WHY);
+  if (broker.capabilities.delivery === 'at-most-once')
+    logger.warn(
+      { queue, broker: broker.name, delivery: 'at-most-once' },
+      `broker ${broker.name} is at-most-once: a job whose worker dies mid-job is lost, not retried; choose an at-least-once BROKER where that matters`,
+    );
 }
 
 /**
@@ -40,6 +79,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   let closeHandlers: (() => Promise<void>) | undefined;
   let probe: Awaited<ReturnType<typeof startProbeServer>> | undefined;
   try {
+    checkWorkerBroker(broker, queue, logger, options.needs);
     const { handlers, close } = await options.setup(runtime);
     closeHandlers = close;
     // What the consumer last said of its connection: /readyz fails while it is lost, so a worker

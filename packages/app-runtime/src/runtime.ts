@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createBrokerFromEnv, createStateStore } from '@polyqueue/brokers';
-import { type Broker, createLogger, type Logger, redact, type StateStore } from '@polyqueue/core';
+import { type CompleteBroker, createLogger, type Logger, redact, type StateStore } from '@polyqueue/core';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { RuntimeConfig } from './config';
 
@@ -10,7 +10,8 @@ type Env = Record<string, string | undefined>;
 /** What every polyqueue process holds: one broker, one state store, one metrics registry. */
 export interface AppRuntime {
   logger: Logger;
-  broker: Broker;
+  /** The contract plus events and admin: what the registry promises (and checks) of every driver. */
+  broker: CompleteBroker;
   state: StateStore;
   registry: Registry;
   /**

@@ -25,6 +25,8 @@
  */
 import {
   type Broker,
+  type BrokerAdmin,
+  type BrokerEvents,
   type Capabilities,
   type ConsumeOptions,
   type DeadLetterStore,
@@ -71,12 +73,14 @@ export const KAFKA_CAPABILITIES: Capabilities = {
   pubsub: 'native',
   leaseExtension: false,
   delivery: 'at-least-once',
+  // ack() marks the offset settled; the commit that records it is coalesced and lands later.
+  ackDurable: 'eventually',
   crossProcess: true,
 };
 
 const FOREVER = -1;
 
-export class KafkaBroker implements Broker {
+export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
   readonly name = 'kafka';
   readonly capabilities = KAFKA_CAPABILITIES;
   private readonly kafka: Kafka;

@@ -1,5 +1,5 @@
 import {
-  type Broker,
+  type CompleteBroker,
   ConfigError,
   createEnvelope,
   type Delivery,
@@ -52,11 +52,11 @@ describe('KAFKA_* configuration', () => {
 });
 
 describe('kafka driver against a real broker', () => {
-  let broker: Broker;
+  let broker: CompleteBroker;
   let admin: Admin;
   const stops: Array<() => Promise<void>> = [];
 
-  async function connect(extra: Record<string, string> = {}): Promise<Broker> {
+  async function connect(extra: Record<string, string> = {}): Promise<CompleteBroker> {
     const driver = drivers.kafka!;
     const b = await driver.createBroker(parseEnv(driver.envSchema, { ...env, ...extra }), {
       logger: silentLogger(),
@@ -69,7 +69,12 @@ describe('kafka driver against a real broker', () => {
     return b;
   }
 
-  function consume(b: Broker, queue: string, handler: (d: Delivery) => Promise<void>, concurrency: number) {
+  function consume(
+    b: CompleteBroker,
+    queue: string,
+    handler: (d: Delivery) => Promise<void>,
+    concurrency: number,
+  ) {
     const controller = new AbortController();
     const ready = deferred();
     const done = b.consume(queue, handler, {

@@ -10,6 +10,8 @@
 import {
   AlreadySettledError,
   type Broker,
+  type BrokerAdmin,
+  type BrokerEvents,
   type Capabilities,
   type ConsumeOptions,
   type DeadLetter,
@@ -116,7 +118,7 @@ export interface MemoryBrokerOptions {
   namespace?: string;
 }
 
-export class MemoryBroker implements Broker {
+export class MemoryBroker implements Broker, BrokerEvents, BrokerAdmin {
   readonly name = 'memory';
   readonly capabilities: Capabilities = {
     delayedDelivery: 'native',
@@ -126,6 +128,8 @@ export class MemoryBroker implements Broker {
     pubsub: 'native',
     leaseExtension: false,
     delivery: 'at-least-once',
+    // The queue is this process's memory: an ack is done when it returns.
+    ackDurable: 'on-resolve',
     crossProcess: false,
   };
   readonly #queues: Map<string, MemoryQueue>;

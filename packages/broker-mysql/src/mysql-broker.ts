@@ -25,7 +25,10 @@
  */
 import type {
   Broker,
+  BrokerAdmin,
+  BrokerEvents,
   Capabilities,
+  CompleteBroker,
   ConsumeOptions,
   DeliveryHandler,
   Envelope,
@@ -57,13 +60,18 @@ export const MYSQL_CAPABILITIES: Capabilities = {
   pubsub: 'emulated',
   leaseExtension: true,
   delivery: 'at-least-once',
+  // ack() resolves after the COMMIT that deleted the row.
+  ackDurable: 'on-resolve',
   crossProcess: true,
 };
 
 /** Rows per INSERT statement; a larger publish uses several statements in one transaction. */
 const INSERT_CHUNK = 500;
 
-export async function createMysqlBroker(options: MysqlBrokerOptions, logger: Logger): Promise<Broker> {
+export async function createMysqlBroker(
+  options: MysqlBrokerOptions,
+  logger: Logger,
+): Promise<CompleteBroker> {
   const pool = await createMysqlPool(options.url, {
     connectionLimit: options.poolSize,
     multipleStatements: true,
@@ -71,7 +79,7 @@ export async function createMysqlBroker(options: MysqlBrokerOptions, logger: Log
   return new MysqlBroker(pool, options, logger);
 }
 
-class MysqlBroker implements Broker {
+class MysqlBroker implements Broker, BrokerEvents, BrokerAdmin {
   readonly name = 'mysql';
   readonly capabilities = MYSQL_CAPABILITIES;
   /** MYSQL_LEASE_MS: how long a claimed row stays with its consumer without extend(). */

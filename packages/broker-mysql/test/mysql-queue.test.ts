@@ -1,7 +1,7 @@
 /** Behaviour specific to the mysql driver: SQL producers, the lease, table naming. */
 import { createBrokerFromEnv } from '@polyqueue/brokers';
 import {
-  type Broker,
+  type CompleteBroker,
   createEnvelope,
   createWorker,
   type Delivery,
@@ -14,14 +14,14 @@ import { tableNames } from '../src/index';
 import { connect, MYSQL_URL, SERVER_HINT } from './server';
 
 const LEASE_MS = 800;
-let broker: Broker;
+let broker: CompleteBroker;
 
 function queueName(label: string): string {
   return `${label}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
 /** The next delivery of a queue, taken by a consumer that stops right after (settling it is up to the test). */
-async function take(b: Broker, queue: string): Promise<Delivery> {
+async function take(b: CompleteBroker, queue: string): Promise<Delivery> {
   const controller = new AbortController();
   return new Promise<Delivery>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no delivery on ${queue} within 15 s`)), 15_000);

@@ -28,7 +28,10 @@
  */
 import type {
   Broker,
+  BrokerAdmin,
+  BrokerEvents,
   Capabilities,
+  CompleteBroker,
   ConsumeOptions,
   DeadLetterStore,
   DeliveryHandler,
@@ -48,7 +51,7 @@ import { PRIORITY_VALUES, Topology } from './topology';
 export async function createRabbitmqBroker(
   config: RabbitmqConfig,
   deps: { logger: Logger },
-): Promise<Broker> {
+): Promise<CompleteBroker> {
   const connection = new AmqpConnection({
     url: config.AMQP_URL,
     reconnectMaxMs: config.AMQP_RECONNECT_MAX_MS,
@@ -60,7 +63,7 @@ export async function createRabbitmqBroker(
   return new RabbitmqBroker(connection, config, deps.logger);
 }
 
-class RabbitmqBroker implements Broker {
+class RabbitmqBroker implements Broker, BrokerEvents, BrokerAdmin {
   readonly name = 'rabbitmq';
   readonly capabilities: Capabilities;
   private readonly topology: Topology;
@@ -85,6 +88,8 @@ class RabbitmqBroker implements Broker {
       pubsub: 'native',
       leaseExtension: false,
       delivery: 'at-least-once',
+      // basic.ack has no confirm in AMQP 0-9-1: ack() resolves once the frame is handed to the socket.
+      ackDurable: 'eventually',
       crossProcess: true,
     };
   }

@@ -1,4 +1,4 @@
-import { type Broker, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { type CompleteBroker, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
 import { eventually, uniqueQueueName } from '@polyqueue/testkit';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +37,7 @@ async function returnUntilGone(queue: string, atMost: number): Promise<number> {
 }
 
 describe('rabbitmq quorum queues', () => {
-  let broker: Broker;
+  let broker: CompleteBroker;
 
   beforeAll(async () => {
     try {

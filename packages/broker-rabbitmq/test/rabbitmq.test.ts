@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { type Broker, ConfigError, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { type CompleteBroker, ConfigError, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
 import { eventually, HandlerSpy, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,7 +56,7 @@ describe('rabbitmq driver configuration', () => {
 });
 
 describe('rabbitmq driver on a real broker', () => {
-  let broker: Broker;
+  let broker: CompleteBroker;
 
   beforeAll(async () => {
     try {

@@ -43,8 +43,8 @@
  * give it an id if a crash redelivery must be recognised by idempotency.
  */
 import type {
-  Broker,
   Capabilities,
+  CompleteBroker,
   ConsumeOptions,
   DeliveryHandler,
   Logger,
@@ -70,6 +70,8 @@ const CAPABILITIES: Record<ListMode, Capabilities> = {
     pubsub: 'emulated',
     leaseExtension: false,
     delivery: 'at-most-once',
+    // BLPOP took the job out of Redis; ack() awaits the MULTI that clears its in-flight record.
+    ackDurable: 'on-resolve',
     crossProcess: true,
   },
   reliable: {
@@ -80,6 +82,8 @@ const CAPABILITIES: Record<ListMode, Capabilities> = {
     pubsub: 'emulated',
     leaseExtension: true,
     delivery: 'at-least-once',
+    // ack() awaits the Lua script that removes the job and its lease.
+    ackDurable: 'on-resolve',
     crossProcess: true,
   },
 };
@@ -88,7 +92,7 @@ export async function createListBroker(
   settings: RedisSettings,
   mode: ListMode,
   logger: Logger,
-): Promise<Broker> {
+): Promise<CompleteBroker> {
   const redis = connect(settings, logger, `${mode}-commands`);
   await connected(redis, settings);
   return new RedisListBroker(settings, mode, logger, redis);

@@ -5,6 +5,8 @@
  */
 import type {
   Broker,
+  BrokerAdmin,
+  BrokerEvents,
   Capabilities,
   ConsumeOptions,
   DeadLetterStore,
@@ -25,7 +27,7 @@ import { runScript, type ScriptName } from './scripts';
 
 export type { StorageKind } from './key-types';
 
-export abstract class RedisBrokerBase implements Broker {
+export abstract class RedisBrokerBase implements Broker, BrokerEvents, BrokerAdmin {
   abstract readonly name: string;
   abstract readonly capabilities: Capabilities;
   /** REDIS_LEASE_MS, for the drivers whose deliveries are leased (not plain redis-list). */

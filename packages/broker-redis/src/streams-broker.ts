@@ -31,8 +31,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type {
-  Broker,
   Capabilities,
+  CompleteBroker,
   ConsumeOptions,
   Delivery,
   DeliveryHandler,
@@ -60,10 +60,12 @@ const CAPABILITIES: Capabilities = {
   pubsub: 'emulated',
   leaseExtension: true,
   delivery: 'at-least-once',
+  // ack() awaits the script that XACKs and XDELs the entry.
+  ackDurable: 'on-resolve',
   crossProcess: true,
 };
 
-export async function createStreamsBroker(settings: RedisSettings, logger: Logger): Promise<Broker> {
+export async function createStreamsBroker(settings: RedisSettings, logger: Logger): Promise<CompleteBroker> {
   const redis = connect(settings, logger, 'streams-commands');
   await connected(redis, settings);
   return new RedisStreamsBroker(settings, logger, redis);

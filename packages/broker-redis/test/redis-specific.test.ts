@@ -1,5 +1,5 @@
 import { drivers, queueKeys } from '@polyqueue/broker-redis';
-import { type Broker, ConfigError, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { type CompleteBroker, ConfigError, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
 import { eventually, HandlerSpy, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
@@ -14,7 +14,7 @@ const env = {
 };
 const raw = rawClient();
 
-async function create(name: string, extra: Record<string, string> = {}): Promise<Broker> {
+async function create(name: string, extra: Record<string, string> = {}): Promise<CompleteBroker> {
   const driver = drivers[name]!;
   try {
     return await driver.createBroker(parseEnv(driver.envSchema, { ...env, ...extra }), {
@@ -44,7 +44,7 @@ describe('redis driver configuration', () => {
 });
 
 describe('redis-streams specifics', () => {
-  let broker: Broker;
+  let broker: CompleteBroker;
   beforeAll(async () => {
     broker = await create('redis-streams', { REDIS_MAX_DELIVERIES: '2' });
   });
@@ -107,7 +107,7 @@ describe('redis-streams specifics', () => {
 });
 
 describe('redis-reliable specifics', () => {
-  let broker: Broker;
+  let broker: CompleteBroker;
   beforeAll(async () => {
     broker = await create('redis-reliable');
   });
@@ -145,7 +145,7 @@ describe('redis-reliable specifics', () => {
 describe('redis-list specifics', () => {
   // A long block: a low job must wake an idle consumer at once, not after the timeout.
   const BLOCK_MS = 4_000;
-  let broker: Broker;
+  let broker: CompleteBroker;
   beforeAll(async () => {
     broker = await create('redis-list', { REDIS_BLOCK_MS: String(BLOCK_MS) });
   });

@@ -5,14 +5,14 @@
  * and when the reclaim script dead-letters it.
  */
 import { drivers, entryBody, queueKeys } from '@polyqueue/broker-redis';
-import { type Broker, decodeEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { type CompleteBroker, decodeEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
 import { eventually, HandlerSpy, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
 
 const PREFIX = 'pqfields';
 const raw = rawClient();
-let broker: Broker;
+let broker: CompleteBroker;
 
 beforeAll(async () => {
   const driver = drivers['redis-streams']!;

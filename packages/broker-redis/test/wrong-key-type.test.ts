@@ -1,5 +1,5 @@
 import { drivers } from '@polyqueue/broker-redis';
-import { type Broker, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { type CompleteBroker, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
 import { uniqueQueueName } from '@polyqueue/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
@@ -7,9 +7,9 @@ import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
 /** Each run its own prefix, so keys left by another driver in another test never interfere. */
 const PREFIX = `pqwrongtype${process.pid}`;
 const raw = rawClient();
-const opened: Broker[] = [];
+const opened: CompleteBroker[] = [];
 
-async function create(name: string): Promise<Broker> {
+async function create(name: string): Promise<CompleteBroker> {
   const driver = drivers[name]!;
   try {
     const broker = await driver.createBroker(

@@ -17,6 +17,8 @@
  */
 import {
   type Broker,
+  type BrokerAdmin,
+  type BrokerEvents,
   type Capabilities,
   type ConsumeOptions,
   type DeadLetterStore,
@@ -49,7 +51,7 @@ export interface SqliteBrokerOptions {
 /** Publishes of at least this many messages commit at once instead of joining the next batch. */
 const DIRECT_COMMIT_BATCH = 10;
 
-export class SqliteBroker implements Broker {
+export class SqliteBroker implements Broker, BrokerEvents, BrokerAdmin {
   readonly name = 'sqlite';
   readonly capabilities: Capabilities = {
     delayedDelivery: 'native',

@@ -37,6 +37,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import {
   type Broker,
+  type BrokerAdmin,
+  type BrokerEvents,
   type Capabilities,
   type ConsumeOptions,
   type DeadLetterStore,
@@ -63,6 +65,8 @@ export function sqsCapabilities(fifo: boolean): Capabilities {
     pubsub: 'emulated',
     leaseExtension: true,
     delivery: 'at-least-once',
+    // ack() resolves when SQS has answered the DeleteMessageBatch that holds it.
+    ackDurable: 'on-resolve',
     crossProcess: true,
   };
 }
@@ -72,7 +76,7 @@ interface Visibility {
   seconds: number;
 }
 
-export class SqsBroker implements Broker {
+export class SqsBroker implements Broker, BrokerEvents, BrokerAdmin {
   readonly name: string;
   readonly capabilities: Capabilities;
   /** The visibility timeout: a received message stays hidden this long without extend(). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import {
-  type Broker,
+  type CompleteBroker,
   ConfigError,
   createEnvelope,
   type Delivery,
@@ -18,9 +18,9 @@ import { QueueNames, safeName } from '../src/queues';
 import { deleteQueuesWithPrefix, SERVER_HINT, SQS_ENDPOINT, testClient } from './elasticmq';
 
 const prefix = `pqs${process.pid}`;
-const brokers: Broker[] = [];
+const brokers: CompleteBroker[] = [];
 
-async function connect(env: Record<string, string> = {}): Promise<Broker> {
+async function connect(env: Record<string, string> = {}): Promise<CompleteBroker> {
   const config = parseEnv(sqsEnvSchema, {
     SQS_ENDPOINT,
     SQS_VISIBILITY_TIMEOUT_S: '2',

@@ -1,7 +1,11 @@
 import {
   type Broker,
   type BrokerDriver,
+  CapabilityError,
+  type CompleteBroker,
   ConfigError,
+  hasAdmin,
+  hasEvents,
   type Logger,
   parseEnv,
   silentLogger,
@@ -40,12 +44,36 @@ export async function loadDriver(name: string): Promise<BrokerDriver> {
   return load();
 }
 
-/** Reads BROKER (default sqlite) and the chosen driver's variables from env, and connects. */
-export async function createBrokerFromEnv(env: Env, logger: Logger = silentLogger()): Promise<Broker> {
+/**
+ * Reads BROKER (default sqlite) and the chosen driver's variables from env, and connects.
+ *
+ * The broker comes typed as the complete contract (events and admin beside the required
+ * Broker): the processes need both (a worker publishes job events and serves /readyz, the API
+ * reads queue depth, the CLI lists dead letters) and every driver above implements both. The
+ * promise is checked here, at start-up, so a driver that lacks one is refused with a message
+ * naming it rather than failing on the first call that needs it.
+ */
+export async function createBrokerFromEnv(
+  env: Env,
+  logger: Logger = silentLogger(),
+): Promise<CompleteBroker> {
   const name = env.BROKER?.trim() || DEFAULT_BROKER;
   const driver = await loadDriver(name);
   const config = parseEnv(driver.envSchema, env);
-  return driver.createBroker(config, { logger });
+  return registered(await driver.createBroker(config, { logger }));
+}
+
+/** The broker, typed as what the registry promises, or closed and refused. */
+export async function registered(broker: Broker): Promise<CompleteBroker> {
+  if (hasEvents(broker) && hasAdmin(broker)) return broker;
+  const missing = [
+    ...(hasEvents(broker) ? [] : ['BrokerEvents (publishEvent, subscribe)']),
+    ...(hasAdmin(broker) ? [] : ['BrokerAdmin (stats, deadLetters, ping)']),
+  ];
+  await broker.close().catch(() => {});
+  throw new CapabilityError(
+    `BROKER: broker ${broker.name} does not implement ${missing.join(' or ')}, which the polyqueue processes need`,
+  );
 }
 
 /** The nearest name by edit distance, for a "did you mean" on typos. */

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Broker } from './broker';
+import type { BrokerAdmin } from './broker';
 
 /**
  * The runtime's Prometheus metrics, registered on an injected registry (never the global one).
@@ -48,7 +48,7 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
  */
 export function registerQueueDepthGauge(
   registry: Registry,
-  broker: Broker,
+  broker: Pick<BrokerAdmin, 'stats'>,
   queues: readonly string[],
 ): Gauge<'queue' | 'state'> {
   return new Gauge({

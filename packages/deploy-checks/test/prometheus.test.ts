@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Broker } from '@polyqueue/core';
 import { createRuntimeMetrics, registerQueueDepthGauge } from '@polyqueue/core';
 import { Registry } from 'prom-client';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -45,7 +44,7 @@ beforeAll(async () => {
   const registry = new Registry();
   createRuntimeMetrics(registry);
   const stats = { ready: 1, inFlight: 2, delayed: 3, dead: 4 };
-  registerQueueDepthGauge(registry, { stats: async () => stats } as unknown as Broker, ['q']);
+  registerQueueDepthGauge(registry, { stats: async () => stats }, ['q']);
   for (const metric of registry.getMetricsAsArray()) {
     const { name, type } = metric;
     // Declared label names: a labelled counter has no series (and so no labels) until first used.

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Broker, DeliveryHandler } from '@polyqueue/core';
+import type { Broker, BrokerEvents, DeliveryHandler } from '@polyqueue/core';
 import { deferred } from './spy';
 
 export interface RunningConsumer {
@@ -30,7 +30,7 @@ export function startConsumer(
 }
 
 export function startSubscriber(
-  broker: Broker,
+  broker: BrokerEvents,
   topic: string,
   group: string,
   handler: DeliveryHandler,

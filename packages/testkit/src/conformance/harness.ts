@@ -1,7 +1,9 @@
 import { createBrokerFromEnv } from '@polyqueue/brokers';
 import {
   type Broker,
+  type BrokerAdmin,
   type Capabilities,
+  type CompleteBroker,
   type ConsumeOptions,
   createEnvelope,
   createWorker,
@@ -35,12 +37,12 @@ export interface Scenario {
  * after each test, and waits bounded by the driver's timeouts.
  */
 export class Harness {
-  /** Connected in the suite's beforeAll. */
-  broker!: Broker;
+  /** Connected in the suite's beforeAll; the suite tests every part of the contract. */
+  broker!: CompleteBroker;
   /** Stopped after each test. */
   readonly consumers: RunningConsumer[] = [];
   /** Connections opened by another(); closed after the suite. */
-  readonly extraBrokers: Broker[] = [];
+  readonly extraBrokers: CompleteBroker[] = [];
   readonly timeoutMs: number;
   readonly leaseMs: number;
   /** The driver's variables plus BROKER: what a forked process needs to connect. */
@@ -52,7 +54,7 @@ export class Harness {
     this.env = { ...options.env, BROKER: options.broker };
   }
 
-  async connect(): Promise<Broker> {
+  async connect(): Promise<CompleteBroker> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const b = await Promise.race([
@@ -71,7 +73,7 @@ export class Harness {
   }
 
   /** A second connection to the same server, closed after the suite. */
-  async another(): Promise<Broker> {
+  async another(): Promise<CompleteBroker> {
     const b = await this.connect();
     this.extraBrokers.push(b);
     return b;
@@ -106,7 +108,7 @@ export class Harness {
     queue: string,
     expected: Partial<QueueStats>,
     what: string,
-    b: Broker = this.broker,
+    b: BrokerAdmin = this.broker,
   ): Promise<QueueStats> {
     const want = { ...expected };
     return eventually(
