@@ -1,4 +1,4 @@
-import { intVariable } from '@polyqueue/core';
+import { DEFAULT_LEASE_MS, intVariable } from '@polyqueue/core';
 import { z } from 'zod';
 
 /**
@@ -30,9 +30,11 @@ export const workerEnvShape = {
    * On brokers without a lease of their own (RabbitMQ, Kafka): how long a running job's
    * idempotency claim holds without a heartbeat, i.e. how soon a dead worker's job may run
    * again. Brokers with leases use theirs (SQLITE_LEASE_MS, REDIS_LEASE_MS, MYSQL_LEASE_MS,
-   * SQS_VISIBILITY_TIMEOUT_S). The heartbeat renews it every third of it.
+   * SQS_VISIBILITY_TIMEOUT_S). The heartbeat renews it every third of it. RabbitMQ hands a dead
+   * worker's jobs back at once, so this lease is what they wait for: 10 s, not the 30 s of the
+   * leased brokers (chaos runs with 30 s saw those jobs back after 30.5 s).
    */
-  JOB_LEASE_MS: intVariable(30_000, 300, 24 * 3_600_000),
+  JOB_LEASE_MS: intVariable(DEFAULT_LEASE_MS, 300, 24 * 3_600_000),
   /** On SIGTERM / SIGINT, in-flight jobs get this long to finish before their signal aborts. */
   DRAIN_TIMEOUT_MS: intVariable(30_000, 1),
   /** When set (not 0), the worker serves /metrics, /healthz and /readyz on this port. */

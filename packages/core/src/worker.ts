@@ -11,8 +11,11 @@ import type { RuntimeMetrics } from './metrics';
 
 export type Outcome = 'succeeded' | 'retrying' | 'dead' | 'skipped_duplicate';
 
-/** The lease of a running job's idempotency claim on a broker that has no lease of its own. */
-export const DEFAULT_LEASE_MS = 30_000;
+/**
+ * The lease of a running job's idempotency claim on a broker that has no lease of its own
+ * (RabbitMQ, Kafka): how long a dead worker's job waits before another worker may run it.
+ */
+export const DEFAULT_LEASE_MS = 10_000;
 
 export interface OutcomeEvent {
   envelope: Envelope | undefined;
@@ -38,7 +41,7 @@ export interface WorkerOptions {
   /**
    * How long a running job's idempotency claim (and, where the broker has leases, its delivery)
    * stays held without a heartbeat: a dead worker's job can run elsewhere this long after its
-   * last heartbeat. Defaults to the broker's own lease (`broker.leaseMs`), else 30 s.
+   * last heartbeat. Defaults to the broker's own lease (`broker.leaseMs`), else DEFAULT_LEASE_MS.
    */
   leaseMs?: number;
   /** How often the heartbeat renews every running job's claim and delivery; leaseMs / 3 by default. */
