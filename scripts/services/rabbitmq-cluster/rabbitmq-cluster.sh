@@ -55,10 +55,11 @@ as_rabbitmq() {
 ctl() { local n=$1; shift; as_rabbitmq "$n" timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -n "$(node_name "$n")" "$@"; }
 running() { ctl "$1" -q status >/dev/null 2>&1; }
 
-start_node() {
+# launch_node N: start node N's VM in the background unless it runs.
+launch_node() {
   local n=$1 dir
   dir=$(node_dir "$n")
-  if running "$n"; then return 0; fi
+  if vm_pid "$n" >/dev/null; then return 0; fi
   port_open 127.0.0.1 "$(amqp_port "$n")" && die "port $(amqp_port "$n") is in use by another process"
   mkdir -p "$dir/mnesia" "$dir/log"
   cat >"$dir/rabbitmq.conf" <<CONF
@@ -69,21 +70,38 @@ cluster_partition_handling = pause_minority
 CONF
   echo '[].' >"$dir/enabled_plugins"
   echo '[].' >"$dir/advanced.config"
+  rm -f "$dir/rabbitmq.pid"
   chown -R rabbitmq:rabbitmq "$ROOT"
   as_rabbitmq "$n" /usr/lib/rabbitmq/bin/rabbitmq-server -detached >>"$dir/log/startup.log" 2>&1
-  # `wait <pidfile>`: until the pid file exists and the node has booted (await_startup fails
-  # at once while the node is not registered with epmd yet).
+}
+
+# booted N: wait until node N has booted (`wait <pidfile>`; await_startup fails at once while
+# the node is not registered with epmd yet).
+booted() {
+  local n=$1 dir
+  dir=$(node_dir "$n")
   as_rabbitmq "$n" /usr/lib/rabbitmq/bin/rabbitmqctl -n "$(node_name "$n")" -q wait "$dir/rabbitmq.pid" \
-    --timeout 90 >>"$dir/log/startup.log" 2>&1 || { tail_log "$dir/log/startup.log" 30; die "node $(node_name "$n") did not start"; }
-  log "started $(node_name "$n") on 127.0.0.1:$(amqp_port "$n")"
-  if ((n > 1)) && [[ ! -f "$dir/joined" ]]; then
-    ctl "$n" -q stop_app >>"$dir/log/startup.log" 2>&1
-    ctl "$n" -q reset >>"$dir/log/startup.log" 2>&1
-    ctl "$n" -q join_cluster "$(node_name 1)" >>"$dir/log/startup.log" 2>&1
-    ctl "$n" -q start_app >>"$dir/log/startup.log" 2>&1
-    touch "$dir/joined"
-    log "$(node_name "$n") joined $(node_name 1)"
-  fi
+    --timeout 120 >>"$dir/log/startup.log" 2>&1 ||
+    { tail_log "$dir/log/startup.log" 30; die "node $(node_name "$n") did not start"; }
+}
+
+# join N: on node N's first start, make it a member of node 1's cluster.
+join() {
+  local n=$1 dir
+  dir=$(node_dir "$n")
+  if ((n == 1)) || [[ -f "$dir/joined" ]]; then return 0; fi
+  ctl "$n" -q stop_app >>"$dir/log/startup.log" 2>&1
+  ctl "$n" -q reset >>"$dir/log/startup.log" 2>&1
+  ctl "$n" -q join_cluster "$(node_name 1)" >>"$dir/log/startup.log" 2>&1
+  ctl "$n" -q start_app >>"$dir/log/startup.log" 2>&1
+  touch "$dir/joined"
+  log "$(node_name "$n") joined $(node_name 1)"
+}
+
+start_node() {
+  launch_node "$1"
+  booted "$1"
+  join "$1"
 }
 
 cmd_start() {
@@ -91,7 +109,11 @@ cmd_start() {
   [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || die "rabbitmq-server (Debian's package) is required"
   mkdir -p "$ROOT"
   local n
-  for ((n = 1; n <= NODES; n++)); do start_node "$n"; done
+  # All at once: a node of a cluster that was stopped whole waits at boot (its Mnesia tables)
+  # for the nodes that stopped after it, so starting them one by one would deadlock for minutes.
+  for ((n = 1; n <= NODES; n++)); do launch_node "$n"; done
+  for ((n = 1; n <= NODES; n++)); do booted "$n"; done
+  for ((n = 1; n <= NODES; n++)); do join "$n"; done
   cmd_wait
 }
 
