@@ -64,15 +64,22 @@ function wrap(controller: AbortController, attached: Promise<void>, done: Promis
 
 export interface CrashChild {
   ready: Promise<void>;
-  /** Resolves with the id of the first job the child took. */
+  /** Resolves with the id of the first job the child took (with ackFirst: once its ack() resolved). */
   got: Promise<string>;
   kill(): Promise<void>;
 }
 
-/** Forks crash-child.ts: a consumer that takes a job and hangs until SIGKILLed. */
-export function forkCrashChild(env: Record<string, string>, queue: string): CrashChild {
+/**
+ * Forks crash-child.ts: a consumer that takes a job and hangs until SIGKILLed; with ackFirst
+ * it acks the job first and reports it once ack() has resolved.
+ */
+export function forkCrashChild(
+  env: Record<string, string>,
+  queue: string,
+  options: { ackFirst?: boolean } = {},
+): CrashChild {
   const script = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
-  const child = fork(script, [queue], {
+  const child = fork(script, options.ackFirst ? [queue, 'ack'] : [queue], {
     execArgv: ['--import', 'tsx'],
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     env: { ...process.env, ...env },

@@ -1,3 +1,4 @@
+import { ackDurability } from './ack-durability';
 import { batchOnce, publishConsumeAck } from './basic';
 import { crashRedelivery } from './crash';
 import { delayedPublish, priorityOrder } from './delivery-options';
@@ -25,6 +26,7 @@ export const SCENARIOS: readonly Scenario[] = [
   competingConsumers,
   fanOutToGroups,
   crashRedelivery,
+  ackDurability,
   drainOnStop,
   malformedInput,
   foreignShapeAndNonRetryable,
