@@ -8,6 +8,7 @@
  * retry() and deadLetter() do not wait for that commit (commits are coalesced per partition,
  * partition-worker.ts): a crash before it lands also redelivers jobs whose outcome was already
  * recorded, which the runtime's idempotency keys turn into no-ops. A drain commits first.
+ * Ack durability is therefore 'eventually' (capabilities.ackDurable).
  *
  * Native: durable publish (acks=all), partitions and consumer groups, per-key ordering (the
  * job's key is the message key; same key -> same partition, handled in order), pub/sub (one

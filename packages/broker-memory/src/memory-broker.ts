@@ -3,6 +3,7 @@
  * real broker: messages live in this process only and die with it.
  *
  * Guarantees: at-least-once while the process lives; nothing survives it (crossProcess false).
+ * Ack durability 'on-resolve': the queue is this process's memory.
  * Native: delayed delivery (timers), priority (three ready lanes), pub/sub (a queue per group).
  * Brokers created with the same MEMORY_NAMESPACE in one process share their queues, so tests
  * can run competing consumers.

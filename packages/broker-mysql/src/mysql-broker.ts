@@ -6,7 +6,7 @@
  * dies mid-job loses the lease and the job comes back to another consumer; extend() renews it.
  * ack() resolves after the COMMIT that deleted the row; that commit is shared with the other
  * acks of the batch and with the consumer's next claim (consumer.ts), so a busy consumer pays one
- * redo-log flush per batch, not per job.
+ * redo-log flush per batch, not per job. Ack durability 'on-resolve', for that reason.
  *
  * Native: delayed delivery and retry delays (the `available_at` column), priority (the
  * `priority` column, high/normal/low), redelivery after a crash (leases), FIFO within a priority

@@ -5,7 +5,9 @@
  * after publisher confirms, consumers ack manually with prefetch = concurrency. A consumer that
  * dies holding messages (process killed, connection dropped) gets them requeued by the broker
  * when its connection closes (redeliveryAfterCrash: 'connection'); there are no leases, so a
- * live but stuck handler keeps its message (extend() is a no-op).
+ * live but stuck handler keeps its message (extend() is a no-op). Ack durability 'eventually':
+ * AMQP 0-9-1 confirms no basic.ack, so ack() resolves once the frame is handed to the socket;
+ * if the connection dies before RabbitMQ reads it, the message is requeued (a redelivery).
  *
  * Native: durable queues, confirms, priority (x-max-priority 2 on classic queues), pub/sub (one
  * fanout exchange per topic, one durable queue per group), FIFO for one consumer, delays by

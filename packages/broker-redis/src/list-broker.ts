@@ -12,6 +12,10 @@
  *                   job (sorted set token -> deadline). An atomic Lua recovery, run by every
  *                   consumer, returns jobs whose lease expired and everything held by a consumer
  *                   whose heartbeat stopped; extend() renews a lease; ack removes the job.
+ *   Ack durability  'on-resolve' for both: ack() resolves after Redis ran it (reliable: the
+ *                   settle script; list: the MULTI that clears the in-flight record, BLPOP
+ *                   having already removed the job). Surviving a Redis restart is another
+ *                   matter: that takes AOF (appendfsync), see docs/brokers/redis.md.
  *
  * Native vs emulated
  *   queue, FIFO order          native (one list; FIFO with one consumer)

@@ -6,7 +6,9 @@
  * longer than the lease (REDIS_LEASE_MS) is taken over with XAUTOCLAIM by any live consumer;
  * one delivered more than REDIS_MAX_DELIVERIES times without a settle (a job that keeps killing
  * its worker) moves to the dead letters. extend() resets the entry's idle clock (XCLAIM JUSTID
- * to the same consumer), which buys one more lease whatever ms it is given.
+ * to the same consumer), which buys one more lease whatever ms it is given. Ack durability
+ * 'on-resolve': ack() resolves after the XACK + XDEL script ran (a Redis restart keeps it only
+ * with AOF).
  *
  * Native vs emulated
  *   queue, consumer group, crash redelivery, delivery count   native

@@ -5,6 +5,9 @@
  * Guarantees: at-least-once. A claimed row carries a lease (owner + expiry); a worker that
  * dies leaves its lease to expire and the next claim takes the row again. Every claim counts
  * as an attempt, so a job that kills its worker every time still reaches maxAttempts.
+ * Ack durability 'eventually': ack() resolves at once and its DELETE commits with the next
+ * write batch or claim (one macrotask later); a process killed in between leaves the row
+ * leased, and it comes back after its lease like any interrupted job.
  * Native: delayed delivery and retries (available_at), priority (a column in the claim's
  * ORDER BY), dead letters (table polyqueue_Q_dead). Emulated: pub/sub, as one queue table per
  * subscribed group, filled by publishEvent in one transaction.

@@ -5,7 +5,8 @@
  * lease) and is deleted on ack; if the worker dies, SQS hands it out again when the timeout
  * runs out. Standard queues may, rarely, deliver a message twice even without a crash and keep
  * no order; FIFO queues (SQS_FIFO=true) keep order per key and drop a re-send of the same
- * idempotency key within 5 minutes.
+ * idempotency key within 5 minutes. Ack durability 'on-resolve': ack() resolves once SQS has
+ * answered the DeleteMessageBatch that carries it (acks settling together share one).
  *
  * Native: lease and extend() (visibility timeout, ChangeMessageVisibility), retry delay
  * (ChangeMessageVisibility on the message itself, whole seconds rounded up, up to SQS's 12 h
