@@ -1,5 +1,6 @@
-import { runConformanceSuite } from '@polyqueue/testkit';
+import { connectDriver, runConformanceSuite } from '@polyqueue/testkit';
 import { afterAll } from 'vitest';
+import { drivers } from '../src/index';
 import {
   deleteWithPrefix,
   ensureKafkaRunning,
@@ -12,17 +13,21 @@ import {
 const prefix = `pqtest${process.pid}`;
 const SESSION_TIMEOUT_MS = 6_000;
 
+const env = {
+  KAFKA_BROKERS,
+  POLYQUEUE_PREFIX: prefix,
+  KAFKA_PARTITIONS: '3',
+  // Short so a SIGKILLed consumer's partitions are reassigned quickly (6 s is the broker's minimum).
+  KAFKA_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS),
+  KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+  KAFKA_REBALANCE_TIMEOUT_MS: '15000',
+};
+
 runConformanceSuite({
   broker: 'kafka',
-  env: {
-    KAFKA_BROKERS,
-    POLYQUEUE_PREFIX: prefix,
-    KAFKA_PARTITIONS: '3',
-    // Short so a SIGKILLed consumer's partitions are reassigned quickly (6 s is the broker's minimum).
-    KAFKA_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS),
-    KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
-    KAFKA_REBALANCE_TIMEOUT_MS: '15000',
-  },
+  createBroker: () => connectDriver(drivers.kafka!, env),
+  driverModule: new URL('../src/index.ts', import.meta.url).href,
+  env,
   serverHint: SERVER_HINT,
   publishRaw: (queue, body) => publishRaw(`${prefix}.${queue}`, body),
   restartServer: restartKafka,

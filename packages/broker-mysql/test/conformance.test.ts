@@ -1,5 +1,5 @@
-import { runConformanceSuite } from '@polyqueue/testkit';
-import { queueTableDdl, tableNames } from '../src/index';
+import { connectDriver, runConformanceSuite } from '@polyqueue/testkit';
+import { drivers, queueTableDdl, tableNames } from '../src/index';
 import { connect, MYSQL_URL, restartMariadb, SERVER_HINT } from './server';
 
 const LEASE_MS = 2_000;
@@ -32,14 +32,18 @@ async function publishRaw(queue: string, body: string): Promise<void> {
   }
 }
 
+const env = {
+  MYSQL_URL,
+  MYSQL_LEASE_MS: String(LEASE_MS),
+  MYSQL_POLL_MIN_MS: '10',
+  MYSQL_POLL_MAX_MS: '200',
+};
+
 runConformanceSuite({
   broker: 'mysql',
-  env: {
-    MYSQL_URL,
-    MYSQL_LEASE_MS: String(LEASE_MS),
-    MYSQL_POLL_MIN_MS: '10',
-    MYSQL_POLL_MAX_MS: '200',
-  },
+  createBroker: () => connectDriver(drivers.mysql!, env),
+  driverModule: new URL('../src/index.ts', import.meta.url).href,
+  env,
   serverHint: SERVER_HINT,
   publishRaw,
   restartServer: restartMariadb,

@@ -1,5 +1,6 @@
-import { runConformanceSuite } from '@polyqueue/testkit';
+import { connectDriver, runConformanceSuite } from '@polyqueue/testkit';
 import { afterAll } from 'vitest';
+import { drivers } from '../src/index';
 import {
   AMQP_URL,
   deleteQueuesWithPrefix,
@@ -12,16 +13,20 @@ import {
 const prefix = `pqtest${process.pid}`;
 const queueType = process.env.AMQP_QUEUE_TYPE === 'quorum' ? 'quorum' : 'classic';
 
+const env = {
+  AMQP_URL,
+  AMQP_QUEUE_TYPE: queueType,
+  POLYQUEUE_PREFIX: prefix,
+  AMQP_RECONNECT_MAX_MS: '1000',
+  AMQP_CONNECT_TIMEOUT_MS: '10000',
+  AMQP_HEARTBEAT_S: '5',
+};
+
 runConformanceSuite({
   broker: 'rabbitmq',
-  env: {
-    AMQP_URL,
-    AMQP_QUEUE_TYPE: queueType,
-    POLYQUEUE_PREFIX: prefix,
-    AMQP_RECONNECT_MAX_MS: '1000',
-    AMQP_CONNECT_TIMEOUT_MS: '10000',
-    AMQP_HEARTBEAT_S: '5',
-  },
+  createBroker: () => connectDriver(drivers.rabbitmq!, env),
+  driverModule: new URL('../src/index.ts', import.meta.url).href,
+  env,
   serverHint: SERVER_HINT,
   publishRaw: (queue, body) => publishRaw(`${prefix}.${queue}`, body),
   restartServer: restartRabbitmq,

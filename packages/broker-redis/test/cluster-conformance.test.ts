@@ -3,8 +3,8 @@
  * for the two at-least-once drivers. Its restart scenario is a rolling master failover: each
  * master is SIGKILLed and its replica takes over; no job may be lost.
  */
-import { createRedisStateStore, queueKeys } from '@polyqueue/broker-redis';
-import { runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
+import { createRedisStateStore, drivers, queueKeys } from '@polyqueue/broker-redis';
+import { connectDriver, runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
 import { afterAll } from 'vitest';
 import { CLUSTER_HINT, clusterClient, clusterNodes, rollingFailover } from './redis-cluster';
 
@@ -19,6 +19,9 @@ const env = {
   REDIS_POLL_MS: '100',
 };
 
+/** The package's entry, for the crash scenario's forked consumer. */
+const driverModule = new URL('../src/index.ts', import.meta.url).href;
+
 const raw = clusterClient(cluster.nodes);
 afterAll(() => {
   raw.disconnect();
@@ -29,6 +32,8 @@ const restartServer = cluster.local ? rollingFailover(cluster.nodes) : undefined
 
 runConformanceSuite({
   broker: 'redis-reliable',
+  createBroker: () => connectDriver(drivers['redis-reliable']!, env),
+  driverModule,
   env,
   serverHint: CLUSTER_HINT,
   leaseMs: LEASE_MS,
@@ -42,6 +47,8 @@ runConformanceSuite({
 
 runConformanceSuite({
   broker: 'redis-streams',
+  createBroker: () => connectDriver(drivers['redis-streams']!, env),
+  driverModule,
   env,
   serverHint: CLUSTER_HINT,
   leaseMs: LEASE_MS,

@@ -1,5 +1,5 @@
-import { queueKeys } from '@polyqueue/broker-redis';
-import { runConformanceSuite } from '@polyqueue/testkit';
+import { drivers, queueKeys } from '@polyqueue/broker-redis';
+import { connectDriver, runConformanceSuite } from '@polyqueue/testkit';
 import { afterAll } from 'vitest';
 import {
   canRestart,
@@ -20,6 +20,9 @@ const env = {
   REDIS_POLL_MS: '100',
 };
 
+/** The package's entry, for the crash scenario's forked consumer. */
+const driverModule = new URL('../src/index.ts', import.meta.url).href;
+
 const raw = rawClient();
 afterAll(async () => {
   raw.disconnect();
@@ -38,6 +41,8 @@ const durableAcrossRestart = false;
 for (const broker of ['redis-list', 'redis-reliable'] as const) {
   runConformanceSuite({
     broker,
+    createBroker: () => connectDriver(drivers[broker]!, env),
+    driverModule,
     env,
     serverHint: SERVER_HINT,
     leaseMs: LEASE_MS,
@@ -52,6 +57,8 @@ for (const broker of ['redis-list', 'redis-reliable'] as const) {
 
 runConformanceSuite({
   broker: 'redis-streams',
+  createBroker: () => connectDriver(drivers['redis-streams']!, env),
+  driverModule,
   env,
   serverHint: SERVER_HINT,
   leaseMs: LEASE_MS,

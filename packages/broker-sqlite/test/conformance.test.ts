@@ -1,18 +1,22 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStateStore, SqliteBroker } from '@polyqueue/broker-sqlite';
+import { createSqliteStateStore, drivers, SqliteBroker } from '@polyqueue/broker-sqlite';
 import { createEnvelope } from '@polyqueue/core';
-import { runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
+import { connectDriver, runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-'));
 const path = join(dir, 'queue.db');
 
+const env = { SQLITE_PATH: path, SQLITE_LEASE_MS: '1500' };
+
 runConformanceSuite({
   broker: 'sqlite',
-  env: { SQLITE_PATH: path, SQLITE_LEASE_MS: '1500' },
+  createBroker: () => connectDriver(drivers.sqlite, env),
+  driverModule: new URL('../src/index.ts', import.meta.url).href,
+  env,
   leaseMs: 1_500,
   serverHint: `the SQLite file ${path}`,
   // A producer in another language: a plain INSERT with the body as the envelope column.

@@ -1,5 +1,6 @@
-import { runConformanceSuite } from '@polyqueue/testkit';
+import { connectDriver, runConformanceSuite } from '@polyqueue/testkit';
 import { afterAll, describe } from 'vitest';
+import { drivers } from '../src/index';
 import {
   deleteQueuesWithPrefix,
   ensureElasticmqRunning,
@@ -14,17 +15,20 @@ const VISIBILITY_S = 4;
 
 for (const fifo of [false, true]) {
   describe(fifo ? 'FIFO queues' : 'standard queues', () => {
+    const env = {
+      SQS_ENDPOINT,
+      AWS_REGION: 'us-east-1',
+      SQS_FIFO: String(fifo),
+      SQS_VISIBILITY_TIMEOUT_S: String(VISIBILITY_S),
+      // Short polls keep idle consumers cheap to stop; production uses 20.
+      SQS_WAIT_TIME_S: '2',
+      POLYQUEUE_PREFIX: prefix,
+    };
     runConformanceSuite({
       broker: 'sqs',
-      env: {
-        SQS_ENDPOINT,
-        AWS_REGION: 'us-east-1',
-        SQS_FIFO: String(fifo),
-        SQS_VISIBILITY_TIMEOUT_S: String(VISIBILITY_S),
-        // Short polls keep idle consumers cheap to stop; production uses 20.
-        SQS_WAIT_TIME_S: '2',
-        POLYQUEUE_PREFIX: prefix,
-      },
+      createBroker: () => connectDriver(drivers.sqs, env),
+      driverModule: new URL('../src/index.ts', import.meta.url).href,
+      env,
       serverHint: SERVER_HINT,
       publishRaw: (queue, body) => publishRaw(`${prefix}-${queue}${fifo ? '.fifo' : ''}`, body),
       restartServer: restartElasticmq,

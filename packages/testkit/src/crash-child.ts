@@ -1,20 +1,32 @@
 /**
  * A consumer that takes one delivery, reports it to the parent test over IPC, and then hangs
  * without settling it, so the test can SIGKILL it mid-job. Run by the conformance suite as
- * `node --import tsx crash-child.ts <queue> [ack]` with BROKER and the driver's variables set.
+ * `node --import tsx crash-child.ts <queue> [ack]` with BROKER, the driver's variables and
+ * POLYQUEUE_DRIVER_MODULE set: the driver package's entry, whose `drivers[BROKER]` it connects
+ * with (the suite's broker factory is a function, which cannot cross into this process).
  * With `ack` it first acks the delivery and reports only once ack() has resolved, then hangs:
  * the SIGKILL then lands right after a resolved ack, with no close() to flush anything.
  */
-import { createBrokerFromEnv } from '@polyqueue/brokers';
-import { decodeEnvelope } from '@polyqueue/core';
+import { type BrokerDriver, decodeEnvelope } from '@polyqueue/core';
+import { connectDriver } from './driver-broker';
 
 const [queue, mode] = process.argv.slice(2);
-if (!queue || !process.send) {
-  console.error('usage: forked with IPC, argv: <queue> [ack]');
+const { BROKER: name, POLYQUEUE_DRIVER_MODULE: driverModule } = process.env;
+if (!queue || !process.send || !name || !driverModule) {
+  console.error(
+    'usage: forked with IPC, argv: <queue> [ack], env: BROKER and POLYQUEUE_DRIVER_MODULE ' +
+      "(the conformance test's driverModule option)",
+  );
   process.exit(2);
 }
 const send = process.send.bind(process);
-const broker = await createBrokerFromEnv(process.env);
+const { drivers } = (await import(driverModule)) as { drivers: Record<string, BrokerDriver> };
+const driver = drivers[name];
+if (!driver) {
+  console.error(`${driverModule} has no driver ${name}; it has ${Object.keys(drivers).join(', ')}`);
+  process.exit(2);
+}
+const broker = await connectDriver(driver, process.env);
 await broker.consume(
   queue,
   async (delivery) => {

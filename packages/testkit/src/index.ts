@@ -1,5 +1,6 @@
 export * from './conformance';
 export * from './consumers';
+export * from './driver-broker';
 export * from './seed-corpus';
 export * from './spy';
 export * from './state-store-suite';

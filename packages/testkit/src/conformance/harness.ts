@@ -1,4 +1,3 @@
-import { createBrokerFromEnv } from '@polyqueue/brokers';
 import {
   type Broker,
   type BrokerAdmin,
@@ -45,20 +44,24 @@ export class Harness {
   readonly extraBrokers: CompleteBroker[] = [];
   readonly timeoutMs: number;
   readonly leaseMs: number;
-  /** The driver's variables plus BROKER: what a forked process needs to connect. */
+  /** The driver's variables plus BROKER and the driver module: what a forked process needs to connect. */
   readonly env: Record<string, string>;
 
   constructor(readonly options: ConformanceOptions) {
     this.timeoutMs = options.timeoutMs ?? 20_000;
     this.leaseMs = options.leaseMs ?? 2_000;
-    this.env = { ...options.env, BROKER: options.broker };
+    this.env = {
+      ...options.env,
+      BROKER: options.broker,
+      ...(options.driverModule ? { POLYQUEUE_DRIVER_MODULE: options.driverModule } : {}),
+    };
   }
 
   async connect(): Promise<CompleteBroker> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const b = await Promise.race([
-        createBrokerFromEnv(this.env),
+        this.options.createBroker(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error('no answer within 15 s')), 15_000);
         }),

@@ -1,7 +1,21 @@
+import type { CompleteBroker } from '@polyqueue/core';
+
 /** What a driver's conformance test passes to runConformanceSuite. */
 export interface ConformanceOptions {
-  /** The BROKER name in the registry. */
+  /** The BROKER name: the suite's title, and the driver's key in `drivers` of driverModule. */
   broker: string;
+  /**
+   * Connects a new broker to the test's server: the suite's constructor, as Watermill's
+   * TestPubSub takes one (e.g. `() => connectDriver(drivers.sqlite, env)` from the driver's own
+   * package). Called for the suite's broker and for each second connection a scenario opens.
+   */
+  createBroker: () => Promise<CompleteBroker>;
+  /**
+   * The driver package's entry as a file URL (`new URL('../src/index.ts', import.meta.url).href`):
+   * the crash scenarios' forked consumer connects with its `drivers[broker]` and `env`, as the
+   * factory, a function, cannot cross into another process. Needed where the broker is crossProcess.
+   */
+  driverModule?: string;
   /** The driver's variables; use short leases so the crash scenario is quick. */
   env: Record<string, string>;
   /** Which server and how to start it, for the failure message when it cannot be reached. */
