@@ -14,6 +14,10 @@
  * - mysql: the shared local MariaDB (database `test`); restart = `mariadb-admin shutdown`, then
  *   start-stop-daemon (as the conformance suite does). Tables are dropped at the end.
  * - sqlite: embedded, a file in the run's temp dir; there is no server to restart.
+ * - redis-reliable, redis-streams with `--redis-cluster`: the shared local Redis Cluster
+ *   (scripts/services/redis-cluster/, 3 masters + 3 replicas), the state store on it too; the
+ *   restart is a master failover: the master serving the queue's slot is SIGKILLed, its replica
+ *   takes over, the killed node rejoins as a replica (redis-cluster.ts).
  *
  * Every wait is bounded; a shared server this run stopped is always started again.
  */
@@ -24,6 +28,17 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, sleep, spawnTracked } from './processes';
+import {
+  CLUSTER_HINT,
+  checkCluster,
+  clusterEpoch,
+  deleteKeys,
+  emergencyRestart,
+  failoverMasterOf,
+  localClusterNodes,
+  ownerOf,
+  restoreCluster,
+} from './redis-cluster';
 
 const run = promisify(execFile);
 
@@ -46,6 +61,27 @@ export interface BrokerContext {
   leaseMs: number;
   repoRoot: string;
   say: (line: string) => void;
+  /** redis-reliable, redis-streams: on the local Redis Cluster, the restart a master failover. */
+  cluster?: boolean;
+}
+
+/** What a restart that knows better than "the call returned" says about itself. */
+export interface RestartResult {
+  /** Date.now() when the broker served the queue again (a failover: the promoted replica). */
+  servingAt: number;
+  detail: string;
+}
+
+export function isRestartResult(value: unknown): value is RestartResult {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as RestartResult).servingAt === 'number'
+  );
+}
+
+/** The run's traces in a state store on the broker's own server, to delete at the end. */
+export interface RunTraces {
+  jobIds: string[];
+  idempotencyKeys: string[];
 }
 
 export interface BrokerServer {
@@ -58,11 +94,23 @@ export interface BrokerServer {
   leaseIs: string;
   /** Variables for the services (BROKER, the URL, prefix, lease). */
   env: Record<string, string>;
-  /** Stops and starts the broker; undefined when there is no server to restart (sqlite). */
-  restart?: () => Promise<void>;
+  /**
+   * Stops and starts the broker; undefined when there is no server to restart (sqlite). May
+   * resolve to a RestartResult (isRestartResult) saying when the broker served again.
+   */
+  restart?: () => Promise<unknown>;
+  /** The restart fault's target in the report (default: the broker's name). */
+  restartTarget?: string;
+  /** STATE_URL the run uses unless --state-url says otherwise (default: a sqlite file). */
+  stateUrl?: string;
   notes: string[];
-  /** Stops the run's own server, removes the run's queues/tables, leaves shared servers running. */
-  teardown(): Promise<void>;
+  /** More notes, asked for once the faults and the wait are over (before the report). */
+  endNotes?: () => Promise<string[]>;
+  /**
+   * Stops the run's own server, removes the run's queues/tables, leaves shared servers running;
+   * with `traces`, also the run's records in a state store at `stateUrl`.
+   */
+  teardown(traces?: RunTraces): Promise<void>;
   /** Last resort on exit: synchronous, no waiting. */
   emergencyStop(): void;
 }
@@ -74,6 +122,10 @@ export async function openBroker(name: BrokerName, ctx: BrokerContext): Promise<
     case 'redis-list':
     case 'redis-reliable':
     case 'redis-streams':
+      if (ctx.cluster) {
+        if (name === 'redis-list') throw new Error('--redis-cluster: redis-reliable or redis-streams');
+        return redisCluster(name, ctx);
+      }
       return redis(name, ctx);
     case 'rabbitmq':
       return rabbitmq(ctx);
@@ -180,6 +232,72 @@ async function redis(name: BrokerName, ctx: BrokerContext): Promise<BrokerServer
     ],
     teardown: stop,
     emergencyStop: () => child?.kill('SIGKILL'),
+  };
+}
+
+/** The queue the chaos run's jobs go to (send_email), whose key's slot the failover moves. */
+const EMAIL_QUEUE = 'email';
+/** The Redis state store's prefix (not POLYQUEUE_PREFIX) and its records' hash tag on a cluster. */
+const STATE_PREFIX = 'polyqueue';
+
+async function redisCluster(name: BrokerName, ctx: BrokerContext): Promise<BrokerServer> {
+  let nodes: string[];
+  try {
+    nodes = await localClusterNodes();
+  } catch (error) {
+    throw new Error(`cannot list the cluster's nodes (${(error as Error).message}). Needs ${CLUSTER_HINT}`);
+  }
+  await checkCluster(nodes);
+  // Every key of the queue shares the main key's hash tag: `<prefix>:email` (docs/brokers/redis.md).
+  const queueKey = `${ctx.prefix}:${EMAIL_QUEUE}`;
+  const queue = await ownerOf(nodes, queueKey);
+  const state = await ownerOf(nodes, `{${STATE_PREFIX}:jobs}`);
+  const epochAtStart = await clusterEpoch(nodes);
+  let failovers = 0;
+  ctx.say(
+    `Redis Cluster ${nodes.join(',')}: ${queueKey} is slot ${queue.slot} on ${queue.master.address} (replica ${queue.replicas.map((r) => r.address).join(', ')}); the state store's records on ${state.master.address}`,
+  );
+  return {
+    name,
+    atLeastOnce: true,
+    leaseMs: ctx.leaseMs,
+    leaseIs: 'REDIS_LEASE_MS',
+    env: {
+      BROKER: name,
+      REDIS_CLUSTER_NODES: nodes.join(','),
+      POLYQUEUE_PREFIX: ctx.prefix,
+      REDIS_LEASE_MS: String(ctx.leaseMs),
+    },
+    stateUrl: 'redis://',
+    restartTarget: `${name} master failover`,
+    restart: async () => {
+      failovers++;
+      const failover = await failoverMasterOf(nodes, queueKey);
+      return { servingAt: failover.servingAt, detail: failover.detail };
+    },
+    notes: [
+      `Redis Cluster ${nodes[0]}..${nodes.at(-1)} (scripts/services/redis-cluster: ${nodes.length} nodes, AOF appendfsync everysec, asynchronous replication, no WAIT); the restart is a master failover`,
+      `queue key ${queueKey}: slot ${queue.slot}, on ${queue.master.address} at the start; the state store's records ({${STATE_PREFIX}:jobs}) on ${state.master.address}${state.master.id === queue.master.id ? ' (the same master: the failover moves them too)' : ' (another master)'}`,
+    ],
+    endNotes: async () => {
+      const epoch = await clusterEpoch(nodes);
+      if (epoch === undefined || epochAtStart === undefined) return [];
+      const rise = epoch - epochAtStart;
+      return [
+        `cluster epoch ${epochAtStart} -> ${epoch} for ${failovers} failover(s) of this run${rise > failovers ? ': more than one per failover (another suite failing masters over meanwhile, or a retried election)' : ''}`,
+      ];
+    },
+    teardown: async (traces) => {
+      await restoreCluster().catch((error) => ctx.say(`cluster restore: ${error}`));
+      const keys: string[] = [];
+      for (const id of traces?.jobIds ?? [])
+        keys.push(`{${STATE_PREFIX}:jobs}:job:${id}`, `${STATE_PREFIX}:idem:${id}`);
+      for (const key of traces?.idempotencyKeys ?? [])
+        keys.push(`{${STATE_PREFIX}:jobs}:job-key:${key}`, `${STATE_PREFIX}:idem:${key}`);
+      const deleted = await deleteKeys(nodes, [`${ctx.prefix}:*`, `{${ctx.prefix}:*`], keys);
+      ctx.say(`deleted this run's keys on the cluster (${deleted} names)`);
+    },
+    emergencyStop: emergencyRestart,
   };
 }
 

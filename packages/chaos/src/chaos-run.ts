@@ -5,7 +5,9 @@
  *
  *   1. SIGKILL email worker 1 (restarted at once)   at ~20 % of the jobs accepted
  *   2. SIGKILL the API (restarted after 1 s)         at ~40 %
- *   3. restart the broker (stop, start)              at ~60 %  (sqlite: none, it is embedded)
+ *   3. restart the broker (stop, start)              at ~60 %  (sqlite: none, it is embedded;
+ *      --redis-cluster: SIGKILL the master serving the queue's slot, its replica takes over,
+ *      the killed node rejoins as a replica)
  *   4. SIGKILL email worker 2 (restarted at once)   at ~80 %
  *
  * A fault also fires when its share of the posting time has passed plus 10 s, so a stalled run
@@ -18,7 +20,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrokerName, type BrokerServer, openBroker } from './broker-servers';
+import {
+  type BrokerName,
+  type BrokerServer,
+  isRestartResult,
+  openBroker,
+  type RestartResult,
+  type RunTraces,
+} from './broker-servers';
 import { LoadClient, type PostedJob } from './load-client';
 import { freePort, Service, sleep } from './processes';
 import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, type Transaction, withJobIds } from './report';
@@ -49,6 +58,11 @@ export interface ChaosOptions {
   keep: boolean;
   /** Skip the faults: a baseline run. */
   noFaults: boolean;
+  /**
+   * redis-reliable, redis-streams: run on the local Redis Cluster (scripts/services/redis-cluster),
+   * the state store there too unless stateUrl says otherwise; the broker restart is a master failover.
+   */
+  redisCluster?: boolean;
 }
 
 export interface ChaosHandle {
@@ -72,10 +86,12 @@ export async function runChaos(
   const services: Service[] = [];
   let broker: BrokerServer | undefined;
   let sink: SmtpSink | undefined;
+  // The run's records, when the state store lives on the broker's server (the cluster's): deleted at the end.
+  let traces: () => RunTraces | undefined = () => undefined;
   const cleanup = async () => {
     await Promise.all(services.map((svc) => svc.stop(5_000).catch(() => {})));
     await sink?.close();
-    await broker?.teardown().catch((error) => say(`broker teardown: ${error}`));
+    await broker?.teardown(traces()).catch((error) => say(`broker teardown: ${error}`));
     if (!options.keep) rmSync(dir, { recursive: true, force: true });
   };
   handle({
@@ -92,14 +108,16 @@ export async function runChaos(
       leaseMs: options.leaseMs,
       repoRoot: options.repoRoot,
       say,
+      ...(options.redisCluster ? { cluster: true } : {}),
     });
     const lease = broker.leaseMs;
     sink = await startSmtpSink({ delayMs: options.smtpDelayMs, now, logFile: join(dir, 'smtp-sink.jsonl') });
     const apiPort = await freePort();
     mkdirSync(join(dir, 'logs'));
+    const stateUrl = options.stateUrl ?? broker.stateUrl ?? `sqlite:${join(dir, 'state.db')}`;
     const common: Record<string, string> = {
       ...broker.env,
-      STATE_URL: options.stateUrl ?? `sqlite:${join(dir, 'state.db')}`,
+      STATE_URL: stateUrl,
       STORAGE_ROOT: join(dir, 'storage'),
       SMTP_URL: sink.url,
       MAIL_FROM: `chaos <chaos@${MESSAGE_ID_DOMAIN}>`,
@@ -156,6 +174,12 @@ export async function runChaos(
       giveUpAt: clientStart + postingMs + 180_000,
       now,
     });
+    if (!options.stateUrl && broker.stateUrl) {
+      traces = () => ({
+        jobIds: client.jobs.filter((j) => j.jobId !== undefined).map((j) => j.jobId!),
+        idempotencyKeys: client.jobs.map((j) => j.key),
+      });
+    }
     let clientDoneAt = 0;
     const posting = client.run().then(() => {
       clientDoneAt = now();
@@ -175,7 +199,7 @@ export async function runChaos(
       kind: FaultRecord['kind'],
       target: string,
       inFlight: () => Promise<number | undefined>,
-      act: () => Promise<void>,
+      act: () => Promise<unknown>,
     ) => {
       const flying = await inFlight();
       const atRaw = now();
@@ -197,13 +221,20 @@ export async function runChaos(
       say(
         `t=${(record.at / 1000).toFixed(1)} s: ${kind} ${target} (in flight ${flying ?? '?'}, backlog ${record.backlog})`,
       );
+      let result: RestartResult | undefined;
       try {
-        await act();
+        const outcome = await act();
+        if (isRestartResult(outcome)) result = outcome;
       } catch (error) {
         record.error = (error as Error).message;
         say(`  ${kind} ${target}: ${record.error}`);
       }
-      record.backAt = now() - clientStart;
+      // A failover is back when the promoted replica serves the slot, not when the old master rejoined.
+      record.backAt = (result ? result.servingAt - t0 : now()) - clientStart;
+      if (result) {
+        record.detail = result.detail;
+        say(`  ${result.detail}`);
+      }
       // The killed sender's transactions: open at the fault, their connection closed before the
       // sink answered them (a live worker never drops a session mid-transaction).
       const openIds = new Set(smtpOpen.map((t) => t.sessionId));
@@ -245,7 +276,7 @@ export async function runChaos(
           if (!restart) return;
           await inject(
             'restart-broker',
-            options.broker,
+            broker!.restartTarget ?? options.broker,
             async () => {
               const counts = await Promise.all(workers.map((w) => w.jobsInFlight()));
               return counts.every((c) => c === undefined)
@@ -289,6 +320,7 @@ export async function runChaos(
     }
 
     const statuses = await jobStatuses(`http://127.0.0.1:${apiPort}`, client.jobs);
+    const endNotes = (await broker.endNotes?.().catch((error) => [`end notes: ${error}`])) ?? [];
     const shutdown = [];
     for (const svc of services) shutdown.push(await svc.stop(options.drainTimeoutMs + 15_000));
     const facts: RunFacts = {
@@ -318,8 +350,11 @@ export async function runChaos(
       statuses,
       notes: [
         ...broker.notes,
+        ...endNotes,
         `2 email workers x ${options.workerConcurrency}, SMTP delay ${options.smtpDelayMs} ms, ${options.ratePerS} posts/s, ${options.concurrency} at a time`,
-        options.stateUrl ? `STATE_URL ${options.stateUrl}` : 'state store: sqlite file',
+        stateUrl.startsWith('sqlite:')
+          ? 'state store: sqlite file'
+          : `STATE_URL ${stateUrl}${options.redisCluster && !options.stateUrl ? ' on the cluster (REDIS_CLUSTER_NODES)' : ''}`,
         ...(options.noFaults ? ['no faults (baseline)'] : []),
       ],
       elapsedS: (Date.now() - t0) / 1000,

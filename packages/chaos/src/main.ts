@@ -25,7 +25,12 @@ const usage = `usage: npm run chaos -- --broker <${BROKERS.join('|')}> [options]
   --settle-s <s>           wait this long beyond last fault + 3 leases for missing emails (60)
   --request-timeout-ms <ms> client timeout per request before it retries (10000)
   --drain-timeout-ms <ms>  DRAIN_TIMEOUT_MS of the services (10000)
-  --state-url <url>        STATE_URL of the services (a sqlite file in the run's temp dir)
+  --state-url <url>        STATE_URL of the services (a sqlite file in the run's temp dir;
+                           with --redis-cluster, redis:// on the cluster)
+  --redis-cluster          redis-reliable, redis-streams: on the local Redis Cluster
+                           (scripts/services/redis-cluster/start.sh, 127.0.0.1:7000-7005), the
+                           broker restart a master failover (the queue slot's master SIGKILLed,
+                           its replica promoted, the old master restarted as a replica)
   --rev <commit>           run the services from a clean copy of this commit (git archive),
                            not the working tree: what the report's commit label then names
   --repo <dir>             run the services from this checkout (this repo)
@@ -54,6 +59,7 @@ const { values } = parseArgs({
     'request-timeout-ms': { type: 'string', default: '10000' },
     'drain-timeout-ms': { type: 'string', default: '10000' },
     'state-url': { type: 'string' },
+    'redis-cluster': { type: 'boolean', default: false },
     repo: { type: 'string' },
     rev: { type: 'string' },
     commit: { type: 'string' },
@@ -85,6 +91,9 @@ if (values.report) {
 if (!values.broker || !(BROKERS as readonly string[]).includes(values.broker)) {
   fail(`--broker must be one of ${BROKERS.join(', ')}`);
 }
+if (values['redis-cluster'] && values.broker !== 'redis-reliable' && values.broker !== 'redis-streams') {
+  fail('--redis-cluster goes with --broker redis-reliable or redis-streams');
+}
 
 function int(name: keyof typeof values, min: number, max: number): number {
   const raw = values[name] as string;
@@ -112,6 +121,7 @@ const options: ChaosOptions = {
   repoRoot: snapshot?.root ?? (values.repo ? resolve(values.repo) : thisRepo),
   keep: values.keep ?? false,
   noFaults: values['no-faults'] ?? false,
+  ...(values['redis-cluster'] ? { redisCluster: true } : {}),
 };
 
 const say = (line: string) => console.log(`[chaos] ${line}`);

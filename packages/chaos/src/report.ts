@@ -48,6 +48,8 @@ export interface FaultRecord {
   /** Of smtpOpen, those whose client connection closed before the sink answered: the killed worker's. */
   interrupted?: Transaction[];
   error?: string;
+  /** What the fault did, when it says more than its kind (a failover: which node, how long). */
+  detail?: string;
 }
 
 /** An SMTP transaction as the report sees it, on the run's clock. */
@@ -371,7 +373,7 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
   const out: string[] = [];
   out.push('');
   out.push(
-    `chaos: ${facts.broker} at ${facts.commit}, N=${facts.n}, lease ${s(facts.leaseMs)} s (${facts.leaseIs}), run took ${facts.elapsedS.toFixed(0)} s`,
+    `chaos: ${brokerLabel(facts)} at ${facts.commit}, N=${facts.n}, lease ${s(facts.leaseMs)} s (${facts.leaseIs}), run took ${facts.elapsedS.toFixed(0)} s`,
   );
   for (const note of facts.notes) out.push(`  note: ${note}`);
   out.push('');
@@ -380,6 +382,7 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
     out.push(
       `    t=${pad(s(f.at), 6)} ${pad(`${f.kind} ${f.target}`, 30)} back after ${pad(`${s(f.backAt - f.at)} s`, 8)} in flight ${pad(String(f.inFlight ?? '?'), 4)} smtp DATA open ${pad(String(f.smtpInProgress), 3)} backlog ${f.backlog}${f.error ? `  ERROR ${f.error}` : ''}`,
     );
+    if (f.detail) out.push(`      ${f.detail}`);
     for (const r of summary.redeliveries.filter((r) => r.fault === index))
       out.push(`    ${redeliveryLine(r, 2 * facts.leaseMs)}`);
   }
@@ -446,7 +449,7 @@ export function redeliveryLine(r: Redelivery, targetMs?: number): string {
   const when =
     r.jobIds.length === 0
       ? ''
-      : `; ${r.kind === 'kill-worker' ? 'delivered again' : 'delivered'} ${r.maxMs === undefined ? 'never' : `at most ${s(r.maxMs)} s after the ${r.kind === 'kill-worker' ? 'kill' : 'broker accepted connections again'}`}${r.missing.length > 0 ? `, ${r.missing.length} not by the end (${r.missing.slice(0, 5).join(', ')})` : ''}`;
+      : `; ${r.kind === 'kill-worker' ? 'delivered again' : 'delivered'} ${r.maxMs === undefined ? 'never' : `at most ${s(r.maxMs)} s after the ${r.kind === 'kill-worker' ? 'kill' : r.target.endsWith('failover') ? 'promoted replica served the slot' : 'broker accepted connections again'}`}${r.missing.length > 0 ? `, ${r.missing.length} not by the end (${r.missing.slice(0, 5).join(', ')})` : ''}`;
   const late = targetMs === undefined ? [] : Object.values(r.delays).filter((ms) => ms > targetMs);
   const lateText =
     late.length > 0 ? ` (${late.length} of ${r.jobIds.length} later than 2 leases, ${s(targetMs!)} s)` : '';
@@ -474,6 +477,11 @@ export function tableHeader(): string {
   return '| broker | N | lost | resent | max redelivery s / 2 leases | recovery s | notes |\n|---|---|---|---|---|---|---|';
 }
 
+/** The broker's name, and "on a Redis Cluster" for a --redis-cluster run. */
+export function brokerLabel(facts: RunFacts): string {
+  return facts.options.redisCluster ? `${facts.broker} on a Redis Cluster` : facts.broker;
+}
+
 /** One row of the docs/reliability.md table. */
 export function tableRow(facts: RunFacts, summary: Summary): string {
   const notes = [
@@ -496,5 +504,5 @@ export function tableRow(facts: RunFacts, summary: Summary): string {
     summary.recoveryS === undefined
       ? `not by end (+${s(facts.endAt - facts.faults.reduce((m, f) => Math.max(m, f.at), 0))})`
       : summary.recoveryS.toFixed(1);
-  return `| ${facts.broker} | ${facts.n} | ${summary.lost} | ${summary.resent} | ${redeliveryCell(summary)} | ${recovery} | ${notes.join('; ')} |`;
+  return `| ${brokerLabel(facts)} | ${facts.n} | ${summary.lost} | ${summary.resent} | ${redeliveryCell(summary)} | ${recovery} | ${notes.join('; ')} |`;
 }
