@@ -213,6 +213,8 @@ export interface Failover {
   slot: number;
   killed: string;
   promoted: string;
+  /** Bytes the master had written (read one round trip before the kill) that the promoted replica lacked. */
+  replicationGapBytes?: number;
   detail: string;
 }
 
@@ -265,9 +267,25 @@ export async function failoverMasterOf(nodes: string[], key: string): Promise<Fa
   const dataDir = dirname(dir);
 
   pendingRestart = { dataDir };
+  // Replication is asynchronous (and the drivers issue no WAIT): what the master had written
+  // just before the SIGKILL, against what its replicas had received once it was dead, says
+  // whether acknowledged writes died with it. Writes between this read and the kill (one
+  // round trip) are not counted.
+  const masterOffset = Number(field(await cli(master.address, 'info', 'replication'), 'master_repl_offset'));
   const killedAt = Date.now();
   process.kill(pid, 'SIGKILL');
   await until(async () => !(await answers(master.address)), `${master.address} to die`, 10_000);
+  const replicaOffsets = new Map<string, number>();
+  for (const replica of replicas) {
+    try {
+      const replication = await cli(replica.address, 'info', 'replication');
+      // Still a replica (not promoted yet): what it received from the dead master.
+      if (field(replication, 'role') === 'slave')
+        replicaOffsets.set(replica.address, Number(field(replication, 'slave_repl_offset')));
+    } catch {
+      // unknown
+    }
+  }
 
   // Promoted: one of its replicas is a master that owns the slot, sees the cluster ok, and
   // answers a read of the queue's key itself (a MOVED or CLUSTERDOWN would mean not yet).
@@ -303,6 +321,13 @@ export async function failoverMasterOf(nodes: string[], key: string): Promise<Fa
   pendingRestart = undefined;
   const rejoinedAt = Date.now();
   const s = (ms: number) => (ms / 1000).toFixed(1);
+  const promotedOffset = replicaOffsets.get(promoted!.address);
+  const gap =
+    promotedOffset === undefined || !Number.isFinite(masterOffset)
+      ? 'replication offsets not read'
+      : promotedOffset >= masterOffset
+        ? `the promoted replica had received every byte the master had written up to one round trip before the kill (offset ${promotedOffset} >= ${masterOffset})`
+        : `the promoted replica was ${masterOffset - promotedOffset} bytes behind the master's last read offset (${promotedOffset} < ${masterOffset}): writes the master had acknowledged died with it`;
   return {
     killedAt,
     servingAt,
@@ -310,9 +335,12 @@ export async function failoverMasterOf(nodes: string[], key: string): Promise<Fa
     slot,
     killed: master.address,
     promoted: promoted!.address,
+    ...(promotedOffset !== undefined && Number.isFinite(masterOffset)
+      ? { replicationGapBytes: Math.max(0, masterOffset - promotedOffset) }
+      : {}),
     detail:
       `master ${master.address} (slot ${slot}) SIGKILLed; replica ${promoted!.address} promoted and serving the slot ` +
-      `after ${s(servingAt - killedAt)} s; ${master.address} back as its replica, in sync, after ${s(rejoinedAt - killedAt)} s`,
+      `after ${s(servingAt - killedAt)} s; ${master.address} back as its replica, in sync, after ${s(rejoinedAt - killedAt)} s; ${gap}`,
   };
 }
 
