@@ -11,7 +11,9 @@
  *   4. SIGKILL email worker 2 (restarted at once)   at ~80 %
  *
  * A fault also fires when its share of the posting time has passed plus 10 s, so a stalled run
- * still gets all four. Then the run waits for every accepted job's email, bounded by the last
+ * still gets all four. And no fault fires before 2 leases have passed since the previous one
+ * completed (the worker or API restarted and ready, the broker accepting connections again): each
+ * fires at the later of its mark and that, so one fault's recovery is measured on its own. Then the run waits for every accepted job's email, bounded by the last
  * fault + 3 leases + settle time, lingers two leases more to catch late resends, stops every
  * service with SIGTERM (timing the drain), and hands the facts to the report.
  */
@@ -289,12 +291,38 @@ export async function runChaos(
       },
       { share: 0.8, fire: () => killWorker(workers[1]!) },
     ];
+    // Each fault waits for its mark (its share of the jobs accepted, or of the posting time + 10 s)
+    // and for 2 leases after the previous fault completed (a worker restarted and ready, the API
+    // listening, the broker accepting connections again), so that no fault lands on the previous
+    // one's recovery: the issue's target is every job delivered within 2 leases of the last one.
+    const gapMs = 2 * lease;
     const chaos = (async () => {
       if (options.noFaults) return;
+      let previousDone: number | undefined; // client clock
       for (const step of plan) {
         const byTime = clientStart + step.share * postingMs + 10_000;
         while (client.accepted() < step.share * options.n && now() < byTime) await sleep(50);
+        const markAt = now() - clientStart;
+        const notBefore = previousDone === undefined ? 0 : previousDone + gapMs;
+        if (markAt < notBefore) {
+          say(
+            `  ${(step.share * 100).toFixed(0)} % mark at t=${(markAt / 1000).toFixed(1)} s; waiting for t=${(notBefore / 1000).toFixed(1)} s (previous fault done at t=${(previousDone! / 1000).toFixed(1)} s + 2 leases)`,
+          );
+          while (now() - clientStart < notBefore) await sleep(50);
+        }
+        const before = faults.length;
         await step.fire();
+        const record = faults[before];
+        if (record) {
+          record.markAt = markAt;
+          say(
+            `  ${record.kind} ${record.target}: mark t=${(markAt / 1000).toFixed(1)} s, fired t=${(record.at / 1000).toFixed(1)} s, done t=${(record.backAt / 1000).toFixed(1)} s` +
+              (previousDone === undefined
+                ? ''
+                : `, ${((record.at - previousDone) / 1000).toFixed(1)} s after the previous fault was done`),
+          );
+          previousDone = record.backAt;
+        }
       }
     })();
     await Promise.all([posting, chaos]);
@@ -351,6 +379,11 @@ export async function runChaos(
       notes: [
         ...broker.notes,
         ...endNotes,
+        ...(options.noFaults
+          ? []
+          : [
+              `faults spaced: each at the later of its mark and 2 leases (${(gapMs / 1000).toFixed(0)} s) after the previous fault was done`,
+            ]),
         `2 email workers x ${options.workerConcurrency}, SMTP delay ${options.smtpDelayMs} ms, ${options.ratePerS} posts/s, ${options.concurrency} at a time`,
         stateUrl.startsWith('sqlite:')
           ? 'state store: sqlite file'

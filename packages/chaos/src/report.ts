@@ -35,6 +35,9 @@ export interface FaultRecord {
   at: number;
   /** ms when the target was back (ready). */
   backAt: number;
+  /** ms when its mark (share of the jobs accepted, or of the posting time + 10 s) was reached; it fired
+   * later when the previous fault had completed less than 2 leases before. */
+  markAt?: number;
   /** Jobs inside the killed workers' handlers (gauge), or requests in flight for an API kill. */
   inFlight: number | undefined;
   /** SMTP DATA commands inside the sink's delay at that moment (any worker). */
@@ -380,7 +383,7 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
   out.push('  faults (t = seconds since the first request):');
   for (const [index, f] of facts.faults.entries()) {
     out.push(
-      `    t=${pad(s(f.at), 6)} ${pad(`${f.kind} ${f.target}`, 30)} back after ${pad(`${s(f.backAt - f.at)} s`, 8)} in flight ${pad(String(f.inFlight ?? '?'), 4)} smtp DATA open ${pad(String(f.smtpInProgress), 3)} backlog ${f.backlog}${f.error ? `  ERROR ${f.error}` : ''}`,
+      `    t=${pad(s(f.at), 6)} ${pad(`${f.kind} ${f.target}`, 30)} back after ${pad(`${s(f.backAt - f.at)} s`, 8)} in flight ${pad(String(f.inFlight ?? '?'), 4)} smtp DATA open ${pad(String(f.smtpInProgress), 3)} backlog ${f.backlog}${f.markAt !== undefined && f.at - f.markAt >= 100 ? `  (mark t=${s(f.markAt)}, spaced)` : ''}${f.error ? `  ERROR ${f.error}` : ''}`,
     );
     if (f.detail) out.push(`      ${f.detail}`);
     for (const r of summary.redeliveries.filter((r) => r.fault === index))
