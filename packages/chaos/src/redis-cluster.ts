@@ -213,6 +213,8 @@ export interface Failover {
   slot: number;
   killed: string;
   promoted: string;
+  /** The killed master came back (someone else started it) before a replica was promoted. */
+  noFailover?: boolean;
   /** Bytes the master had written (read one round trip before the kill) that the promoted replica lacked. */
   replicationGapBytes?: number;
   detail: string;
@@ -290,8 +292,19 @@ export async function failoverMasterOf(nodes: string[], key: string): Promise<Fa
   // Promoted: one of its replicas is a master that owns the slot, sees the cluster ok, and
   // answers a read of the queue's key itself (a MOVED or CLUSTERDOWN would mean not yet).
   let promoted: ClusterNode | undefined;
+  // The cluster is shared: anyone's `redis-cluster.sh start` (another suite's set-up) starts a
+  // node that is down. If the killed master is back and serving the slot before a replica was
+  // promoted, there was no failover, only a restart from its AOF: say so.
+  let restartedElsewhere = false;
   await until(
     async () => {
+      if (await answers(master.address)) {
+        const me = (await clusterView(master.address)).find((n) => n.flags.includes('myself'));
+        if (me?.flags.includes('master') && serves(me, slot)) {
+          restartedElsewhere = true;
+          return true;
+        }
+      }
       for (const replica of replicas) {
         if (field(await cli(replica.address, 'info', 'replication'), 'role') !== 'master') continue;
         if (field(await cli(replica.address, 'cluster', 'info'), 'cluster_state') !== 'ok') continue;
@@ -307,6 +320,23 @@ export async function failoverMasterOf(nodes: string[], key: string): Promise<Fa
     60_000,
   );
   const servingAt = Date.now();
+  const s = (ms: number) => (ms / 1000).toFixed(1);
+  if (restartedElsewhere) {
+    pendingRestart = undefined;
+    return {
+      killedAt,
+      servingAt,
+      rejoinedAt: servingAt,
+      slot,
+      killed: master.address,
+      promoted: master.address,
+      noFailover: true,
+      detail:
+        `master ${master.address} (slot ${slot}) SIGKILLed, but started again by another process (a redis-cluster.sh start) ` +
+        `and serving the slot after ${s(servingAt - killedAt)} s, before any replica was promoted: NO failover, a restart ` +
+        `from its AOF (appendfsync everysec) and a full resync of its replica`,
+    };
+  }
 
   // The killed node comes back from its nodes.conf and AOF and becomes the new master's replica.
   await startDownNodes(dataDir);
@@ -320,7 +350,6 @@ export async function failoverMasterOf(nodes: string[], key: string): Promise<Fa
   );
   pendingRestart = undefined;
   const rejoinedAt = Date.now();
-  const s = (ms: number) => (ms / 1000).toFixed(1);
   const promotedOffset = replicaOffsets.get(promoted!.address);
   const gap =
     promotedOffset === undefined || !Number.isFinite(masterOffset)
