@@ -258,6 +258,9 @@ export function emergencyRestart(): void {
 
 /** SIGKILL the master serving `key`, wait for its replica to serve the slot, start it again as a replica. */
 export async function failoverMasterOf(nodes: string[], key: string): Promise<Failover> {
+  // A shared cluster may be mid-failover (another suite's): wait until every node is up, the
+  // cluster ok and every replica in sync, so the slot's master has a replica to hand over to.
+  await checkCluster(nodes, 60);
   const { slot, master, replicas } = await ownerOf(nodes, key);
   if (replicas.length === 0) throw new Error(`master ${master.address} (slot ${slot}) has no replica`);
   const info = await cli(master.address, 'info', 'server');
