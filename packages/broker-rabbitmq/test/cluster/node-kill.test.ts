@@ -42,6 +42,10 @@ function connect(url: string): Promise<Broker> {
 
 beforeAll(async () => {
   try {
+    // A fresh cluster each run: nodes left by a run that was killed (a CI run ends every process
+    // it leaves) can keep Mnesia state that makes the next start wait for peers forever.
+    await cluster('stop').catch(() => {});
+    await cluster('clean');
     await cluster('start');
   } catch (error) {
     throw new Error(
