@@ -68,10 +68,11 @@ export async function runConsumer(
 ): Promise<void> {
   const { signal } = options;
   let ready = false;
+  const groups = ctx.config.SQS_FIFO ? new GroupOrder(handler) : undefined;
   await runPullLoop({
     signal,
     concurrency: options.concurrency,
-    handler,
+    handler: groups ? groups.handler : handler,
     logger: ctx.logger,
     what: `sqs queue ${names.main}`,
     backoff: RECEIVE_BACKOFF,
@@ -104,13 +105,53 @@ export async function runConsumer(
         ctx.logger.warn({ queue: names.main }, 'SQS queue is gone; creating it again');
         return [];
       }
-      return deliveriesOf(ctx, pair, messages);
+      return deliveriesOf(ctx, pair, messages, groups);
     },
   });
 }
 
+/**
+ * FIFO: one receive may return several messages of one message group, in order, and SQS hands
+ * out no more of that group until they are gone. Run in parallel they would overlap and could
+ * finish out of order; so a group's messages run one after another, each once its predecessor
+ * has settled. Different groups still run side by side. A message waiting for its turn holds a
+ * handler slot (it was received for one) and its visibility runs meanwhile, as it would in a
+ * single-threaded consumer.
+ */
+class GroupOrder {
+  readonly #groupOf = new WeakMap<Delivery, string>();
+  /** The last handler run queued per group; removed once it is the group's last and has ended. */
+  readonly #tails = new Map<string, Promise<void>>();
+
+  constructor(private readonly inner: DeliveryHandler) {}
+
+  /** Called for each delivery, in the order SQS returned the messages. */
+  note(delivery: Delivery, message: Message): void {
+    const group = message.Attributes?.MessageGroupId;
+    if (group !== undefined) this.#groupOf.set(delivery, group);
+  }
+
+  readonly handler: DeliveryHandler = (delivery) => {
+    const group = this.#groupOf.get(delivery);
+    if (group === undefined) return this.inner(delivery);
+    const previous = this.#tails.get(group);
+    const run = previous ? previous.then(() => this.inner(delivery)) : this.inner(delivery);
+    const tail = run.catch(() => {});
+    this.#tails.set(group, tail);
+    void tail.then(() => {
+      if (this.#tails.get(group) === tail) this.#tails.delete(group);
+    });
+    return run;
+  };
+}
+
 /** The messages that are due, as deliveries; the others are sent on for another delay hop. */
-function deliveriesOf(ctx: ConsumerContext, pair: QueuePair, messages: readonly Message[]): Delivery[] {
+function deliveriesOf(
+  ctx: ConsumerContext,
+  pair: QueuePair,
+  messages: readonly Message[],
+  groups: GroupOrder | undefined,
+): Delivery[] {
   const receivedAt = Date.now();
   const deliveries: Delivery[] = [];
   for (const message of messages) {
@@ -125,7 +166,9 @@ function deliveriesOf(ctx: ConsumerContext, pair: QueuePair, messages: readonly 
       );
       continue;
     }
-    deliveries.push(createDelivery(ctx, pair, message, receivedAt));
+    const delivery = createDelivery(ctx, pair, message, receivedAt);
+    groups?.note(delivery, message);
+    deliveries.push(delivery);
   }
   return deliveries;
 }
