@@ -132,9 +132,9 @@ export function createWorker(options: WorkerOptions): Worker {
   const running = new Set<RunningJob>();
 
   /**
-   * Renews the delivery lease and the claim of every job running for heartbeatMs or more: one
-   * timer per worker, not one per job. A job renewed at most 1.5 heartbeats apart keeps both
-   * leases (3 heartbeats long) alive with room for a slow round trip.
+   * Renews the delivery lease and the claim of every running job not renewed in the last half
+   * heartbeat: one timer per worker, not one per job. A job is so renewed at most 1.5 heartbeats
+   * apart, which keeps both leases (3 heartbeats long) alive with room for a slow round trip.
    */
   function heartbeat(): void {
     const now = Date.now();
