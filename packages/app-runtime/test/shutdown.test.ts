@@ -436,9 +436,14 @@ describe('every service exits 0 within DRAIN_TIMEOUT_MS + 5 s of SIGTERM', () =>
           headers: { 'content-type': 'application/json', 'idempotency-key': key },
           body: JSON.stringify({ to: 'a@example.com', subject: 'Hi', body: 'Hello' }),
         }).catch((error: Error) => error);
+        // The process list, not INNODB_TRX: InnoDB refreshes that table's snapshot only when it
+        // was last read over 100 ms ago, so a poll every 50 ms kept reading a stale one (and
+        // the test failed on a machine fast enough to poll that often).
         await eventually(
           () =>
-            mysqlQuery(`SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'`),
+            mysqlQuery(
+              `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND INFO LIKE 'INSERT INTO \`${table}\`%'`,
+            ),
           (count) => Number(count) >= 1,
           "the API's INSERT to wait on the lock",
         );
