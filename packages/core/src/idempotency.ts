@@ -17,6 +17,21 @@ export type ClaimResult =
   /** Another owner holds a live lease; try again after retryInMs (when that lease would end). */
   | { state: 'busy'; retryInMs: number };
 
+/** One claim of a batch: claim(key, owner, leaseMs). */
+export interface ClaimEntry {
+  key: string;
+  owner: string;
+  leaseMs: number;
+}
+
+/** One done mark of a batch: complete(key, owner, result, ttlMs). */
+export interface CompleteEntry {
+  key: string;
+  owner: string;
+  result: unknown;
+  ttlMs?: number;
+}
+
 /**
  * A store over the network answers with promises; an in-process one may answer at once, and the
  * runtime (which calls claim and complete for every job) then spends no promise on it.
@@ -37,6 +52,14 @@ export interface IdempotencyStore {
   complete(key: string, owner: string, result: unknown, ttlMs?: number): boolean | Promise<boolean>;
   /** Gives the key up so a retry can claim it; only owner's live claim is released. */
   release(key: string, owner: string): void | Promise<void>;
+  /**
+   * Many claims in one round trip (or one transaction): each entry answered as claim() would
+   * answer it, in order, as if the entries were claimed one after another. Optional: a store
+   * that has it and completeMany is coalesced by the runtime (see coalesceIdempotency).
+   */
+  claimMany?(entries: readonly ClaimEntry[]): Promise<ClaimResult[]>;
+  /** Many done marks in one round trip: each entry answered as complete() would, in order. */
+  completeMany?(entries: readonly CompleteEntry[]): Promise<boolean[]>;
   close?(): Promise<void>;
 }
 

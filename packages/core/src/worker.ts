@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff';
 import type { Broker, ConsumeOptions, Delivery } from './broker';
+import { coalesceIdempotency } from './coalescing-idempotency';
 import { decodeEnvelope, describeIssues, type Envelope } from './envelope';
 import { errorMessage, NonRetryableError, RetryableError } from './errors';
 import type { IdempotencyStore } from './idempotency';
@@ -113,7 +114,7 @@ export function createWorker(options: WorkerOptions): Worker {
     broker,
     queue,
     handlers,
-    idempotency,
+    idempotency: store,
     concurrency = 4,
     maxAttempts = 5,
     backoff = DEFAULT_BACKOFF,
@@ -123,6 +124,8 @@ export function createWorker(options: WorkerOptions): Worker {
     metrics,
     random = Math.random,
   } = options;
+  // Claims and done marks of concurrent jobs share round trips when the store can batch them.
+  const idempotency = coalesceIdempotency(store);
   const hardStop = new AbortController();
   const heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3));
   const extendsDelivery = broker.capabilities.leaseExtension;
