@@ -22,18 +22,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type BrokerName,
-  type BrokerServer,
-  isRestartResult,
-  openBroker,
-  type RestartResult,
-  type RunTraces,
-} from './broker-servers';
+import { type BrokerName, type BrokerServer, openBroker, type RunTraces } from './broker-servers';
+import { faultInjector, faultPlan, runFaults } from './faults';
 import { LoadClient, type PostedJob } from './load-client';
 import { freePort, Service, sleep } from './processes';
-import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, type Transaction, withJobIds } from './report';
-import { type SinkTransaction, type SmtpSink, startSmtpSink } from './smtp-sink';
+import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, withJobIds } from './report';
+import { type SmtpSink, startSmtpSink } from './smtp-sink';
 
 export interface ChaosOptions {
   broker: BrokerName;
@@ -190,141 +184,20 @@ export async function runChaos(
       );
     });
 
-    const delivered = new Set<string>();
-    const backlog = () => {
-      delivered.clear();
-      for (const d of sink!.deliveries) delivered.add(d.jobId);
-      return client.jobs.filter((j) => j.jobId !== undefined && !delivered.has(j.jobId)).length;
-    };
-    const faults: FaultRecord[] = [];
-    const inject = async (
-      kind: FaultRecord['kind'],
-      target: string,
-      inFlight: () => Promise<number | undefined>,
-      act: () => Promise<unknown>,
-    ) => {
-      const flying = await inFlight();
-      const atRaw = now();
-      const smtpOpen = sink!.openTransactions();
-      const pending = backlog();
-      const record: FaultRecord = {
-        kind,
-        target,
-        at: atRaw - clientStart,
-        backAt: 0,
-        inFlight: flying,
-        smtpInProgress: sink!.inProgress(),
-        backlog: pending,
-        backlogJobIds: client.jobs
-          .filter((j) => j.jobId !== undefined && !delivered.has(j.jobId))
-          .map((j) => j.jobId!),
-        smtpOpen: smtpOpen.map((t) => shiftTransaction(t, clientStart)),
-      };
-      say(
-        `t=${(record.at / 1000).toFixed(1)} s: ${kind} ${target} (in flight ${flying ?? '?'}, backlog ${record.backlog})`,
-      );
-      let result: RestartResult | undefined;
-      try {
-        const outcome = await act();
-        if (isRestartResult(outcome)) result = outcome;
-      } catch (error) {
-        record.error = (error as Error).message;
-        say(`  ${kind} ${target}: ${record.error}`);
-      }
-      // A failover is back when the promoted replica serves the slot, not when the old master rejoined.
-      record.backAt = (result ? result.servingAt - t0 : now()) - clientStart;
-      if (result) {
-        record.detail = result.detail;
-        say(`  ${result.detail}`);
-      }
-      // The killed sender's transactions: open at the fault, their connection closed before the
-      // sink answered them (a live worker never drops a session mid-transaction).
-      const openIds = new Set(smtpOpen.map((t) => t.sessionId));
-      record.interrupted = sink!.aborted
-        .filter((t) => openIds.has(t.sessionId) && (t.abortedAt ?? 0) >= atRaw)
-        .map((t) => shiftTransaction(t, clientStart));
-      faults.push(record);
-    };
-    const killWorker = (worker: Service) =>
-      inject(
-        'kill-worker',
-        worker.name,
-        () => worker.jobsInFlight(),
-        async () => {
-          await worker.kill();
-          await worker.start();
-        },
-      );
-    const plan: { share: number; fire: () => Promise<void> }[] = [
-      { share: 0.2, fire: () => killWorker(workers[0]!) },
-      {
-        share: 0.4,
-        fire: () =>
-          inject(
-            'kill-api',
-            'api',
-            async () => client.outstanding(),
-            async () => {
-              await api.kill();
-              await sleep(1_000);
-              await api.start();
-            },
-          ),
-      },
-      {
-        share: 0.6,
-        fire: async () => {
-          const restart = broker!.restart;
-          if (!restart) return;
-          await inject(
-            'restart-broker',
-            broker!.restartTarget ?? options.broker,
-            async () => {
-              const counts = await Promise.all(workers.map((w) => w.jobsInFlight()));
-              return counts.every((c) => c === undefined)
-                ? undefined
-                : counts.reduce<number>((a, c) => a + (c ?? 0), 0);
-            },
-            restart,
-          );
-        },
-      },
-      { share: 0.8, fire: () => killWorker(workers[1]!) },
-    ];
-    // Each fault waits for its mark (its share of the jobs accepted, or of the posting time + 10 s)
-    // and for 2 leases after the previous fault completed (a worker restarted and ready, the API
-    // listening, the broker accepting connections again), so that no fault lands on the previous
-    // one's recovery: the issue's target is every job delivered within 2 leases of the last one.
     const gapMs = 2 * lease;
-    const chaos = (async () => {
-      if (options.noFaults) return;
-      let previousDone: number | undefined; // client clock
-      for (const step of plan) {
-        const byTime = clientStart + step.share * postingMs + 10_000;
-        while (client.accepted() < step.share * options.n && now() < byTime) await sleep(50);
-        const markAt = now() - clientStart;
-        const notBefore = previousDone === undefined ? 0 : previousDone + gapMs;
-        if (markAt < notBefore) {
-          say(
-            `  ${(step.share * 100).toFixed(0)} % mark at t=${(markAt / 1000).toFixed(1)} s; waiting for t=${(notBefore / 1000).toFixed(1)} s (previous fault done at t=${(previousDone! / 1000).toFixed(1)} s + 2 leases)`,
-          );
-          while (now() - clientStart < notBefore) await sleep(50);
-        }
-        const before = faults.length;
-        await step.fire();
-        const record = faults[before];
-        if (record) {
-          record.markAt = markAt;
-          say(
-            `  ${record.kind} ${record.target}: mark t=${(markAt / 1000).toFixed(1)} s, fired t=${(record.at / 1000).toFixed(1)} s, done t=${(record.backAt / 1000).toFixed(1)} s` +
-              (previousDone === undefined
-                ? ''
-                : `, ${((record.at - previousDone) / 1000).toFixed(1)} s after the previous fault was done`),
-          );
-          previousDone = record.backAt;
-        }
-      }
-    })();
+    const faults: FaultRecord[] = [];
+    const clock = { t0, clientStart, now };
+    const inject = faultInjector({ sink, client, clock, faults, say });
+    const chaos = options.noFaults
+      ? Promise.resolve()
+      : runFaults(faultPlan({ inject, api, workers, broker, brokerName: options.broker, client }), faults, {
+          client,
+          clock,
+          postingMs,
+          n: options.n,
+          gapMs,
+          say,
+        });
     await Promise.all([posting, chaos]);
 
     // Wait for every accepted job's email: bounded by the last fault + 3 leases + settle time.
@@ -397,16 +270,6 @@ export async function runChaos(
   } finally {
     await cleanup();
   }
-}
-
-/** A sink transaction on the client's clock (the job id is filled in at the end: its 202 may come later). */
-function shiftTransaction(t: SinkTransaction, clientStart: number): Transaction {
-  return {
-    rcpt: t.rcpt,
-    stage: t.stage,
-    rcptAt: t.rcptAt - clientStart,
-    ...(t.abortedAt !== undefined ? { abortedAt: t.abortedAt - clientStart } : {}),
-  };
 }
 
 /** `abc1234` or `abc1234+dirty` when the services' tree has uncommitted changes. */

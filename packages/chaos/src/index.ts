@@ -4,15 +4,13 @@ export { LoadClient, type PostedJob } from './load-client';
 export { freePort, killAllChildren, Service } from './processes';
 export {
   type FaultRecord,
-  formatReport,
   type Redelivery,
   type RunFacts,
   redeliveries,
   type Summary,
   summarize,
   type Transaction,
-  tableHeader,
-  tableRow,
 } from './report';
+export { formatReport, tableHeader, tableRow } from './report-text';
 export { type SinkDelivery, type SinkTransaction, type SmtpSink, startSmtpSink } from './smtp-sink';
 export { snapshotOf } from './snapshot';

@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { BROKERS, type BrokerName } from './broker-servers';
 import { type ChaosHandle, type ChaosOptions, runChaos } from './chaos-run';
 import { killAllChildren } from './processes';
-import { formatReport, type RunFacts, summarize, tableHeader, tableRow } from './report';
+import { type RunFacts, summarize } from './report';
+import { formatReport, tableHeader, tableRow } from './report-text';
 import { snapshotOf } from './snapshot';
 
 const usage = `usage: npm run chaos -- --broker <${BROKERS.join('|')}> [options]

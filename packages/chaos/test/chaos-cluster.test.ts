@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ChaosHandle, runChaos } from '../src/chaos-run';
 import { killAllChildren } from '../src/processes';
-import { checkCluster, cli, clusterView, localClusterNodes } from '../src/redis-cluster';
 import { summarize } from '../src/report';
+import { checkCluster, cli, clusterView, localClusterNodes } from '../src/servers/redis-cluster';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 

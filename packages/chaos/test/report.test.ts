@@ -2,15 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { PostedJob } from '../src/load-client';
 import {
   type FaultRecord,
-  formatReport,
   MESSAGE_ID_DOMAIN,
   type RunFacts,
   redeliveries,
   summarize,
   type Transaction,
-  tableRow,
   withJobIds,
 } from '../src/report';
+import { formatReport, tableRow } from '../src/report-text';
 import type { SinkDelivery } from '../src/smtp-sink';
 
 const job = (index: number, acceptedAt?: number, extra: Partial<PostedJob> = {}): PostedJob => ({
