@@ -6,7 +6,9 @@
  */
 import {
   CLAIMED,
+  type ClaimEntry,
   type ClaimResult,
+  type CompleteEntry,
   type CreateJobResult,
   DEFAULT_DONE_TTL_MS,
   type JobColumns,
@@ -130,10 +132,22 @@ export class SqliteStateStore implements StateStore {
   }
 
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
+    return this.#claimNow(key, owner, leaseMs);
+  }
+
+  /** A batch's claims in one transaction: one commit, so one sync of the WAL, for all of them. */
+  async claimMany(entries: readonly ClaimEntry[]): Promise<ClaimResult[]> {
+    const claimAll = this.#db.transaction(() =>
+      entries.map((e) => this.#claimNow(e.key, e.owner, e.leaseMs)),
+    );
+    return claimAll.immediate();
+  }
+
+  #claimNow(key: string, owner: string, leaseMs: number): ClaimResult {
     const now = Date.now();
     if (this.#claim.run({ key, owner, expires: now + leaseMs, now }).changes === 1) return CLAIMED;
     const row = this.#readClaim.get(key);
-    if (!row) return this.claim(key, owner, leaseMs); // released between the two statements
+    if (!row) return this.#claimNow(key, owner, leaseMs); // released between the two statements
     if (row.done) return { state: 'done', result: row.result === null ? null : JSON.parse(row.result) };
     return { state: 'busy', retryInMs: Math.max(1, row.expires_at - now) };
   }
@@ -142,7 +156,19 @@ export class SqliteStateStore implements StateStore {
     return this.#renew.run({ key, owner, expires: Date.now() + leaseMs }).changes === 1;
   }
 
-  async complete(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<boolean> {
+  async complete(key: string, owner: string, result: unknown, ttlMs?: number): Promise<boolean> {
+    return this.#completeNow(key, owner, result, ttlMs);
+  }
+
+  /** A batch's done marks in one transaction: durable together, at one commit. */
+  async completeMany(entries: readonly CompleteEntry[]): Promise<boolean[]> {
+    const completeAll = this.#db.transaction(() =>
+      entries.map((e) => this.#completeNow(e.key, e.owner, e.result, e.ttlMs)),
+    );
+    return completeAll.immediate();
+  }
+
+  #completeNow(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): boolean {
     const expires = Date.now() + ttlMs;
     return this.#complete.run({ key, owner, result: JSON.stringify(result ?? null), expires }).changes === 1;
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JobRecord, StateStore } from '@polyqueue/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runIdempotencyBatchCases } from './idempotency-batch-suite';
 
 function record(overrides: Partial<JobRecord> = {}): JobRecord {
   const now = new Date().toISOString();
@@ -122,5 +123,7 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     });
+
+    runIdempotencyBatchCases(() => store);
   });
 }
