@@ -17,8 +17,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-if (!existsSync(join(root, 'node_modules', 'tsx'))) {
-  process.stderr.write('tsx is not installed: run `npm ci` first\n');
+// The services run compiled, with plain node: apps/<app>/dist/main.js, which `npm start`'s
+// prestart (scripts/build.mjs --if-stale) builds when missing or older than the sources.
+const missing = ['api', 'email-worker', 'image-worker'].filter(
+  (app) => !existsSync(join(root, 'apps', app, 'dist', 'main.js')),
+);
+if (missing.length > 0) {
+  process.stderr.write(`not built: ${missing.join(', ')}; run \`npm run build\` (npm start does it first)\n`);
   process.exit(1);
 }
 const env = { ...process.env };
@@ -44,9 +49,9 @@ if (!imageEnv.UV_THREADPOOL_SIZE) {
 }
 
 const services = [
-  { name: 'api', entry: 'apps/api/src/main.ts', env },
-  { name: 'email-worker', entry: 'apps/email-worker/src/main.ts', env },
-  { name: 'image-worker', entry: 'apps/image-worker/src/main.ts', env: imageEnv },
+  { name: 'api', entry: 'apps/api/dist/main.js', env },
+  { name: 'email-worker', entry: 'apps/email-worker/dist/main.js', env },
+  { name: 'image-worker', entry: 'apps/image-worker/dist/main.js', env: imageEnv },
 ];
 
 let stopping = false;
@@ -54,7 +59,8 @@ let exitCode = 0;
 const running = new Map();
 
 for (const service of services) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, service.entry)], {
+  // Source maps: a logged stack names the TypeScript file and line.
+  const child = spawn(process.execPath, ['--enable-source-maps', join(root, service.entry)], {
     cwd: root,
     env: service.env,
     stdio: ['ignore', 'pipe', 'pipe'],
