@@ -1,6 +1,8 @@
 import {
   CLAIMED,
+  type ClaimEntry,
   type ClaimResult,
+  type CompleteEntry,
   type CreateJobResult,
   DEFAULT_DONE_TTL_MS,
   type JobPatch,
@@ -33,6 +35,11 @@ import { connect, connected, disconnect, ping } from './connection';
  *
  * so every record lives on one shard (its master and replicas) while the worker claims spread.
  * One server keeps the names above, so a store written before cluster support stays readable.
+ *
+ * Batches (claimMany, completeMany): on one server, one script over all the batch's keys, so
+ * one round trip. A cluster refuses a script whose keys lie in different slots, and a batch's
+ * claim keys almost never share one, so there each entry runs its own script, all sent at once
+ * (one round trip per master, side by side).
  */
 const JOB_TTL_MS = 30 * 24 * 3_600_000;
 
@@ -49,6 +56,29 @@ if value and string.sub(value, 1, 5) == 'done:' then return {'done', string.sub(
 return {'busy', redis.call('PTTL', KEYS[1])}
 `;
 
+// KEYS: the claims. ARGV: per claim, its lease ms and owner. Each claimed as CLAIM claims it,
+// in order; the answers in a table, one per claim.
+const CLAIM_MANY = `
+local out = {}
+for i = 1, #KEYS do
+  local lease, mine = ARGV[2 * i - 1], 'claimed:' .. ARGV[2 * i]
+  if redis.call('SET', KEYS[i], mine, 'NX', 'PX', lease) then
+    out[i] = {'claimed'}
+  else
+    local value = redis.call('GET', KEYS[i])
+    if value == mine then
+      redis.call('PEXPIRE', KEYS[i], lease)
+      out[i] = {'claimed'}
+    elseif value and string.sub(value, 1, 5) == 'done:' then
+      out[i] = {'done', string.sub(value, 6)}
+    else
+      out[i] = {'busy', redis.call('PTTL', KEYS[i])}
+    end
+  end
+end
+return out
+`;
+
 // KEYS: the claim. ARGV: lease ms, owner.
 const RENEW = `
 if redis.call('GET', KEYS[1]) == 'claimed:' .. ARGV[2] then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -61,6 +91,22 @@ local value = redis.call('GET', KEYS[1])
 if value and string.sub(value, 1, 8) == 'claimed:' and value ~= 'claimed:' .. ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], 'done:' .. ARGV[3], 'PX', ARGV[1])
 return 1
+`;
+
+// KEYS: the claims. ARGV: per claim, its done ttl ms, owner and result JSON. Each as COMPLETE,
+// in order; 1 or 0 per claim.
+const COMPLETE_MANY = `
+local out = {}
+for i = 1, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  if value and string.sub(value, 1, 8) == 'claimed:' and value ~= 'claimed:' .. ARGV[3 * i - 1] then
+    out[i] = 0
+  else
+    redis.call('SET', KEYS[i], 'done:' .. ARGV[3 * i], 'PX', ARGV[3 * i - 2])
+    out[i] = 1
+  end
+end
+return out
 `;
 
 // KEYS: the claim. ARGV: owner.
@@ -123,7 +169,7 @@ export async function createRedisStateStore(
   const prefix = options.prefix ?? 'polyqueue';
   // One server: the historic names. A cluster: records and key owners under one hash tag.
   const jobs = target.clusterNodes ? `{${prefix}:jobs}` : prefix;
-  return new RedisStateStore(redis, prefix, jobs);
+  return new RedisStateStore(redis, prefix, jobs, Boolean(target.clusterNodes));
 }
 
 class RedisStateStore implements StateStore {
@@ -132,6 +178,8 @@ class RedisStateStore implements StateStore {
     private readonly prefix: string,
     /** What the record and Idempotency-Key owner names start with (see the header). */
     private readonly jobs: string,
+    /** A Redis Cluster: batches run one script per entry (see the header). */
+    private readonly cluster: boolean,
   ) {}
 
   #job(id: string) {
@@ -179,13 +227,17 @@ class RedisStateStore implements StateStore {
   }
 
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
-    const [state, value] = (await this.redis.eval(CLAIM, 1, this.#idem(key), ms(leaseMs), owner)) as [
-      string,
-      string | number | undefined,
-    ];
-    if (state === 'claimed') return CLAIMED;
-    if (state === 'done') return { state: 'done', result: JSON.parse(String(value)) };
-    return { state: 'busy', retryInMs: Math.max(1, Number(value)) };
+    const answer = await this.redis.eval(CLAIM, 1, this.#idem(key), ms(leaseMs), owner);
+    return claimResult(answer as ClaimAnswer);
+  }
+
+  async claimMany(entries: readonly ClaimEntry[]): Promise<ClaimResult[]> {
+    if (entries.length === 0) return [];
+    if (this.cluster) return Promise.all(entries.map((e) => this.claim(e.key, e.owner, e.leaseMs)));
+    const args: (string | number)[] = entries.map((e) => this.#idem(e.key));
+    for (const e of entries) args.push(ms(e.leaseMs), e.owner);
+    const answers = (await this.redis.eval(CLAIM_MANY, entries.length, ...args)) as ClaimAnswer[];
+    return answers.map(claimResult);
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
@@ -195,6 +247,17 @@ class RedisStateStore implements StateStore {
   async complete(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<boolean> {
     const json = JSON.stringify(result ?? null);
     return (await this.redis.eval(COMPLETE, 1, this.#idem(key), ms(ttlMs), owner, json)) === 1;
+  }
+
+  async completeMany(entries: readonly CompleteEntry[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    if (this.cluster)
+      return Promise.all(entries.map((e) => this.complete(e.key, e.owner, e.result, e.ttlMs)));
+    const args: (string | number)[] = entries.map((e) => this.#idem(e.key));
+    for (const e of entries)
+      args.push(ms(e.ttlMs ?? DEFAULT_DONE_TTL_MS), e.owner, JSON.stringify(e.result ?? null));
+    const answers = (await this.redis.eval(COMPLETE_MANY, entries.length, ...args)) as number[];
+    return answers.map((done) => done === 1);
   }
 
   async release(key: string, owner: string): Promise<void> {
@@ -212,6 +275,15 @@ class RedisStateStore implements StateStore {
   close(): Promise<void> {
     return disconnect(this.redis);
   }
+}
+
+/** What CLAIM answers: the state, then the done result's JSON or the busy lease's PTTL. */
+type ClaimAnswer = [string, string | number | undefined];
+
+function claimResult([state, value]: ClaimAnswer): ClaimResult {
+  if (state === 'claimed') return CLAIMED;
+  if (state === 'done') return { state: 'done', result: JSON.parse(String(value)) };
+  return { state: 'busy', retryInMs: Math.max(1, Number(value)) };
 }
 
 /** A whole, positive number of milliseconds, as PX and PEXPIRE want. */
