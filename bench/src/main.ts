@@ -52,6 +52,7 @@ const runs = positive('runs', values.runs!);
 if (values.scenario === 'queue') await queueScenario();
 else if (values.scenario === 'images') await imageScenario();
 else if (values.scenario === 'runtime') await runtimeScenario();
+else if (values.scenario === 'startup') await (await import('./startup')).startupScenario({ runs });
 else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images, runtime`);
 
 /**
