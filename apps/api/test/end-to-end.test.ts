@@ -1,18 +1,20 @@
 /**
  * End to end: the API and both workers as three real processes on the embedded sqlite broker
  * and state store, the email worker sending to a real SMTP server run here (smtp-server).
+ * The processes run the compiled bundles (apps/<app>/dist/main.js, built first when stale) with
+ * plain node, as `npm start` and the images do, so the bundling is under test too.
  * Nothing sleeps to wait for a message: the test awaits the SMTP sink's onData, the services'
  * own "ready" log lines, and polls GET /v1/jobs/:id (an HTTP status) in a bounded loop.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { type SmtpSink, startSmtpSink } from '@polyqueue/testkit/smtp-sink';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SmtpSink, startSmtpSink } from '../../email-worker/test/smtp-sink';
 import { makeJpeg, makePngBomb } from '../../image-worker/test/images';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -35,7 +37,7 @@ function startService(
   env: Record<string, string>,
   readyMessage: RegExp,
 ): Promise<Service> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, entry)], {
+  const child = spawn(process.execPath, ['--enable-source-maps', join(repoRoot, entry)], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,6 +68,9 @@ function startService(
 }
 
 beforeAll(async () => {
+  execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale', 'api', 'email-worker', 'image-worker'], {
+    cwd: repoRoot,
+  });
   dir = await mkdtemp(join(tmpdir(), 'polyqueue-e2e-'));
   sink = await startSmtpSink();
   const env = {
@@ -81,9 +86,9 @@ beforeAll(async () => {
     PORT: '0',
   };
   const [apiService] = await Promise.all([
-    startService('api', 'apps/api/src/main.ts', env, /"msg":"listening on /),
-    startService('email-worker', 'apps/email-worker/src/main.ts', env, /"msg":"worker ready"/),
-    startService('image-worker', 'apps/image-worker/src/main.ts', env, /"msg":"worker ready"/),
+    startService('api', 'apps/api/dist/main.js', env, /"msg":"listening on /),
+    startService('email-worker', 'apps/email-worker/dist/main.js', env, /"msg":"worker ready"/),
+    startService('image-worker', 'apps/image-worker/dist/main.js', env, /"msg":"worker ready"/),
   ]);
   const port = /"port":(\d+)/.exec(apiService.lines.find((l) => l.includes('listening on'))!)![1];
   api = `http://127.0.0.1:${port}`;

@@ -7,6 +7,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+// The source through tsx, as in development: these tests are about the command's behaviour.
+// (The bundle, apps/cli/dist/main.js, is what `npm run polyqueue` runs.)
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const CWD = fileURLToPath(new URL('..', import.meta.url));
 

@@ -44,6 +44,7 @@ interface Child {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+// Sources through tsx, as in development (apps/api's end-to-end test runs the compiled bundles).
 function run(main: string, args: string[], env: Record<string, string>): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
     cwd: CWD,

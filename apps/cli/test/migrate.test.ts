@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const HINT = `MariaDB/MySQL at ${MYSQL_URL} (start: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; or set MYSQL_URL)`;
+// The source through tsx, as in development: these tests are about the command's behaviour.
+// (The bundle, apps/cli/dist/main.js, is what `npm run polyqueue` runs.)
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const CWD = fileURLToPath(new URL('..', import.meta.url));
 const BATCH = 100;

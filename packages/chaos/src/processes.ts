@@ -1,13 +1,13 @@
 /**
  * Process control for the chaos run: each service (the API, an email worker) is a real child
- * process started as `npm run start:*` does (`node --import tsx apps/.../main.ts`), that can be
- * SIGKILLed, restarted and stopped. A service that dies on its own is counted and restarted
- * after a second, as a process supervisor (compose `restart: unless-stopped`) would, a bounded
- * number of times. Every child ever started is in one registry so that Ctrl-C, a failure or
+ * process started as `npm run start:*` does (`node apps/<app>/dist/main.js`, see serviceCommand),
+ * that can be SIGKILLed, restarted and stopped. A service that dies on its own is counted and
+ * restarted after a second, as a process supervisor (compose `restart: unless-stopped`) would,
+ * a bounded number of times. Every child ever started is in one registry so that Ctrl-C, a failure or
  * the end of the run kills whatever is left.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,6 +44,26 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+const built = new Set<string>();
+
+/**
+ * Node's arguments for a service entry (apps/<app>/src/main.ts): its compiled bundle, as users
+ * run it, built once per tree and run (scripts/build.mjs --if-stale, well under a second).
+ * A tree without scripts/build.mjs (`--rev` of a commit from before the services were compiled)
+ * runs the source through tsx, as it did then.
+ */
+export function serviceCommand(repoRoot: string, entry: string): string[] {
+  const buildScript = join(repoRoot, 'scripts', 'build.mjs');
+  const app = /^apps\/([\w-]+)\/src\/main\.ts$/.exec(entry)?.[1];
+  if (!app || !existsSync(buildScript)) return ['--import', 'tsx', join(repoRoot, entry)];
+  const key = `${repoRoot}:${app}`;
+  if (!built.has(key)) {
+    execFileSync(process.execPath, [buildScript, '--if-stale', app], { cwd: repoRoot, stdio: 'inherit' });
+    built.add(key);
+  }
+  return ['--enable-source-maps', join(repoRoot, 'apps', app, 'dist', 'main.js')];
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -113,7 +133,7 @@ export class Service {
     appendFileSync(logFile, `\n===== ${this.now()} ms: start ${name} =====\n`);
     this.expectingExit = false;
     this.lines = [];
-    const child = spawnTracked(process.execPath, ['--import', 'tsx', join(this.repoRoot, entry)], {
+    const child = spawnTracked(process.execPath, serviceCommand(this.repoRoot, entry), {
       cwd: this.repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
