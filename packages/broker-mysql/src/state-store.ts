@@ -9,9 +9,14 @@
  *   guarded by `expires_at <= NOW(3)` (an expired lease) or by the owner (a renewal). Renew,
  *   complete and release are single statements guarded by the owner. Time is the server's
  *   clock, so workers' clocks do not matter.
+ * - Batches: claimMany is one multi-row upsert, each row guarded as claim's UPDATE is, and one
+ *   read of the rows it left; completeMany one guarded UPDATE of the batch's rows and one
+ *   multi-row INSERT IGNORE of the missing ones (and a read, only when some were refused).
  */
 import type {
+  ClaimEntry,
   ClaimResult,
+  CompleteEntry,
   CreateJobResult,
   JobColumns,
   JobPatch,
@@ -25,6 +30,20 @@ import { affectedRows, createMysqlPool, matchedRows, type Pool, retryOnStaleConn
 
 /** mysql2 returns DATETIME columns as Dates. */
 type JobRow = JobColumns<Date>;
+
+/** An idempotency row as a batch reads it back. */
+interface KeyRow {
+  k: string;
+  done: number;
+  result: string | null;
+  owner: string | null;
+  remaining_ms: string;
+}
+
+/** By key, in the binary order of the k column's utf8mb4_bin collation (for BMP text). */
+function byKey(a: { key: string }, b: { key: string }): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
 
 /** How often, at most, claims also delete a batch of expired idempotency rows. */
 const CLEANUP_EVERY_MS = 60_000;
@@ -177,6 +196,46 @@ class MysqlStateStore implements StateStore {
     return { state: 'busy', retryInMs: Math.max(1, Number(row.remaining_ms)) };
   }
 
+  async claimMany(entries: readonly ClaimEntry[]): Promise<ClaimResult[]> {
+    if (entries.length === 0) return [];
+    await this.#cleanup();
+    // Rows upserted in key order (stable, so a key's entries keep theirs): two batches then
+    // lock shared keys in the same order and cannot deadlock on each other.
+    const sorted = [...entries].sort(byKey);
+    const values: unknown[] = [];
+    for (const e of sorted) values.push(e.key, Math.max(1, Math.round(e.leaseMs)) * 1000, e.owner);
+    // The guard of claim()'s UPDATE, per row. It holds as well after each assignment as before
+    // (owner and done become what it asks for, expires_at last), so every column sees the same.
+    const take = '(expires_at <= NOW(3) OR (done = 0 AND owner = VALUES(owner)))';
+    await this.#query(
+      `INSERT INTO ${this.keys} (k, done, result, expires_at, owner)
+       VALUES ${sorted.map(() => '(?, 0, NULL, NOW(3) + INTERVAL ? MICROSECOND, ?)').join(', ')}
+       ON DUPLICATE KEY UPDATE result = IF(${take}, NULL, result), owner = IF(${take}, VALUES(owner), owner),
+         done = IF(${take}, 0, done), expires_at = IF(${take}, VALUES(expires_at), expires_at)`,
+      values,
+    );
+    // Whoever the row names holds the key: each owner token is one delivery's.
+    const rows = await this.#readKeys(entries.map((e) => e.key));
+    return entries.map((e): ClaimResult => {
+      const row = rows.get(e.key);
+      // Expired and swept since the upsert: a moment later the claim will succeed.
+      if (!row) return { state: 'busy', retryInMs: 1 };
+      if (Number(row.done) === 1)
+        return { state: 'done', result: row.result === null ? null : JSON.parse(row.result) };
+      if (row.owner === e.owner) return CLAIMED;
+      return { state: 'busy', retryInMs: Math.max(1, Number(row.remaining_ms)) };
+    });
+  }
+
+  async #readKeys(keys: readonly string[]): Promise<Map<string, KeyRow>> {
+    const rows = (await this.#query(
+      `SELECT k, done, result, owner, GREATEST(0, TIMESTAMPDIFF(MICROSECOND, NOW(3), expires_at)) DIV 1000 AS remaining_ms
+       FROM ${this.keys} WHERE k IN (${keys.map(() => '?').join(', ')})`,
+      [...keys],
+    )) as KeyRow[];
+    return new Map(rows.map((row) => [row.k, row]));
+  }
+
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
     const renewed = await this.#query(
       `UPDATE ${this.keys} SET expires_at = NOW(3) + INTERVAL ? MICROSECOND WHERE k = ? AND owner = ? AND done = 0`,
@@ -203,6 +262,53 @@ class MysqlStateStore implements StateStore {
       [key, json, ttl],
     );
     return affectedRows(inserted) === 1;
+  }
+
+  async completeMany(entries: readonly CompleteEntry[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    const keys = entries.map((e) => e.key);
+    // A key twice in one batch (rare: one delivery holds it, the other found it busy): each of
+    // its marks depends on the one before, so the batch goes one by one.
+    if (new Set(keys).size !== keys.length) {
+      const done: boolean[] = [];
+      for (const e of entries) done.push(await this.complete(e.key, e.owner, e.result, e.ttlMs));
+      return done;
+    }
+    const rows = [...entries].sort(byKey).map((e) => ({
+      key: e.key,
+      owner: e.owner,
+      json: JSON.stringify(e.result ?? null),
+      ttl: Math.max(1, Math.round(e.ttlMs ?? DEFAULT_DONE_TTL_MS)) * 1000,
+    }));
+    const perKey = (value: (row: (typeof rows)[number]) => unknown) => ({
+      sql: `CASE k ${rows.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+      values: rows.flatMap((row) => [row.key, value(row)]),
+    });
+    const result = perKey((row) => row.json);
+    const ttl = perKey((row) => row.ttl);
+    // complete()'s UPDATE for every entry at once: the key is the entry's owner's, or nobody's.
+    const updated = await this.#query(
+      `UPDATE ${this.keys} SET done = 1, result = ${result.sql}, expires_at = NOW(3) + INTERVAL ${ttl.sql} MICROSECOND, owner = NULL
+       WHERE k IN (${rows.map(() => '?').join(', ')})
+         AND (${rows.map(() => '(k = ? AND (owner = ? OR owner IS NULL))').join(' OR ')})`,
+      [
+        ...result.values,
+        ...ttl.values,
+        ...rows.map((row) => row.key),
+        ...rows.flatMap((row) => [row.key, row.owner]),
+      ],
+    );
+    // Then its INSERT IGNORE, for the keys that have no row.
+    const inserted = await this.#query(
+      `INSERT IGNORE INTO ${this.keys} (k, done, result, expires_at, owner)
+       VALUES ${rows.map(() => '(?, 1, ?, NOW(3) + INTERVAL ? MICROSECOND, NULL)').join(', ')}`,
+      rows.flatMap((row) => [row.key, row.json, row.ttl]),
+    );
+    // Every entry updated its row or inserted one: all done.
+    if (matchedRows(updated) + affectedRows(inserted) === rows.length) return entries.map(() => true);
+    // Some were refused: their rows still name another owner's live claim.
+    const now = await this.#readKeys(keys);
+    return entries.map((e) => Number(now.get(e.key)?.done ?? 1) === 1);
   }
 
   async release(key: string, owner: string): Promise<void> {
