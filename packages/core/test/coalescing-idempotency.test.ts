@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
+  type Broker,
   type ClaimEntry,
   type ClaimResult,
   CoalescingIdempotencyStore,
   type CompleteEntry,
   coalesceIdempotency,
+  createEnvelope,
+  createWorker,
+  type Delivery,
+  type DeliveryHandler,
+  defineJob,
+  encodeEnvelope,
   type IdempotencyStore,
   MAX_IDEMPOTENCY_BATCH,
   MemoryIdempotencyStore,
@@ -139,5 +147,46 @@ describe('coalescing idempotency store', () => {
     store.failBatches = false;
     store.poisonKey = undefined;
     expect(await wrapped.complete('k0', 'o', 4)).toBe(true);
+  });
+
+  it('is what the runtime uses for a batching store: done marks shared, each written before its ack', async () => {
+    const store = new CountingStore();
+    const n = 64;
+    const doneAtAck: unknown[] = [];
+    const deliveries: Delivery[] = Array.from({ length: n }, (_, i) => {
+      const envelope = createEnvelope('echo', { i }, { idempotencyKey: `job-${i}` });
+      return {
+        messageId: `m${i}`,
+        body: encodeEnvelope(envelope),
+        attempt: 1,
+        ack: async () => {
+          // What a redelivery right now would find: the job already done.
+          doneAtAck.push(store.memory.claim(`job-${i}`, 'redelivery', 60_000));
+        },
+        retry: async () => {},
+        deadLetter: async () => {},
+        extend: async () => {},
+      };
+    });
+    const broker = {
+      capabilities: { leaseExtension: false },
+      consume: async (_queue: string, handler: DeliveryHandler) => {
+        await Promise.all(deliveries.map((d) => handler(d)));
+      },
+    } as unknown as Broker;
+    const echo = defineJob(z.object({ i: z.number() }), async (payload) => payload.i);
+    const worker = createWorker({
+      broker,
+      queue: 'q',
+      idempotency: store,
+      handlers: { echo },
+      concurrency: n,
+    });
+    await worker.run(new AbortController().signal);
+
+    expect(doneAtAck).toHaveLength(n);
+    expect(doneAtAck.every((c) => (c as { state: string }).state === 'done')).toBe(true);
+    expect(store.calls.claim + store.calls.claimMany.length).toBeLessThan(n / 4);
+    expect(store.calls.complete + store.calls.completeMany.length).toBeLessThan(n / 4);
   });
 });
