@@ -128,7 +128,7 @@ async function slotLoop<T>(
   await Promise.all(inFlight);
 }
 
-async function withConnections(
+export async function withConnections(
   options: BaselineOptions,
   run: (redis: Redis, blocking: Redis, keys: QueueKeys) => Promise<Rates>,
   extraKeys: (keys: QueueKeys) => string[] = () => [],

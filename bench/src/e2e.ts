@@ -1,0 +1,208 @@
+/**
+ * The end-to-end scenario: the real API and email worker as child processes, started with the
+ * root package.json's own `start:*` scripts (so whatever they run, tsx or compiled JS, is what
+ * is measured), `concurrency` HTTP clients POSTing /v1/emails over keep-alive connections, and
+ * every email counted where it lands: the worker's outbox (OUTBOX_DIR, one .eml per job id,
+ * written under a temporary name and renamed, so a file that exists is complete).
+ *
+ * Reports emails/s from the first POST sent to the last .eml written, the POSTs' accept rate,
+ * and latency per email from its POST being sent to its .eml's mtime (both the wall clock of
+ * this machine), p50 and p99. While it runs, each service's resident memory (VmRSS in
+ * /proc/<pid>/status) is sampled every 100 ms; the maximum per service is printed.
+ *
+ * State store and broker as a new user's default stack: STATE_URL sqlite and, with --broker
+ * sqlite, SQLITE_PATH, both files in a fresh temp directory. Other brokers take their
+ * variables (REDIS_URL, ...) from the environment as the apps do.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fmt, percentile } from './measure';
+
+export interface E2eOptions {
+  broker: string;
+  jobs: number;
+  /** HTTP clients posting at once. */
+  concurrency: number;
+}
+
+const repoRoot = new URL('../../', import.meta.url).pathname;
+const READY_TIMEOUT_MS = 120_000;
+
+interface Service {
+  name: string;
+  child: ChildProcess;
+  maxRssKb: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * Starts `npm run start:<name>` the way npm would, but with the script's command run by sh
+ * directly, so the child's pid is the service's (the scripts `exec` node) and its RSS is the
+ * service's own. A `prestart:<name>` script (building compiled JS when stale) runs first.
+ */
+async function startService(
+  name: string,
+  env: Record<string, string | undefined>,
+  ready: RegExp,
+): Promise<Service> {
+  const scripts = (
+    JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts;
+  const command = scripts[`start:${name}`];
+  if (!command) throw new Error(`package.json has no start:${name} script`);
+  if (scripts[`prestart:${name}`])
+    execFileSync('npm', ['run', '--silent', `prestart:${name}`], { cwd: repoRoot, stdio: 'inherit' });
+  const child = spawn('sh', ['-c', command], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const service: Service = { name, child, maxRssKb: 0 };
+  const tail: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms:\n${tail.join('\n')}`)),
+      READY_TIMEOUT_MS,
+    );
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${tail.join('\n')}`));
+    });
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+        if (ready.test(line)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
+  });
+  return service;
+}
+
+function sampleRss(services: Service[]): void {
+  for (const s of services) {
+    try {
+      const status = readFileSync(`/proc/${s.child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      s.maxRssKb = Math.max(s.maxRssKb, kb);
+    } catch {
+      // exited
+    }
+  }
+}
+
+async function stop(service: Service): Promise<void> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => service.child.once('exit', resolve));
+  service.child.kill('SIGTERM');
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function e2eScenario(options: E2eOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pq-e2e-'));
+  const outbox = join(dir, 'outbox');
+  mkdirSync(outbox);
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    BROKER: options.broker,
+    SQLITE_PATH: process.env.SQLITE_PATH ?? join(dir, 'polyqueue.db'),
+    STATE_URL: process.env.STATE_URL ?? `sqlite:${join(dir, 'state.db')}`,
+    OUTBOX_DIR: outbox,
+    SMTP_URL: '',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    STORAGE_ROOT: join(dir, 'storage'),
+    METRICS_PORT: String(await freePort()),
+  };
+  const services: Service[] = [];
+  const sampler = setInterval(() => sampleRss(services), 100);
+  try {
+    // The API first: it creates the queues some brokers need before a consumer attaches.
+    services.push(await startService('api', env, /"msg":"listening on /));
+    services.push(await startService('email-worker', env, /"msg":"worker ready"/));
+
+    const sentAt = new Map<string, number>();
+    let next = 0;
+    let rejected = 0;
+    const t0 = Date.now();
+    const lane = async () => {
+      while (next < options.jobs) {
+        const i = next++;
+        const sent = Date.now();
+        const res = await fetch(`http://127.0.0.1:${port}/v1/emails`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            to: `user${i}@bench.test`,
+            subject: `bench #${i}`,
+            body: `Email ${i} of a bench run.`,
+          }),
+        });
+        const text = await res.text();
+        if (res.status !== 202) {
+          rejected += 1;
+          if (rejected === 1) process.stderr.write(`POST answered ${res.status}: ${text.slice(0, 200)}\n`);
+          continue;
+        }
+        sentAt.set((JSON.parse(text) as { id: string }).id, sent);
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, lane));
+    const acceptSeconds = (Date.now() - t0) / 1000;
+
+    // Counted where the emails land; bounded so a stuck worker ends the run with what it did.
+    const deadline = Date.now() + 120_000 + options.jobs * 10;
+    let files: string[] = [];
+    while (Date.now() < deadline) {
+      files = readdirSync(outbox).filter((f) => f.endsWith('.eml'));
+      if (files.length >= sentAt.size) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    sampleRss(services);
+    const latencies: number[] = [];
+    let last = t0;
+    for (const file of files) {
+      const sent = sentAt.get(file.slice(0, -'.eml'.length));
+      if (sent === undefined) continue;
+      const landed = statSync(join(outbox, file)).mtimeMs;
+      last = Math.max(last, landed);
+      latencies.push(landed - sent);
+    }
+    latencies.sort((a, b) => a - b);
+    const seconds = (last - t0) / 1000;
+    console.log(
+      `\ne2e: ${options.jobs} POST /v1/emails, ${options.concurrency} HTTP clients (keep-alive), broker ${options.broker}, STATE_URL ${env.STATE_URL.split(':')[0]}, email worker WORKER_CONCURRENCY ${process.env.WORKER_CONCURRENCY ?? 'default'}, outbox; services via package.json start:api / start:email-worker; node ${process.version}\n`,
+    );
+    console.log('| measure | value |');
+    console.log('|---|---:|');
+    console.log(`| accepted (202) | ${fmt(sentAt.size)} of ${fmt(options.jobs)} (${rejected} not) |`);
+    console.log(`| delivered to the outbox | ${fmt(latencies.length)} |`);
+    console.log(`| POST accept rate | ${fmt(sentAt.size / acceptSeconds)} /s |`);
+    console.log(
+      `| end to end (first POST sent → last .eml written) | ${fmt(latencies.length / seconds)} emails/s |`,
+    );
+    console.log(`| latency POST sent → .eml written, p50 | ${fmt(percentile(latencies, 50), 0)} ms |`);
+    console.log(`| latency p99 | ${fmt(percentile(latencies, 99), 0)} ms |`);
+    for (const s of services) console.log(`| max RSS ${s.name} | ${fmt(s.maxRssKb / 1024, 0)} MB |`);
+  } finally {
+    clearInterval(sampler);
+    for (const s of [...services].reverse()) await stop(s);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
