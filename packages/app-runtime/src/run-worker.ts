@@ -5,8 +5,10 @@ import {
   createRuntimeMetrics,
   createWorker,
   type Logger,
+  pausable,
   type QueueRequirements,
   registerQueueDepthGauge,
+  registerQueuePausedGauge,
   shutdownSignal,
   type WorkerOptions,
 } from '@polyqueue/core';
@@ -86,7 +88,8 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     // that is reconnecting is not reported ready even where ping() on another connection works.
     let consumerOutage: Error | undefined;
     const worker = createWorker({
-      broker,
+      // A paused queue (polyqueue pause, POST /v1/queues/:q/pause) is not fetched from.
+      broker: pausable(broker, { controls: runtime.controls, logger }),
       queue,
       handlers,
       idempotency: state,
@@ -99,6 +102,8 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       logger,
       metrics: createRuntimeMetrics(registry),
       onOutcome: createJobRecorder({ state, broker, logger }),
+      // A running job's record is read every second, so DELETE /v1/jobs/:id aborts its signal.
+      jobs: state,
       onConnectionChange: (connected, error) => {
         consumerOutage = connected ? undefined : (error ?? new Error('connection lost'));
         if (connected) logger.info({ queue }, 'consumer connected again');
@@ -106,6 +111,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       },
     });
     registerQueueDepthGauge(registry, broker, [queue]);
+    registerQueuePausedGauge(registry, runtime.controls, [queue]);
     if (config.METRICS_PORT > 0) {
       probe = await startProbeServer({
         port: config.METRICS_PORT,

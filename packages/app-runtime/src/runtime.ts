@@ -1,7 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createBrokerFromEnv, createStateStore } from '@polyqueue/brokers';
-import { type CompleteBroker, createLogger, type Logger, redact, type StateStore } from '@polyqueue/core';
+import { createBrokerFromEnv, createQueueControls, createStateStore } from '@polyqueue/brokers';
+import {
+  type CompleteBroker,
+  createLogger,
+  type Logger,
+  type QueueControls,
+  redact,
+  type StateStore,
+} from '@polyqueue/core';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { RuntimeConfig } from './config';
 
@@ -13,6 +20,8 @@ export interface AppRuntime {
   /** The contract plus events and admin: what the registry promises (and checks) of every driver. */
   broker: CompleteBroker;
   state: StateStore;
+  /** The cluster-wide pause flags, in the same backend as `state` (STATE_URL). */
+  controls: QueueControls;
   registry: Registry;
   /**
    * Closes the broker and the state store, waiting for each at most `closeTimeoutMs`; safe to
@@ -51,27 +60,32 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<AppRunti
   collectDefaultMetrics({ register: registry });
 
   const broker = await createBrokerFromEnv({ ...options.env, BROKER: brokerName }, logger);
-  let state: StateStore;
+  let state: StateStore | undefined;
+  let controls: QueueControls;
   try {
     state = await createStateStore(options.config.STATE_URL, options.env);
+    controls = await createQueueControls(options.config.STATE_URL, options.env);
   } catch (error) {
-    await broker.close().catch(() => {});
+    await Promise.all([broker.close().catch(() => {}), state?.close().catch(() => {})]);
     throw error;
   }
+  const store = state;
   logger.info({ broker: broker.name, state: redact(options.config.STATE_URL) }, 'connected');
 
   let closing: Promise<void> | undefined;
   return {
     logger,
     broker,
-    state,
+    state: store,
+    controls,
     registry,
     close() {
       const timeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
       closing ??= (async () => {
         await Promise.all([
           closeWithin('the broker', () => broker.close(), timeoutMs, logger),
-          closeWithin('the state store', () => state.close(), timeoutMs, logger),
+          closeWithin('the state store', () => store.close(), timeoutMs, logger),
+          closeWithin('the pause flags', () => controls.close(), timeoutMs, logger),
         ]);
       })();
       return closing;

@@ -5,6 +5,7 @@ import { createMysqlBroker } from './mysql-broker';
 export { brokerOptions, type MysqlConfig, mysqlEnvSchema, tableNames } from './config';
 export { createMysqlBroker, MYSQL_CAPABILITIES } from './mysql-broker';
 export { createMysqlPool } from './pool';
+export { createMysqlQueueControls } from './queue-controls';
 export { queueTableDdl, rowBody } from './schema';
 export { createMysqlStateStore } from './state-store';
 

@@ -1,2 +1,3 @@
+export * from './queue-controls-registry';
 export * from './registry';
 export * from './state-registry';

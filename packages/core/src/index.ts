@@ -10,6 +10,8 @@ export * from './job-handler';
 export * from './logger';
 export * from './metrics';
 export * from './pull-loop';
+export * from './queue-controls';
+export * from './queue-pause';
 export * from './settle';
 export * from './sleep';
 export * from './slots';

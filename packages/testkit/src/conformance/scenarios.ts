@@ -7,6 +7,7 @@ import type { Scenario } from './harness';
 import { extendLease, heartbeatThroughRuntime } from './leases';
 import { orderPerKey, orderPerKeyConcurrent } from './ordering';
 import { deadLetterStore, retryAfterDelay, settleOnce } from './outcomes';
+import { pauseStopsEveryConsumer } from './pause';
 import { serverRestart } from './restart';
 import { foreignShapeAndNonRetryable, malformedInput, maxAttemptsThroughRuntime } from './runtime';
 import { competingConsumers, fanOutToGroups } from './sharing';
@@ -32,5 +33,6 @@ export const SCENARIOS: readonly Scenario[] = [
   foreignShapeAndNonRetryable,
   extendLease,
   heartbeatThroughRuntime,
+  pauseStopsEveryConsumer,
   serverRestart,
 ];
