@@ -8,12 +8,12 @@ import {
   RetryableError,
   silentLogger,
 } from '@polyqueue/core';
+import { parseHeaders, type SmtpSink, startSmtpSink } from '@polyqueue/testkit/smtp-sink';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadEmailWorkerConfig } from '../src/config';
 import { classifySmtpError, createEmailHandler } from '../src/handler';
 import { messageIdFor } from '../src/message';
 import { createOutboxTransport, createSmtpTransport, type MailTransport } from '../src/transport';
-import { parseHeaders, type SmtpSink, startSmtpSink } from './smtp-sink';
 
 const options = { from: 'polyqueue <no-reply@example.test>', messageIdDomain: 'example.test' };
 

@@ -28,10 +28,10 @@ import {
   seedExamplesFor,
   writeSeedExample,
 } from '@polyqueue/testkit';
+import { parseHeaders } from '@polyqueue/testkit/smtp-sink';
 import { describe, expect, it } from 'vitest';
 import { createEmailHandler } from '../src/handler';
 import { createOutboxTransport, type SendResult } from '../src/transport';
-import { parseHeaders } from './smtp-sink';
 
 const SERVERS = {
   REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
