@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   const app = createServer({
     broker: runtime.broker,
     state: runtime.state,
+    controls: runtime.controls,
     storageRoot: config.STORAGE_ROOT,
     apiToken: config.API_TOKEN,
     limits: { jsonBytes: config.JSON_MAX_BYTES, imageBytes: config.IMAGE_MAX_BYTES },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Broker, BrokerAdmin, JobStateStore, Logger } from '@polyqueue/core';
+import type { Broker, BrokerAdmin, JobStateStore, Logger, QueueControls } from '@polyqueue/core';
 import { registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
@@ -9,6 +9,7 @@ import { toProblem } from './http';
 import { HttpProblem, problems, sendProblem } from './problem';
 import { imageRoutes } from './routes-images';
 import { jobRoutes } from './routes-jobs';
+import { queueRoutes } from './routes-queues';
 import { drain } from './uploads';
 
 export interface ApiDeps {
@@ -16,6 +17,8 @@ export interface ApiDeps {
   broker: Pick<Broker, 'publish'> & Pick<BrokerAdmin, 'ping' | 'stats'>;
   /** Job status records; ping() is what /readyz calls. */
   state: JobStateStore & { ping(): Promise<void> };
+  /** The pause flags: POST /v1/queues/:q/pause and /resume are served only with them. */
+  controls?: QueueControls;
   /** Uploads go to <storageRoot>/uploads/<job id>/, variants come from <storageRoot>/variants/. */
   storageRoot: string;
   /** When set, POST endpoints require it as a bearer token. */
@@ -36,6 +39,7 @@ export interface ApiDeps {
  *   POST /v1/jobs                 {type, payload}              -> 202 + Location
  *   GET  /v1/jobs/:id             status, attempts, lastError, result
  *   GET  /v1/images/:id/:variant  a produced variant
+ *   POST /v1/queues/:q/pause, /resume  stop or restart every worker's fetching from a queue
  *   GET  /healthz, /readyz, /metrics
  *
  * Errors are application/problem+json (RFC 9457).
@@ -110,6 +114,7 @@ export function createServer(deps: ApiDeps): Express {
 
   app.use(jobRoutes(context));
   app.use(imageRoutes(context));
+  app.use(queueRoutes({ controls: deps.controls, apiToken: deps.apiToken, registry }));
 
   app.use((req, _res, next) => {
     next(problems.notFound(`no route for ${req.method} ${req.path}`));
