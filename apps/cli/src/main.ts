@@ -3,22 +3,28 @@
  * The `polyqueue` command. Subcommands:
  *   stats     queue depth by state (queues/commands.ts)
  *   dead      list, redrive or purge dead letters (queues/commands.ts)
+ *   pause     stop every worker fetching from a queue; resume: fetch again (queues/pause.ts)
  *   migrate   move a legacy queue table (Q4M style) into any broker (see migrate/command.ts)
  */
 import { ConfigError } from '@polyqueue/core';
 import { MIGRATE_USAGE, migrateCommand, UsageError } from './migrate/command';
 import { deadCommand, QUEUES_USAGE, statsCommand } from './queues/commands';
+import { PAUSE_USAGE, pauseCommand } from './queues/pause';
 
 const USAGE = `usage: polyqueue <command> [options]
 
 commands:
-  stats     ready / in flight / delayed / dead per queue
+  stats     ready / in flight / delayed / dead per queue, and whether it is paused
+  pause     every worker stops fetching from a queue; the jobs in flight finish
+  resume    every worker fetches from a paused queue again
   dead      list, redrive or purge a queue's dead letters
   migrate   move the rows of a legacy MySQL queue table into any broker, exactly once per row id
 
 The broker is the one BROKER and its variables select (default: sqlite, ./var/polyqueue.db).
 
 ${QUEUES_USAGE}
+
+${PAUSE_USAGE}
 
 ${MIGRATE_USAGE}`;
 
@@ -31,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
       return statsCommand(rest, process.env);
     case 'dead':
       return deadCommand(rest, process.env);
+    case 'pause':
+    case 'resume':
+      return pauseCommand(command, rest, process.env);
     case undefined:
     case 'help':
     case '--help':

@@ -6,7 +6,12 @@ import { createEnvelope } from '@polyqueue/core';
 import { describe, expect, it } from 'vitest';
 import { deadCommand, statsCommand } from '../src/queues/commands';
 
-const env = { BROKER: 'sqlite', SQLITE_PATH: join(mkdtempSync(join(tmpdir(), 'pq-cli-')), 'q.db') };
+const dir = mkdtempSync(join(tmpdir(), 'pq-cli-'));
+const env = {
+  BROKER: 'sqlite',
+  SQLITE_PATH: join(dir, 'q.db'),
+  STATE_URL: `sqlite:${join(dir, 'state.db')}`,
+};
 
 async function deadLetterOne(): Promise<string> {
   const broker = await createBrokerFromEnv(env);
@@ -30,7 +35,9 @@ describe('polyqueue stats and dead', () => {
     const id = await deadLetterOne();
     const out: string[] = [];
     await statsCommand(['email', '--json'], env, (l) => out.push(l));
-    expect(JSON.parse(out.pop()!)).toEqual([{ queue: 'email', ready: 0, inFlight: 0, delayed: 0, dead: 1 }]);
+    expect(JSON.parse(out.pop()!)).toEqual([
+      { queue: 'email', ready: 0, inFlight: 0, delayed: 0, dead: 1, paused: false },
+    ]);
 
     await deadCommand(['list', 'email'], env, (l) => out.push(l));
     expect(out.pop()).toMatch(new RegExp(`  ${id}  550 no such user$`));

@@ -8,11 +8,12 @@ import { createBrokerFromEnv } from '@polyqueue/brokers';
 import type { Broker, BrokerAdmin } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { UsageError } from '../migrate/command';
+import { pausedQueues } from './pause';
 
 type Env = Record<string, string | undefined>;
 type Print = (line: string) => void;
 
-export const QUEUES_USAGE = `usage: polyqueue stats [<queue>...] [--json]        ready / in flight / delayed / dead (default: ${jobQueues.join(' ')})
+export const QUEUES_USAGE = `usage: polyqueue stats [<queue>...] [--json]        ready / in flight / delayed / dead, paused (default: ${jobQueues.join(' ')})
        polyqueue dead list <queue> [--limit 20] [--json]
        polyqueue dead redrive <queue> (--all | <id>...)
        polyqueue dead purge <queue> --yes`;
@@ -33,9 +34,12 @@ export async function statsCommand(args: string[], env: Env, print: Print = cons
     options: { json: { type: 'boolean', default: false } },
   });
   const queues = positionals.length > 0 ? positionals : [...jobQueues];
+  const paused = await pausedQueues(env);
   const rows = await withBroker(env, async (broker) => {
     const out = [];
-    for (const queue of queues) out.push({ queue, ...(await broker.stats(queue)) });
+    // paused: null when the state store (STATE_URL) could not be read.
+    for (const queue of queues)
+      out.push({ queue, ...(await broker.stats(queue)), paused: paused ? paused.has(queue) : null });
     return out;
   });
   if (values.json) {
@@ -43,11 +47,11 @@ export async function statsCommand(args: string[], env: Env, print: Print = cons
     return 0;
   }
   print(
-    `${'queue'.padEnd(16)}${'ready'.padStart(10)}${'in flight'.padStart(11)}${'delayed'.padStart(10)}${'dead'.padStart(10)}`,
+    `${'queue'.padEnd(16)}${'ready'.padStart(10)}${'in flight'.padStart(11)}${'delayed'.padStart(10)}${'dead'.padStart(10)}  paused`,
   );
   for (const r of rows) {
     print(
-      `${r.queue.padEnd(16)}${String(r.ready).padStart(10)}${String(r.inFlight).padStart(11)}${String(r.delayed).padStart(10)}${String(r.dead).padStart(10)}`,
+      `${r.queue.padEnd(16)}${String(r.ready).padStart(10)}${String(r.inFlight).padStart(11)}${String(r.delayed).padStart(10)}${String(r.dead).padStart(10)}  ${r.paused === null ? '?' : r.paused ? 'yes' : 'no'}`,
     );
   }
   return 0;
