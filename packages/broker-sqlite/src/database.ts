@@ -33,6 +33,11 @@ export function assertSafeName(kind: string, name: string): void {
   }
 }
 
+/** How soon a scheduled commit tries the write lock again while another connection holds it. */
+const LOCK_RETRY_MS = 1;
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 interface PendingWrite {
   run: () => unknown;
   resolve?: (value: unknown) => void;
@@ -40,23 +45,38 @@ interface PendingWrite {
 }
 
 /**
- * Runs queued writes together in one transaction: one commit (and one sync) for many acks,
- * which is most of the embedded queue's speed. A write is committed on the next turn of the
- * event loop, or earlier, inside the consumer's next claim (flushWith), whichever comes first.
+ * Group commit: runs the writes queued during one turn of the event loop together in one
+ * transaction, so many acks, publishes or job records share one commit (and one sync: with
+ * synchronous=FULL a write's promise resolves only once it is on disk, as a lone commit would).
+ * A lone write waits for no timer, only for the end of the current macrotask (setImmediate);
+ * under load there is one transaction per turn, holding every write asked for meanwhile. A write
+ * is committed then, or earlier, inside the consumer's next claim (flushWith), whichever comes
+ * first. Each write runs under its own savepoint: one that throws (a constraint) is undone and
+ * fails only its own caller, the others still commit.
  */
 export class WriteBatcher {
   #pending: PendingWrite[] = [];
   #scheduled = false;
-  readonly #transaction;
+  readonly #db: Db;
+  readonly #busyTimeoutMs: number;
+  readonly #begin;
+  readonly #commit;
+  readonly #rollback;
+  readonly #entry;
 
   constructor(
     db: Db,
     private readonly onDeferredError: (error: unknown) => void,
   ) {
-    this.#transaction = db.transaction(<T>(batch: PendingWrite[], results: unknown[], then?: () => T) => {
-      for (const item of batch) results.push(item.run());
-      return then?.();
-    });
+    this.#db = db;
+    this.#busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
+    // IMMEDIATE takes the write lock up front: two processes never deadlock upgrading a read.
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
+    this.#rollback = db.prepare('ROLLBACK');
+    // Inside the batch's transaction better-sqlite3 runs this as SAVEPOINT ... RELEASE, and
+    // rolls back to the savepoint when run throws.
+    this.#entry = db.transaction((run: () => unknown) => run());
   }
 
   /** Queues a write; the promise settles after its commit. */
@@ -79,35 +99,95 @@ export class WriteBatcher {
 
   /** Commits the queued writes now, then runs `then` in the same transaction. */
   flushWith<T>(then: () => T): T {
-    return this.#flush(then) as T;
+    return this.#flush(then, true)!.value as T;
   }
 
   flush(): void {
-    this.#flush();
+    this.#flush(undefined, true);
   }
 
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      if (this.#pending.length > 0) this.#flush();
-    });
+    setImmediate(() => this.#flushWhenFree(Date.now() + this.#busyTimeoutMs));
   }
 
-  #flush<T>(then?: () => T): T | undefined {
+  /**
+   * The scheduled commit does not wait for another process's write lock in SQLite's busy
+   * handler, which sleeps (1, 2, 5, 10 ... 100 ms, each wait longer than the last) with the event
+   * loop blocked: it tries the lock and, while another connection holds it, tries again a
+   * millisecond later, the event loop meanwhile free to answer requests and gather their writes
+   * into this batch. Past busy_timeout it waits in the busy handler as a lone write would.
+   */
+  #flushWhenFree(deadline: number): void {
+    if (this.#pending.length > 0 && !this.#flush(undefined, Date.now() >= deadline)) {
+      setTimeout(() => this.#flushWhenFree(deadline), LOCK_RETRY_MS);
+      return;
+    }
+    this.#scheduled = false;
+  }
+
+  /**
+   * Runs the queued writes, then `then`, in one transaction. Undefined, with nothing done, when
+   * `wait` is false and another connection holds the write lock.
+   */
+  #flush<T>(then: (() => T) | undefined, wait: boolean): { value: T | undefined } | undefined {
     const batch = this.#pending.splice(0);
-    const results: unknown[] = [];
+    const results: Outcome[] = [];
     let value: T | undefined;
     try {
-      // IMMEDIATE takes the write lock up front: two processes never deadlock upgrading a read.
-      value = this.#transaction.immediate(batch, results, then) as T | undefined;
+      if (!this.#lock(wait)) {
+        this.#pending.unshift(...batch);
+        return undefined;
+      }
+      try {
+        for (const item of batch) results.push(this.#run(item));
+        value = then?.();
+        this.#commit.run();
+      } catch (error) {
+        if (this.#db.inTransaction) this.#rollback.run();
+        throw error;
+      }
     } catch (error) {
       for (const item of batch) (item.reject ?? this.onDeferredError)(error);
       if (then) throw error;
-      return undefined;
+      return { value: undefined };
     }
-    for (const [i, item] of batch.entries()) item.resolve?.(results[i]);
-    return value;
+    for (const [i, item] of batch.entries()) {
+      const outcome = results[i]!;
+      if (outcome.ok) item.resolve?.(outcome.value);
+      else (item.reject ?? this.onDeferredError)(outcome.error);
+    }
+    return { value };
+  }
+
+  #run(item: PendingWrite): Outcome {
+    try {
+      return { ok: true, value: this.#entry(item.run) };
+    } catch (error) {
+      // Some errors (SQLITE_FULL, IOERR) make SQLite roll back the whole transaction: then
+      // nothing of the batch can commit, and every caller fails.
+      if (!this.#db.inTransaction) throw error;
+      return { ok: false, error };
+    }
+  }
+
+  /** BEGIN IMMEDIATE; without `wait`, false at once while another connection holds the lock. */
+  #lock(wait: boolean): boolean {
+    if (wait) {
+      this.#begin.run();
+      return true;
+    }
+    // exec, not a prepared statement: SQLite applies this pragma when it compiles it.
+    this.#db.exec('PRAGMA busy_timeout = 0');
+    try {
+      this.#begin.run();
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') return false;
+      throw error;
+    } finally {
+      this.#db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
+    }
   }
 }

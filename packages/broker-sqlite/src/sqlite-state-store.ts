@@ -18,13 +18,15 @@ import {
   jobFromColumns,
   type StateStore,
 } from '@polyqueue/core';
-import { type Db, openDatabase } from './database';
+import { type Db, openDatabase, WriteBatcher } from './database';
 
 /** better-sqlite3 returns the ISO text the store wrote. */
 type JobRow = JobColumns<string>;
 
 export class SqliteStateStore implements StateStore {
   readonly #db: Db;
+  /** Job records: the creates and updates of one event-loop turn share one commit (one sync). */
+  readonly #jobWrites: WriteBatcher;
   readonly #insertJob;
   readonly #jobById;
   readonly #jobByKey;
@@ -37,6 +39,8 @@ export class SqliteStateStore implements StateStore {
 
   constructor(path: string) {
     this.#db = openDatabase(path);
+    // Only awaited writes go through it (no defer), so a deferred failure cannot happen.
+    this.#jobWrites = new WriteBatcher(this.#db, () => {});
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS polyqueue_jobs (
         id TEXT PRIMARY KEY,
@@ -100,15 +104,22 @@ export class SqliteStateStore implements StateStore {
     );
   }
 
+  /**
+   * Resolves once the record is committed (and synced), together with the other job writes of
+   * this event-loop turn: concurrent API requests share one transaction. The existing record of
+   * a key is read inside that transaction, so it is the one the insert conflicted with.
+   */
   async createJob(record: JobRecord): Promise<CreateJobResult> {
-    const inserted = this.#insertJob.run(toRow(record)).changes === 1;
-    if (inserted) return { created: true };
-    const existing =
-      (record.idempotencyKey !== undefined ? this.#jobByKey.get(record.idempotencyKey) : undefined) ??
-      this.#jobById.get(record.id);
-    if (!existing)
-      throw new Error(`job ${record.id} was not inserted and no job holds its id or idempotency key`);
-    return { created: false, existing: jobFromColumns(existing) };
+    const row = toRow(record);
+    return this.#jobWrites.write((): CreateJobResult => {
+      if (this.#insertJob.run(row).changes === 1) return { created: true };
+      const existing =
+        (record.idempotencyKey !== undefined ? this.#jobByKey.get(record.idempotencyKey) : undefined) ??
+        this.#jobById.get(record.id);
+      if (!existing)
+        throw new Error(`job ${record.id} was not inserted and no job holds its id or idempotency key`);
+      return { created: false, existing: jobFromColumns(existing) };
+    });
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -116,8 +127,9 @@ export class SqliteStateStore implements StateStore {
     return row ? jobFromColumns(row) : undefined;
   }
 
+  /** Like createJob, shares the commit of this event-loop turn; resolves once committed. */
   async updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean> {
-    const { changes } = this.#updateJob.run({
+    const params = {
       id,
       only_if_status: onlyIfStatus ?? null,
       status: patch.status ?? null,
@@ -127,8 +139,8 @@ export class SqliteStateStore implements StateStore {
       has_result: 'result' in patch ? 1 : 0,
       result: patch.result === undefined ? null : JSON.stringify(patch.result),
       updated_at: new Date().toISOString(),
-    });
-    return changes === 1;
+    };
+    return this.#jobWrites.write(() => this.#updateJob.run(params).changes === 1);
   }
 
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
@@ -182,7 +194,9 @@ export class SqliteStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    this.#jobWrites.flush();
+    this.#db.close();
   }
 }
 

@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deferred } from '@polyqueue/testkit';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase, WriteBatcher } from '../src/database';
+
+const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-group-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function setUp(name: string) {
+  const path = join(dir, `${name}.db`);
+  const db = openDatabase(path);
+  db.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');
+  const insert = db.prepare('INSERT INTO t (k) VALUES (?)');
+  const deferredErrors: unknown[] = [];
+  const writes = new WriteBatcher(db, (error) => deferredErrors.push(error));
+  // Another connection, as another process (a worker) would open the same file.
+  const other = new Database(path);
+  const keys = () =>
+    other
+      .prepare<[], { k: string }>('SELECT k FROM t ORDER BY k')
+      .all()
+      .map((r) => r.k);
+  const close = () => {
+    other.close();
+    db.close();
+  };
+  return { db, insert, writes, other, keys, deferredErrors, close };
+}
+
+describe('WriteBatcher (group commit)', () => {
+  it('commits the writes of one turn in one transaction, visible to another connection once each resolves', async () => {
+    const { db, insert, writes, keys, close } = setUp('one-turn');
+    try {
+      // Each write looks from the other connection: a commit per write would show the earlier
+      // writes' rows there; in one transaction none is visible until the batch commits.
+      const seen: string[][] = [];
+      const all = ['a', 'b', 'c'].map((k) =>
+        writes.write(() => {
+          insert.run(k);
+          seen.push(keys());
+          return k;
+        }),
+      );
+      expect(await Promise.all(all)).toEqual(['a', 'b', 'c']);
+      expect(seen).toEqual([[], [], []]); // none committed until the batch was
+      expect(keys()).toEqual(['a', 'b', 'c']);
+      expect(db.inTransaction).toBe(false);
+    } finally {
+      close();
+    }
+  });
+
+  it('fails only the write that throws; the others of its batch commit', async () => {
+    const { insert, writes, keys, deferredErrors, close } = setUp('one-fails');
+    try {
+      insert.run('taken');
+      const results = await Promise.allSettled([
+        writes.write(() => insert.run('a')),
+        writes.write(() => {
+          insert.run('b'); // undone with its savepoint: the write failed as a whole
+          insert.run('taken');
+        }),
+        writes.write(() => insert.run('c')),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+      writes.defer(() => insert.run('taken'));
+      await writes.write(() => insert.run('d'));
+      expect(deferredErrors).toHaveLength(1);
+      expect(keys()).toEqual(['a', 'c', 'd', 'taken']);
+    } finally {
+      close();
+    }
+  });
+
+  it('waits for another connection to release the write lock without blocking the event loop', async () => {
+    const { insert, writes, other, keys, close } = setUp('locked');
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      let settled = false;
+      const first = writes
+        .write(() => insert.run('a'))
+        .finally(() => {
+          settled = true;
+        });
+      // The event loop keeps turning while the lock is held elsewhere (SQLite's busy handler
+      // would sleep in this thread), and writes asked for meanwhile join the waiting batch.
+      const turned = deferred();
+      setTimeout(() => turned.resolve(), 20);
+      await turned.promise;
+      const second = writes.write(() => insert.run('b'));
+      expect(settled).toBe(false);
+      other.exec('COMMIT');
+      await Promise.all([first, second]);
+      expect(keys()).toEqual(['a', 'b']);
+    } finally {
+      close();
+    }
+  });
+
+  it('fails the writes when the lock stays taken past busy_timeout', async () => {
+    const { db, insert, writes, other, keys, close } = setUp('timeout');
+    try {
+      db.pragma('busy_timeout = 30');
+      const shortWrites = new WriteBatcher(db, () => {});
+      other.exec('BEGIN IMMEDIATE');
+      await expect(shortWrites.write(() => insert.run('a'))).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      other.exec('COMMIT');
+      await writes.write(() => insert.run('b'));
+      expect(keys()).toEqual(['b']);
+    } finally {
+      close();
+    }
+  });
+});
