@@ -22,3 +22,15 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return String(error);
 }
+
+/**
+ * The reason a job's AbortSignal carries when the job was cancelled (DELETE /v1/jobs/:id) while
+ * it ran: a handler that throws it (or any error after the abort) ends the job `cancelled`,
+ * without a retry.
+ */
+export class JobCancelledError extends Error {
+  override name = 'JobCancelledError';
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} was cancelled`);
+  }
+}

@@ -6,7 +6,11 @@ import type { Envelope } from './envelope';
 export interface JobContext {
   envelope: Envelope;
   attempt: number;
-  /** Aborted when the drain timeout runs out during shutdown: stop and throw. */
+  /**
+   * Aborted when the job is cancelled (DELETE /v1/jobs/:id; the reason is a JobCancelledError)
+   * or when the drain timeout runs out during shutdown: stop and throw. A cancelled job ends
+   * `cancelled` and is not retried, whatever the handler then does.
+   */
   signal: AbortSignal;
   /** Keeps the delivery's lease alive for ms more (long jobs). */
   extend(ms: number): Promise<void>;

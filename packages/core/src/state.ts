@@ -10,8 +10,10 @@ import type { IdempotencyStore } from './idempotency';
  * - `succeeded`: done, with its result.
  * - `dead`: failed for good (a non-retryable error or the last attempt); it is in the queue's
  *   dead letters, lastError holds the reason, and a redrive runs it again.
+ * - `cancelled`: DELETE /v1/jobs/:id stopped it: a worker acks it without running it, or aborts
+ *   its handler's signal if it was running; never retried.
  */
-export type JobStatus = 'pending' | 'queued' | 'processing' | 'retrying' | 'succeeded' | 'dead';
+export type JobStatus = 'pending' | 'queued' | 'processing' | 'retrying' | 'succeeded' | 'dead' | 'cancelled';
 
 /** What GET /v1/jobs/:id reports; written by the API on enqueue and by workers after. */
 export interface JobRecord {

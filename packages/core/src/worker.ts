@@ -2,15 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff';
 import type { Broker, ConsumeOptions, Delivery } from './broker';
+import { DEFAULT_CANCEL_CHECK_MS, isCancelled, type RunningJob, watchCancels } from './cancellation';
 import { coalesceIdempotency } from './coalescing-idempotency';
 import { decodeEnvelope, describeIssues, type Envelope } from './envelope';
 import { errorMessage, NonRetryableError, RetryableError } from './errors';
 import type { IdempotencyStore } from './idempotency';
-import type { JobContext, JobHandler } from './job-handler';
+import { RuntimeJobContext } from './job-context';
+import type { JobHandler } from './job-handler';
 import { silentLogger } from './logger';
 import type { RuntimeMetrics } from './metrics';
+import type { JobStateStore } from './state';
 
-export type Outcome = 'succeeded' | 'retrying' | 'dead' | 'skipped_duplicate';
+/** `cancelled`: the job's record said so (DELETE /v1/jobs/:id); acked, never retried. */
+export type Outcome = 'succeeded' | 'retrying' | 'dead' | 'skipped_duplicate' | 'cancelled';
 
 /**
  * The lease of a running job's idempotency claim on a broker that has no lease of its own
@@ -53,33 +57,25 @@ export interface WorkerOptions {
   metrics?: RuntimeMetrics;
   /** Passed to the broker's consume(): told when the consumer loses or regains its connection. */
   onConnectionChange?: ConsumeOptions['onConnectionChange'];
-  /** Told of each state change, for job status records and lifecycle events. Errors are logged, never thrown. */
-  onOutcome?: (event: OutcomeEvent) => Promise<void> | void;
+  /**
+   * Told of each state change, for job status records and lifecycle events. Errors are logged,
+   * never thrown. For `processing`, told before the handler runs, it may answer 'cancelled'
+   * (the job's record says so): the job is then acked without running.
+   */
+  onOutcome?: (event: OutcomeEvent) => Promise<HookAnswer> | HookAnswer;
+  /**
+   * Job records: with them, a running job whose record turns `cancelled` has its signal aborted
+   * (read every cancelCheckMs) and ends cancelled, and a failed job's record is read before a
+   * retry, so a cancel that raced the failure is not undone by it.
+   */
+  jobs?: Pick<JobStateStore, 'getJob'>;
+  /** How often running jobs' records are read for a cancel; DEFAULT_CANCEL_CHECK_MS (1 s). */
+  cancelCheckMs?: number;
   random?: () => number;
 }
 
-/** One per job; a class, not an object of closures, as it is made on every delivery. */
-class RuntimeJobContext implements JobContext {
-  #logger: Logger | undefined;
-
-  constructor(
-    readonly envelope: Envelope,
-    readonly attempt: number,
-    private readonly delivery: Delivery,
-    readonly signal: AbortSignal,
-    private readonly parentLogger: Logger,
-  ) {}
-
-  extend(ms: number): Promise<void> {
-    return this.delivery.extend(ms);
-  }
-
-  /** Made on first use: most handlers never log, and a child logger per job is not free. */
-  get logger(): Logger {
-    this.#logger ??= this.parentLogger.child({ jobId: this.envelope.id, type: this.envelope.type });
-    return this.#logger;
-  }
-}
+// biome-ignore lint/suspicious/noConfusingVoidType: a hook that answers nothing returns void
+export type HookAnswer = void | 'cancelled';
 
 export interface Worker {
   /** Consumes until signal aborts, then drains (bounded by drainTimeoutMs) and resolves. */
@@ -89,15 +85,6 @@ export interface Worker {
 /** Whether a port answered later; awaiting a value it gave at once would still cost a promise. */
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
-}
-
-/** A job whose handler runs now: what the heartbeat renews. */
-interface RunningJob {
-  delivery: Delivery;
-  key: string;
-  owner: string;
-  /** Date.now() of the claim or of the last renewal. */
-  renewedAt: number;
 }
 
 /** The delivery's attempt, off the decoded envelope where the driver keeps it there. */
@@ -161,12 +148,13 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   /** Tells the hook; a synchronous hook costs no promise. Errors are logged, never thrown. */
-  function notify(event: OutcomeEvent): void | Promise<void> {
+  function notify(event: OutcomeEvent): HookAnswer | Promise<HookAnswer> {
     if (!options.onOutcome) return;
     try {
       const pending = options.onOutcome(event);
       // No closure unless the hook is asynchronous: this runs for every job.
-      if (pending) return pending.catch((error) => hookFailed(event, error));
+      if (isPromise(pending)) return pending.catch((error) => hookFailed(event, error));
+      return pending;
     } catch (error) {
       hookFailed(event, error);
     }
@@ -255,11 +243,12 @@ export function createWorker(options: WorkerOptions): Worker {
         outcome: 'processing',
         attempt,
       });
-      if (notified) await notified;
+      const answer = isPromise(notified) ? await notified : notified;
+      if (answer === 'cancelled') return settleCancelled(delivery, envelope, key, owner, attempt);
     }
     const started = metrics ? performance.now() : 0;
     metrics?.inFlight.inc({ queue });
-    const runningJob: RunningJob = { delivery, key, owner, renewedAt: Date.now() };
+    const runningJob: RunningJob = { delivery, jobId: envelope.id, key, owner, renewedAt: Date.now() };
     running.add(runningJob);
     let result: unknown;
     let failure: unknown;
@@ -267,7 +256,7 @@ export function createWorker(options: WorkerOptions): Worker {
     try {
       result = await handler.handle(
         payload,
-        new RuntimeJobContext(envelope, attempt, delivery, hardStop.signal, logger),
+        new RuntimeJobContext(envelope, attempt, delivery, runningJob, hardStop.signal, logger),
       );
     } catch (error) {
       failed = true;
@@ -277,6 +266,11 @@ export function createWorker(options: WorkerOptions): Worker {
       metrics?.inFlight.dec({ queue });
       metrics?.duration.observe({ queue, type: envelope.type }, (performance.now() - started) / 1000);
     }
+
+    // Cancelled while it ran (noticed by the watch, or read now for a failure that may be the
+    // abort's): ends cancelled whatever the handler did, and is never retried.
+    if (runningJob.cancelled || (failed && (await isCancelled(options.jobs, envelope.id, logger))))
+      return settleCancelled(delivery, envelope, key, owner, attempt);
 
     if (!failed) {
       // Mark done before the ack: a crash between them redelivers a job that is then skipped.
@@ -328,6 +322,24 @@ export function createWorker(options: WorkerOptions): Worker {
     });
   }
 
+  /**
+   * A cancelled job: its claim is released, not completed (a redelivery must find the record's
+   * `cancelled`, not a done mark that would read as succeeded), and the delivery is acked.
+   */
+  async function settleCancelled(
+    delivery: Delivery,
+    envelope: Envelope,
+    key: string,
+    owner: string,
+    attempt: number,
+  ): Promise<void> {
+    await idempotency.release(key, owner);
+    await delivery.ack();
+    count(envelope.type, 'cancelled');
+    logger.info({ jobId: envelope.id }, 'job cancelled; acked without running it further');
+    await notify({ envelope, messageId: delivery.messageId, queue, outcome: 'cancelled', attempt });
+  }
+
   /** The DeliveryHandler given to the broker: never rejects. Not async: that would cost an await per job. */
   function safeHandle(delivery: Delivery): Promise<void> {
     return handleDelivery(delivery).catch((error) => {
@@ -342,6 +354,9 @@ export function createWorker(options: WorkerOptions): Worker {
       metrics?.consumers.inc({ queue });
       const beating = setInterval(heartbeat, heartbeatMs);
       beating.unref();
+      const stopWatch = options.jobs
+        ? watchCancels(running, options.jobs, options.cancelCheckMs ?? DEFAULT_CANCEL_CHECK_MS, logger)
+        : undefined;
       const consuming = broker.consume(queue, safeHandle, {
         concurrency,
         signal,
@@ -352,6 +367,8 @@ export function createWorker(options: WorkerOptions): Worker {
         const timer = setTimeout(() => {
           logger.warn({ queue, drainTimeoutMs }, 'drain timeout: aborting in-flight jobs');
           hardStop.abort(new Error('drain timeout'));
+          // Jobs whose handler has read its signal hold a controller of their own (jobSignal).
+          for (const job of running) job.abort?.abort(hardStop.signal.reason);
         }, drainTimeoutMs);
         timer.unref();
         consuming.finally(() => clearTimeout(timer)).catch(() => {});
@@ -362,27 +379,12 @@ export function createWorker(options: WorkerOptions): Worker {
         await consuming;
       } finally {
         clearInterval(beating);
+        stopWatch?.();
         metrics?.consumers.dec({ queue });
       }
     },
   };
 }
 
-/**
- * An AbortSignal that aborts on SIGTERM or SIGINT, for an app's entry point. A second signal
- * exits at once, for an operator who does not want to wait for the drain.
- */
-export function shutdownSignal(logger: Logger = silentLogger()): AbortSignal {
-  const controller = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
-      logger.warn({ signal: name }, 'second signal: exiting without draining');
-      process.exit(130);
-    }
-    logger.info({ signal: name }, 'draining in-flight jobs, then exiting');
-    controller.abort(new Error(name));
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  return controller.signal;
-}
+// Kept importable from here, where it has always been.
+export { shutdownSignal } from './shutdown-signal';
