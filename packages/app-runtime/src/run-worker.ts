@@ -104,8 +104,6 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       onOutcome: createJobRecorder({ state, broker, logger }),
       // A running job's record is read every second, so DELETE /v1/jobs/:id aborts its signal.
       jobs: state,
-      // A running job's record is read every second, so DELETE /v1/jobs/:id aborts its signal.
-      jobs: state,
       onConnectionChange: (connected, error) => {
         consumerOutage = connected ? undefined : (error ?? new Error('connection lost'));
         if (connected) logger.info({ queue }, 'consumer connected again');
