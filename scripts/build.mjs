@@ -22,7 +22,17 @@
  * No type check here (esbuild strips types): `npm run typecheck` is the type check.
  * The staleness check reads the inputs esbuild recorded in dist/meta.json.
  */
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -66,11 +76,21 @@ try {
 const started = performance.now();
 await Promise.all(todo.map(build));
 const ms = Math.round(performance.now() - started);
-process.stdout.write(`build: ${todo.map((a) => `apps/${a}/dist`).join(', ')} in ${ms} ms\n`);
+// On stderr: `npm run -s polyqueue -- stats --json` keeps its stdout for the command's output.
+process.stderr.write(`build: ${todo.map((a) => `apps/${a}/dist`).join(', ')} in ${ms} ms\n`);
 
+/**
+ * Builds into a sibling directory and swaps it in with two renames: a service starting (or
+ * lazily importing a broker's chunk) while another shell rebuilds never reads a half-written
+ * file.
+ */
 async function build(app) {
-  const outdir = join(root, 'apps', app, 'dist');
+  const dist = join(root, 'apps', app, 'dist');
+  const outdir = join(root, 'apps', app, `.dist-${process.pid}`);
+  const old = join(root, 'apps', app, `.dist-old-${process.pid}`);
   rmSync(outdir, { recursive: true, force: true });
+  // The sources' times are compared with this one: a file saved during the build is newer.
+  const startedAt = new Date();
   const entryPoints = Object.entries(apps[app]).map(([out, src]) => ({ out, in: join(root, src) }));
   const result = await esbuild.build({
     absWorkingDir: root,
@@ -94,6 +114,10 @@ async function build(app) {
   const main = join(outdir, 'main.js');
   const text = readFileSync(main, 'utf8');
   if (text.startsWith('#!')) writeFileSync(main, `#!/usr/bin/env node${text.slice(text.indexOf('\n'))}`);
+  utimesSync(join(outdir, 'meta.json'), startedAt, startedAt);
+  if (existsSync(dist)) renameSync(dist, old);
+  renameSync(outdir, dist);
+  rmSync(old, { recursive: true, force: true });
 }
 
 /** Bare imports outside @polyqueue/* (npm packages and node: builtins) stay imports. */
