@@ -51,8 +51,10 @@ interface PendingWrite {
  * A lone write waits for no timer, only for the end of the current macrotask (setImmediate);
  * under load there is one transaction per turn, holding every write asked for meanwhile. A write
  * is committed then, or earlier, inside the consumer's next claim (flushWith), whichever comes
- * first. Each write runs under its own savepoint: one that throws (a constraint) is undone and
- * fails only its own caller, the others still commit.
+ * first. A write that throws (a constraint) fails only its own caller, the others still commit:
+ * the batch is then run again with a savepoint per write (so a write's `run` may run twice and
+ * must do nothing but its SQL); a savepoint per write for every batch would cost more than the
+ * rest of the commit's statements.
  */
 export class WriteBatcher {
   #pending: PendingWrite[] = [];
@@ -62,6 +64,9 @@ export class WriteBatcher {
   readonly #begin;
   readonly #commit;
   readonly #rollback;
+  readonly #mark;
+  readonly #undo;
+  readonly #release;
   readonly #entry;
 
   constructor(
@@ -74,6 +79,9 @@ export class WriteBatcher {
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
+    this.#mark = db.prepare('SAVEPOINT polyqueue_batch');
+    this.#undo = db.prepare('ROLLBACK TO polyqueue_batch');
+    this.#release = db.prepare('RELEASE polyqueue_batch');
     // Inside the batch's transaction better-sqlite3 runs this as SAVEPOINT ... RELEASE, and
     // rolls back to the savepoint when run throws.
     this.#entry = db.transaction((run: () => unknown) => run());
@@ -141,7 +149,7 @@ export class WriteBatcher {
         return undefined;
       }
       try {
-        for (const item of batch) results.push(this.#run(item));
+        this.#runAll(batch, results);
         value = then?.();
         this.#commit.run();
       } catch (error) {
@@ -159,6 +167,22 @@ export class WriteBatcher {
       else (item.reject ?? this.onDeferredError)(outcome.error);
     }
     return { value };
+  }
+
+  /** Runs every write; if one throws, undoes them all and runs each under its own savepoint. */
+  #runAll(batch: PendingWrite[], results: Outcome[]): void {
+    this.#mark.run();
+    try {
+      for (const item of batch) results.push({ ok: true, value: item.run() });
+      this.#release.run();
+      return;
+    } catch (error) {
+      if (!this.#db.inTransaction) throw error;
+      this.#undo.run();
+      this.#release.run();
+      results.length = 0;
+    }
+    for (const item of batch) results.push(this.#run(item));
   }
 
   #run(item: PendingWrite): Outcome {
