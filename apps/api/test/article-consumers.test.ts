@@ -21,19 +21,11 @@ import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
 import type { CompleteBroker } from '@polyqueue/core';
-import { removeSeedQueues, type SeedBroker } from '@polyqueue/testkit';
+import { removeSeedQueues, LOCAL_SERVERS as SERVERS, type SeedBroker } from '@polyqueue/testkit';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';
 
-const SERVERS = {
-  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
-  KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-  SQS_ENDPOINT: process.env.SQS_ENDPOINT ?? 'http://127.0.0.1:9324',
-  AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-  MYSQL_URL: process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
-};
 const EMAIL = { to: 'legacy-reader@example.com', subject: 'Mixed fleet', body: 'posted to polyqueue' };
 
 let root: string;

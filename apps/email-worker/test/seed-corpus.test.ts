@@ -22,6 +22,7 @@ import {
   rabbitmqArticleDeclare,
   removeSeedQueues,
   SEED_BROKERS,
+  LOCAL_SERVERS as SERVERS,
   type SeedBroker,
   type SeedExample,
   type SeedTarget,
@@ -32,15 +33,6 @@ import { parseHeaders } from '@polyqueue/testkit/smtp-sink';
 import { describe, expect, it } from 'vitest';
 import { createEmailHandler } from '../src/handler';
 import { createOutboxTransport, type SendResult } from '../src/transport';
-
-const SERVERS = {
-  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
-  KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-  SQS_ENDPOINT: process.env.SQS_ENDPOINT ?? 'http://127.0.0.1:9324',
-  AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-  MYSQL_URL: process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
-};
 
 /** Each broker's variables: the local servers, tuned for short waits (as the conformance tests are). */
 function brokerEnv(broker: SeedBroker, prefix: string): Record<string, string> {
