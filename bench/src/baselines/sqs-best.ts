@@ -11,6 +11,7 @@
  * DeleteMessageBatch failure fails the run (those messages would be redelivered).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -64,6 +65,7 @@ export async function bestSqs(options: BaselineOptions): Promise<Rates> {
     const enqueuePerSec = perSecond(options.jobs, t0);
 
     const stop = new AbortController();
+    setMaxListeners(POLLERS * 2, stop.signal); // every poller's receive listens to it
     let done = 0;
     let ended = 0;
     const poller = async () => {
