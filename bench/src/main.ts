@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--scenario queue|images|runtime] --broker <name> [--jobs N] [--concurrency C]
+ * npm run bench -- [--scenario queue|images|runtime|api] --broker <name> [--jobs N] [--concurrency C]
  *                  [--batch B] [--runs R] [--latency L] [--images I]
  *
  * queue (default): polyqueue on one registered broker (enqueue rate, processing rate with a
@@ -12,6 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { brokerNames } from '@polyqueue/brokers';
+import { apiAcceptScenario } from './api-accept';
 import { baselines, type ContenderKind } from './baselines/index';
 import { driverOnlyRates, frameworkLatency, frameworkRates } from './framework';
 import { configureSharp, imageBenchRoot, makeTestImages, queuedThumbnails, rawSharpLoop } from './images';
@@ -61,7 +62,13 @@ else if (values.scenario === 'e2e')
     jobs: positive('jobs', process.argv.includes('--jobs') ? values.jobs! : '5000'),
     concurrency: positive('concurrency', values.concurrency ?? '32'),
   });
-else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images, runtime`);
+else if (values.scenario === 'api')
+  await apiAcceptScenario({
+    runs,
+    concurrency: positive('concurrency', values.concurrency ?? '32'),
+    seconds: 5,
+  });
+else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images, runtime, api`);
 
 /**
  * Runs every contender `runs` times, interleaved run by run so drift on a noisy machine hits them

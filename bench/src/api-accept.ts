@@ -1,0 +1,239 @@
+/**
+ * `--scenario api`: POST /v1/emails answered per second by the API on the default stack
+ * (BROKER=sqlite, STATE_URL=sqlite, both files on disk, synchronous=FULL: 202 only once the job
+ * record and the queue row are synced), without and with the email worker taking the jobs,
+ * versus a bare node http server that only parses the JSON. Each server is its own process
+ * started as `npm run start:api` starts it; the load comes from this process: `concurrency`
+ * keep-alive clients, each sending its next request when the last is answered.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { fmt, median, percentile } from './measure';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BODY = JSON.stringify({
+  to: 'someone@example.com',
+  subject: 'Hello',
+  body: 'A message from the bench.',
+});
+
+export interface AcceptOptions {
+  runs: number;
+  concurrency: number;
+  /** Timed seconds per contender and run, after one second of untimed load. */
+  seconds: number;
+}
+
+interface Sample {
+  perSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+interface Started {
+  port: number;
+  /** Stops the processes; resolves once they have exited. */
+  stop(): Promise<void>;
+  /** After stop: accepted jobs not found in the files (must be 0). */
+  check?(accepted: number): string;
+}
+
+/** The bare server: parse the JSON, answer 202 with an id, as the API's answer looks. */
+const BARE_SERVER = `
+const http = require('node:http');
+let n = 0;
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    try { JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { res.writeHead(400).end(); return; }
+    const body = JSON.stringify({ id: String(++n), status: 'queued' });
+    res.writeHead(202, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
+`;
+
+function spawnLogged(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+/** Resolves with the first JSON log line `match` accepts. */
+function waitForLine<T>(
+  child: ChildProcess,
+  match: (line: Record<string, unknown>) => T | undefined,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const onExit = (code: number | null) =>
+      reject(new Error(`process exited with ${code} before it was ready`));
+    child.once('exit', onExit);
+    lines.on('line', (line) => {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        return;
+      }
+      const found = match(parsed);
+      if (found !== undefined) {
+        child.off('exit', onExit);
+        resolve(found);
+      }
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function startBare(): Promise<Started> {
+  const child = spawnLogged(['-e', BARE_SERVER], process.env);
+  const port = await waitForLine(child, (l) => (typeof l.port === 'number' ? l.port : undefined));
+  return { port, stop: () => stopChild(child) };
+}
+
+/** The API (and the email worker) on fresh files in a temporary directory. */
+async function startApi(withWorker: boolean, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
+  const dir = mkdtempSync(join(tmpdir(), 'polyqueue-api-bench-'));
+  const env = {
+    ...process.env,
+    BROKER: 'sqlite',
+    SQLITE_PATH: join(dir, 'polyqueue.db'),
+    STATE_URL: `sqlite:${join(dir, 'state.db')}`,
+    STORAGE_ROOT: join(dir, 'storage'),
+    OUTBOX_DIR: join(dir, 'outbox'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    ...extraEnv,
+  };
+  const children: ChildProcess[] = [];
+  if (withWorker) {
+    const worker = spawnLogged(['--import', 'tsx', 'apps/email-worker/src/main.ts'], env);
+    children.push(worker);
+    await waitForLine(worker, (l) => (l.msg === 'worker ready' ? true : undefined));
+  }
+  const api = spawnLogged(['--import', 'tsx', 'apps/api/src/main.ts'], env);
+  children.push(api);
+  const port = await waitForLine(api, (l) => (typeof l.port === 'number' ? l.port : undefined));
+  return {
+    port,
+    stop: async () => {
+      for (const child of children.reverse()) await stopChild(child);
+    },
+    check: (accepted) => {
+      const state = new Database(join(dir, 'state.db'), { readonly: true });
+      const queue = new Database(join(dir, 'polyqueue.db'), { readonly: true });
+      const records = state.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM polyqueue_jobs').get()!.n;
+      const rows = queue.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM polyqueue_email').get()!.n;
+      state.close();
+      queue.close();
+      rmSync(dir, { recursive: true, force: true });
+      // Without the worker every accepted job is still a queue row; with it, rows leave.
+      const missing = withWorker ? accepted - records : Math.max(accepted - records, accepted - rows);
+      return `${accepted} accepted, ${records} records, ${rows} queue rows${missing > 0 ? `, ${missing} MISSING` : ''}`;
+    },
+  };
+}
+
+/** `concurrency` clients on keep-alive connections for `ms`; counts the 202s. */
+async function load(port: number, concurrency: number, ms: number): Promise<Sample & { accepted: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const latencies: number[] = [];
+  let failures = 0;
+  const started = performance.now();
+  const until = started + ms;
+  const post = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/v1/emails',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(BODY);
+    });
+  const client = async () => {
+    while (performance.now() < until) {
+      const t0 = performance.now();
+      const status = await post();
+      if (status === 202) latencies.push(performance.now() - t0);
+      else failures += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  const elapsed = performance.now() - started;
+  agent.destroy();
+  if (failures > 0) throw new Error(`${failures} requests were not answered 202`);
+  latencies.sort((a, b) => a - b);
+  return {
+    accepted: latencies.length,
+    perSec: (latencies.length / elapsed) * 1000,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+export async function apiAcceptScenario(options: AcceptOptions): Promise<void> {
+  const contenders = [
+    { label: 'bare node http server (JSON.parse, 202)', start: startBare },
+    { label: 'API POST /v1/emails, sqlite, no worker', start: () => startApi(false) },
+    { label: 'API POST /v1/emails, sqlite, email worker running', start: () => startApi(true) },
+  ];
+  const samples = contenders.map((): Sample[] => []);
+  for (let run = 0; run < options.runs; run++) {
+    for (const [i, c] of contenders.entries()) {
+      const server = await c.start();
+      const warm = await load(server.port, options.concurrency, 1_000);
+      const timed = await load(server.port, options.concurrency, options.seconds * 1_000);
+      await server.stop();
+      const check = server.check?.(warm.accepted + timed.accepted);
+      if (check?.includes('MISSING')) throw new Error(`${c.label}: ${check}`);
+      samples[i]!.push(timed);
+      process.stderr.write(
+        `run ${run + 1}/${options.runs} ${c.label}: ${fmt(timed.perSec)}/s${check ? ` (${check})` : ''}\n`,
+      );
+    }
+  }
+  const med = samples.map((s) => ({
+    perSec: median(s.map((x) => x.perSec)),
+    p50Ms: median(s.map((x) => x.p50Ms)),
+    p99Ms: median(s.map((x) => x.p99Ms)),
+  }));
+  const bare = med[0]!.perSec;
+  console.log(
+    `\napi accept: POST /v1/emails, ${options.concurrency} keep-alive clients, ${options.seconds} s per run after 1 s of warm-up, median of ${options.runs} runs; node ${process.version}\n`,
+  );
+  console.log('| contender | requests/s | p50 ms | p99 ms | ÷ bare server |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const [i, c] of contenders.entries()) {
+    const m = med[i]!;
+    const ratio = i === 0 ? '—' : `${fmt(m.perSec / bare, 2)}x`;
+    console.log(`| ${c.label} | ${fmt(m.perSec)} | ${fmt(m.p50Ms, 1)} | ${fmt(m.p99Ms, 1)} | ${ratio} |`);
+  }
+}
