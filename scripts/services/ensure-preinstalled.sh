@@ -3,19 +3,21 @@
 # and starts any that is down, with the same commands the machine uses. Idempotent.
 set -euo pipefail
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SERVICE=services # used by lib.sh
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 wait_port() { # name port seconds
-  local i
-  for ((i = 0; i < $3 * 4; i++)); do
-    port_open "$2" && { echo "$1 is up on 127.0.0.1:$2"; return 0; }
-    sleep 0.25
-  done
-  echo "$1 did not come up on 127.0.0.1:$2 within $3 s" >&2
-  return 1
+  if wait_until "$3" 0.25 port_open 127.0.0.1 "$2"; then
+    echo "$1 is up on 127.0.0.1:$2"
+  else
+    echo "$1 did not come up on 127.0.0.1:$2 within $3 s" >&2
+    return 1
+  fi
 }
 
-if ! port_open 6379; then
+if ! port_open 127.0.0.1 6379; then
   echo "starting Redis"
   mkdir -p /var/lib/redis /var/log/redis
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
@@ -23,7 +25,7 @@ if ! port_open 6379; then
 fi
 wait_port Redis 6379 30
 
-if ! port_open 5672; then
+if ! port_open 127.0.0.1 5672; then
   if rabbitmqctl -q status >/dev/null 2>&1; then
     echo "RabbitMQ node is up with its app stopped; starting the app"
     rabbitmqctl start_app
@@ -36,7 +38,7 @@ wait_port RabbitMQ 5672 90
 # The port opens before the app is booted; wait for the node to finish booting.
 timeout 90 rabbitmqctl await_startup >/dev/null
 
-if ! port_open 3306; then
+if ! port_open 127.0.0.1 3306; then
   echo "starting MariaDB"
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
 fi

@@ -89,15 +89,7 @@ list_queues() { # prints the HTTP status code
 }
 
 cmd_start() {
-  local pid
-  if pid=$(running_pid "$PIDFILE" "$MARKER"); then
-    log "already running (pid $pid) on $ENDPOINT — nothing to do"
-    return 0
-  fi
-  if port_open "$ELASTICMQ_HOST" "$ELASTICMQ_PORT"; then
-    log "$ENDPOINT is already answering (not started by this script) — nothing to do"
-    return 0
-  fi
+  one_up "$ENDPOINT" "$ELASTICMQ_HOST" "$ELASTICMQ_PORT" && return 0
   need java
   resolve_jars "$HERE/pom.xml" "$LIB" -Delasticmq.version="$ELASTICMQ_VERSION"
   write_config
@@ -110,64 +102,23 @@ cmd_start() {
   log "started elasticmq $ELASTICMQ_VERSION (pid $(<"$PIDFILE"), $storage) on $ENDPOINT; log: $LOGFILE"
 }
 
+lists_queues() { # sets code to ListQueues' HTTP status
+  code=$(list_queues)
+  [[ "$code" == 200 ]]
+}
+
 cmd_wait() {
-  local deadline=$((SECONDS + ELASTICMQ_WAIT_TIMEOUT)) code=
+  local code=
   need curl
   log "waiting for $ENDPOINT (timeout ${ELASTICMQ_WAIT_TIMEOUT}s) ..."
-  while ((SECONDS < deadline)); do
-    if [[ -f "$PIDFILE" ]] && ! running_pid "$PIDFILE" "$MARKER" >/dev/null; then
-      tail_log "$LOGFILE" 60
-      die "server process exited while starting"
-    fi
-    code=$(list_queues)
-    if [[ "$code" == 200 ]]; then
-      log "ready on $ENDPOINT"
-      return 0
-    fi
-    sleep 0.5
-  done
-  tail_log "$LOGFILE" 60
-  die "not ready within ${ELASTICMQ_WAIT_TIMEOUT}s (last ListQueues HTTP status: ${code:-none})"
+  one_ready "$ELASTICMQ_WAIT_TIMEOUT" 0.5 lists_queues ||
+    die "not ready within ${ELASTICMQ_WAIT_TIMEOUT}s (last ListQueues HTTP status: ${code:-none})"
+  log "ready on $ENDPOINT"
 }
 
-cmd_stop() {
-  if ! stop_pid "$PIDFILE" "$MARKER" "$ELASTICMQ_STOP_TIMEOUT"; then
-    if port_open "$ELASTICMQ_HOST" "$ELASTICMQ_PORT"; then
-      die "not started by this script, but $ENDPOINT is answering — stop it yourself"
-    fi
-    log "not running"
-    return 0
-  fi
-  wait_port_closed "$ELASTICMQ_HOST" "$ELASTICMQ_PORT" 10 || die "$ENDPOINT still open after stop"
-}
+cmd_stop() { one_stop "$ENDPOINT" "$ELASTICMQ_HOST" "$ELASTICMQ_PORT" "$ELASTICMQ_STOP_TIMEOUT"; }
+cmd_status() { one_status "$ENDPOINT" "$ELASTICMQ_HOST" "$ELASTICMQ_PORT"; }
+cmd_restart() { cmd_stop && cmd_start && cmd_wait; }
+cmd_clean() { one_clean "$DATA"; }
 
-cmd_status() {
-  local pid
-  if pid=$(running_pid "$PIDFILE" "$MARKER"); then
-    log "running (pid $pid) on $ENDPOINT; log: $LOGFILE"
-  elif port_open "$ELASTICMQ_HOST" "$ELASTICMQ_PORT"; then
-    log "$ENDPOINT is answering, but not started by this script"
-  else
-    log "not running"
-    return 1
-  fi
-}
-
-cmd_clean() {
-  running_pid "$PIDFILE" "$MARKER" >/dev/null && die "running; stop it first"
-  log "deleting $DATA"
-  rm -rf "$DATA"
-}
-
-case "${1:-}" in
-  start) cmd_start ;;
-  wait) cmd_wait ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  restart) cmd_stop && cmd_start && cmd_wait ;;
-  clean) cmd_clean ;;
-  *)
-    echo "usage: $0 start|wait|stop|status|restart|clean" >&2
-    exit 2
-    ;;
-esac
+dispatch "start|wait|stop|status|restart|clean" "$@"

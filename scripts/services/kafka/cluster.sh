@@ -121,33 +121,32 @@ cmd_start() {
   for ((n = 1; n <= NODES; n++)); do start_node "$n"; done
 }
 
+# ready CFG: every node up and registered, and no partition short of replicas (a restarted node
+# caught up). Dies when a node exited while starting.
+ready() {
+  local n ok=1 out
+  for ((n = 1; n <= NODES; n++)); do
+    if [[ -f "$(pidfile "$n")" ]] && ! running_pid "$(pidfile "$n")" "$(props "$n")" >/dev/null; then
+      tail_log "$(logfile "$n")" 40
+      die "node $n exited while starting"
+    fi
+    port_open "$HOST" "$(broker_port "$n")" || ok=0
+  done
+  ((ok)) && out=$(timeout 30 "${CLI_JAVA[@]}" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$(bootstrap)" --command-config "$1" --describe \
+    --under-replicated-partitions 2>/dev/null) && [[ -z "$out" ]] &&
+    timeout 30 "${CLI_JAVA[@]}" kafka.admin.BrokerApiVersionsCommand \
+      --bootstrap-server "$(bootstrap)" --command-config "$1" 2>/dev/null |
+    grep -c '^127.0.0.1:' | grep -qx "$NODES"
+}
+
 cmd_wait() {
-  local deadline=$((SECONDS + WAIT_TIMEOUT)) cfg="$ROOT/admin.properties" n ok out
+  local cfg="$ROOT/admin.properties"
   mkdir -p "$ROOT"
   printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=8000\n' >"$cfg"
   log "waiting for $(bootstrap) (timeout ${WAIT_TIMEOUT}s) ..."
-  while ((SECONDS < deadline)); do
-    ok=1
-    for ((n = 1; n <= NODES; n++)); do
-      if [[ -f "$(pidfile "$n")" ]] && ! running_pid "$(pidfile "$n")" "$(props "$n")" >/dev/null; then
-        tail_log "$(logfile "$n")" 40
-        die "node $n exited while starting"
-      fi
-      port_open "$HOST" "$(broker_port "$n")" || ok=0
-    done
-    # Every broker registered, and no partition short of replicas (a restarted node caught up).
-    if ((ok)) && out=$(timeout 30 "${CLI_JAVA[@]}" org.apache.kafka.tools.TopicCommand \
-      --bootstrap-server "$(bootstrap)" --command-config "$cfg" --describe \
-      --under-replicated-partitions 2>/dev/null) && [[ -z "$out" ]] &&
-      timeout 30 "${CLI_JAVA[@]}" kafka.admin.BrokerApiVersionsCommand \
-        --bootstrap-server "$(bootstrap)" --command-config "$cfg" 2>/dev/null |
-      grep -c '^127.0.0.1:' | grep -qx "$NODES"; then
-      log "ready: KAFKA_BROKERS=$(bootstrap)"
-      return 0
-    fi
-    sleep 1
-  done
-  die "cluster not ready within ${WAIT_TIMEOUT}s"
+  wait_until "$WAIT_TIMEOUT" 1 ready "$cfg" || die "cluster not ready within ${WAIT_TIMEOUT}s"
+  log "ready: KAFKA_BROKERS=$(bootstrap)"
 }
 
 cmd_stop() {
@@ -187,18 +186,8 @@ cmd_clean() {
   rm -rf "$ROOT"
 }
 
-case "${1:-}" in
-  start) cmd_start ;;
-  wait) cmd_wait ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  kill) cmd_kill "${2:-}" ;;
-  start-node) check_node "${2:-}" && start_node "$2" ;;
-  brokers) bootstrap ;;
-  topics) shift && exec "${CLI_JAVA[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" "$@" ;;
-  clean) cmd_clean ;;
-  *)
-    echo "usage: $0 start|wait|stop|status|kill <n>|start-node <n>|brokers|topics <args>|clean" >&2
-    exit 2
-    ;;
-esac
+cmd_start_node() { check_node "${1:-}" && start_node "$1"; }
+cmd_brokers() { bootstrap; }
+cmd_topics() { exec "${CLI_JAVA[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" "$@"; }
+
+dispatch "start|wait|stop|status|kill <n>|start-node <n>|brokers|topics <args>|clean" "$@"

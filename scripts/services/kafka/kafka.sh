@@ -84,15 +84,7 @@ format_storage() {
 }
 
 cmd_start() {
-  local pid
-  if pid=$(running_pid "$PIDFILE" "$MARKER"); then
-    log "already running (pid $pid) on $KAFKA_BOOTSTRAP — nothing to do"
-    return 0
-  fi
-  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-    log "$KAFKA_BOOTSTRAP is already answering (not started by this script) — nothing to do"
-    return 0
-  fi
+  one_up "$KAFKA_BOOTSTRAP" "$KAFKA_HOST" "$KAFKA_PORT" && return 0
   if port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT"; then
     die "controller port $KAFKA_HOST:$KAFKA_CONTROLLER_PORT is in use by another process"
   fi
@@ -108,73 +100,32 @@ cmd_start() {
   log "started kafka $KAFKA_VERSION (pid $(<"$PIDFILE")) on $KAFKA_BOOTSTRAP; log: $LOGFILE"
 }
 
+# answers CFG: the port first (cheap), then a real metadata round-trip through the admin client.
+answers() {
+  port_open "$KAFKA_HOST" "$KAFKA_PORT" &&
+    timeout 20 "${CLI_JAVA[@]}" org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$1" --list >/dev/null 2>&1
+}
+
 cmd_wait() {
-  local deadline=$((SECONDS + KAFKA_WAIT_TIMEOUT)) cfg="$RUN/admin.properties"
+  local cfg="$RUN/admin.properties"
   mkdir -p "$RUN"
   printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=8000\n' >"$cfg"
   log "waiting for broker on $KAFKA_BOOTSTRAP (timeout ${KAFKA_WAIT_TIMEOUT}s) ..."
-  while ((SECONDS < deadline)); do
-    if [[ -f "$PIDFILE" ]] && ! running_pid "$PIDFILE" "$MARKER" >/dev/null; then
-      tail_log "$LOGFILE" 60
-      die "broker process exited while starting"
-    fi
-    # Port first (cheap), then a real metadata round-trip through the admin client.
-    if port_open "$KAFKA_HOST" "$KAFKA_PORT" &&
-      timeout 20 "${CLI_JAVA[@]}" org.apache.kafka.tools.TopicCommand \
-        --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$cfg" --list >/dev/null 2>&1; then
-      log "ready on $KAFKA_BOOTSTRAP"
-      return 0
-    fi
-    sleep 1
-  done
-  tail_log "$LOGFILE" 60
-  die "broker did not become ready within ${KAFKA_WAIT_TIMEOUT}s"
+  one_ready "$KAFKA_WAIT_TIMEOUT" 1 answers "$cfg" ||
+    die "broker did not become ready within ${KAFKA_WAIT_TIMEOUT}s"
+  log "ready on $KAFKA_BOOTSTRAP"
 }
 
-cmd_stop() {
-  if ! stop_pid "$PIDFILE" "$MARKER" "$KAFKA_STOP_TIMEOUT"; then
-    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-      die "not started by this script, but $KAFKA_BOOTSTRAP is answering — stop it yourself"
-    fi
-    log "not running"
-    return 0
-  fi
-  wait_port_closed "$KAFKA_HOST" "$KAFKA_PORT" 10 || die "$KAFKA_BOOTSTRAP still open after stop"
-}
-
-cmd_status() {
-  local pid
-  if pid=$(running_pid "$PIDFILE" "$MARKER"); then
-    log "running (pid $pid) on $KAFKA_BOOTSTRAP; data: $DATA; log: $LOGFILE"
-  elif port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-    log "$KAFKA_BOOTSTRAP is answering, but not started by this script"
-  else
-    log "not running"
-    return 1
-  fi
-}
+cmd_stop() { one_stop "$KAFKA_BOOTSTRAP" "$KAFKA_HOST" "$KAFKA_PORT" "$KAFKA_STOP_TIMEOUT"; }
+cmd_status() { one_status "$KAFKA_BOOTSTRAP" "$KAFKA_HOST" "$KAFKA_PORT" "data: $DATA"; }
+cmd_restart() { cmd_stop && cmd_start && cmd_wait; }
 
 cmd_topics() {
   [[ -f "$LIB/.complete" ]] || die "jars not resolved yet; run '$0 start' first"
   exec "${CLI_JAVA[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" "$@"
 }
 
-cmd_clean() {
-  running_pid "$PIDFILE" "$MARKER" >/dev/null && die "running; stop it first"
-  log "deleting $DATA"
-  rm -rf "$DATA"
-}
+cmd_clean() { one_clean "$DATA"; }
 
-case "${1:-}" in
-  start) cmd_start ;;
-  wait) cmd_wait ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  restart) cmd_stop && cmd_start && cmd_wait ;;
-  topics) shift && cmd_topics "$@" ;;
-  clean) cmd_clean ;;
-  *)
-    echo "usage: $0 start|wait|stop|status|restart|topics <args>|clean" >&2
-    exit 2
-    ;;
-esac
+dispatch "start|wait|stop|status|restart|topics <args>|clean" "$@"

@@ -117,18 +117,18 @@ cmd_start() {
   cmd_wait
 }
 
+# all_running: node 1 reports every node of the cluster running.
+all_running() {
+  local count
+  count=$(ctl 1 cluster_status --formatter json 2>/dev/null |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).running_nodes.length)}catch{console.log(0)}})')
+  [[ "$count" == "$NODES" ]]
+}
+
 cmd_wait() {
-  local deadline=$((SECONDS + WAIT_TIMEOUT)) count
-  while ((SECONDS < deadline)); do
-    count=$(ctl 1 cluster_status --formatter json 2>/dev/null |
-      node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).running_nodes.length)}catch{console.log(0)}})')
-    if [[ "$count" == "$NODES" ]]; then
-      log "ready: AMQP on 127.0.0.1:$(amqp_port 1)-$(amqp_port "$NODES"), $NODES nodes running"
-      return 0
-    fi
-    sleep 1
-  done
-  die "the cluster did not report $NODES running nodes within ${WAIT_TIMEOUT}s"
+  wait_until "$WAIT_TIMEOUT" 1 all_running ||
+    die "the cluster did not report $NODES running nodes within ${WAIT_TIMEOUT}s"
+  log "ready: AMQP on 127.0.0.1:$(amqp_port 1)-$(amqp_port "$NODES"), $NODES nodes running"
 }
 
 # The node's Erlang VM, by its pid file: alive even while the node is paused (with
@@ -141,15 +141,11 @@ vm_pid() {
 }
 
 cmd_stop() {
-  local n pid i
+  local n pid
   for ((n = 1; n <= NODES; n++)); do
     pid=$(vm_pid "$n") || continue
     ctl "$n" -q stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      pid_alive "$pid" beam || break
-      sleep 0.2
-    done
-    if pid_alive "$pid" beam; then
+    if ! wait_until 20 0.2 pid_gone "$pid" beam; then
       log "$(node_name "$n") still up after 20 s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -200,18 +196,6 @@ cmd_clean() {
   rm -rf "$ROOT"
 }
 
-case "${1:-}" in
-  start) cmd_start ;;
-  wait) cmd_wait ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  kill) cmd_kill "${2:-}" ;;
-  start-node) check_node "${2:-}" && start_node "$2" && cmd_wait ;;
-  urls) cmd_urls ;;
-  leader) cmd_leader "${2:-}" ;;
-  clean) cmd_clean ;;
-  *)
-    echo "usage: $0 start|wait|stop|status|kill <n>|start-node <n>|urls|leader <queue>|clean" >&2
-    exit 2
-    ;;
-esac
+cmd_start_node() { check_node "${1:-}" && start_node "$1" && cmd_wait; }
+
+dispatch "start|wait|stop|status|kill <n>|start-node <n>|urls|leader <queue>|clean" "$@"

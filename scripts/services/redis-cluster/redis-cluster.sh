@@ -58,13 +58,8 @@ cmd_start() {
     start_node "$port"
     started+=("$port")
   done
-  local i
   for port in $(ports); do
-    for ((i = 0; i < 100; i++)); do
-      answers "$port" && break
-      sleep 0.1
-    done
-    answers "$port" || { tail_log "$DATA/$port/redis.log" 20; die "node $HOST:$port did not start"; }
+    wait_until 10 0.1 answers "$port" || { tail_log "$DATA/$port/redis.log" 20; die "node $HOST:$port did not start"; }
   done
   ((${#started[@]} == 0)) || log "started nodes ${started[*]}"
   # A fresh set of nodes (no slot assigned anywhere): create the cluster. Nodes that knew each
@@ -98,37 +93,31 @@ in_sync() {
   grep -q '^master_link_status:up' <<<"$replication"
 }
 
-cmd_wait() {
-  local deadline=$((SECONDS + WAIT_TIMEOUT)) port ok
-  while ((SECONDS < deadline)); do
-    ok=1
-    for port in $(ports); do
-      if ! node_ok "$port" || ! in_sync "$port"; then
-        ok=0
-        break
-      fi
-    done
-    if ((ok)); then
-      log "ready: REDIS_CLUSTER_NODES=$(cmd_nodes)"
-      return 0
-    fi
-    sleep 0.25
+# cluster_ok: every node sees a healthy cluster and every replica is in sync; sets port to the
+# first node that does not.
+cluster_ok() {
+  for port in $(ports); do
+    node_ok "$port" && in_sync "$port" || return 1
   done
+}
+
+cmd_wait() {
+  local port
+  if wait_until "$WAIT_TIMEOUT" 0.25 cluster_ok; then
+    log "ready: REDIS_CLUSTER_NODES=$(cmd_nodes)"
+    return 0
+  fi
   cli "$BASE_PORT" cluster nodes >&2 || true
   die "cluster not ok within ${WAIT_TIMEOUT}s (node $port: state $(info_field "$port" cluster_state))"
 }
 
 cmd_stop() {
-  local port pid i
+  local port pid
   for port in $(ports); do
     pid=$(cat "$DATA/$port/redis.pid" 2>/dev/null || true)
     answers "$port" || continue
     cli "$port" shutdown nosave >/dev/null 2>&1 || true
-    for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
-      port_open "$HOST" "$port" || break
-      sleep 0.2
-    done
-    if port_open "$HOST" "$port" && [[ -n "$pid" ]] && pid_alive "$pid" redis-server; then
+    if ! wait_port_closed "$HOST" "$port" "$STOP_TIMEOUT" && [[ -n "$pid" ]] && pid_alive "$pid" redis-server; then
       log "node $port still up after ${STOP_TIMEOUT}s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -166,15 +155,4 @@ cmd_clean() {
   rm -rf "$DATA"
 }
 
-case "${1:-}" in
-  start) cmd_start ;;
-  wait) cmd_wait ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  nodes) cmd_nodes ;;
-  clean) cmd_clean ;;
-  *)
-    echo "usage: $0 start|wait|stop|status|nodes|clean" >&2
-    exit 2
-    ;;
-esac
+dispatch "start|wait|stop|status|nodes|clean" "$@"
