@@ -8,13 +8,15 @@ import {
   type Logger,
 } from '@polyqueue/core';
 import { type JobType, queueForJobType } from '@polyqueue/jobs';
+import { assertBrokerCan, type FlowOptions } from './flow-control';
 import { problems } from './problem';
 
 /** lastError of a job whose record was written but whose message the broker did not accept. */
 const NOT_ENQUEUED = 'not enqueued: ';
 
 export interface EnqueueDeps {
-  broker: Pick<Broker, 'publish'>;
+  /** name and capabilities: a delay or priority the broker cannot honour is refused up front. */
+  broker: Pick<Broker, 'publish' | 'name' | 'capabilities'>;
   jobs: JobStateStore;
   newId: () => string;
   now: () => Date;
@@ -31,6 +33,8 @@ export interface EnqueueRequest {
   traceparent?: string;
   /** Runs once the record is written and before publishing (the image upload moves into place). */
   beforePublish?(jobId: string): Promise<void>;
+  /** Delay and priority, passed to Broker.publish; checked against the broker's capabilities first. */
+  flow?: FlowOptions;
 }
 
 export interface EnqueueResult {
@@ -52,6 +56,8 @@ export interface EnqueueResult {
  * lose it.
  */
 export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Promise<EnqueueResult> {
+  // Before the record: a refused job leaves nothing behind.
+  if (request.flow) assertBrokerCan(deps.broker, request.flow);
   const queue = queueForJobType[request.type];
   const at = deps.now().toISOString();
   const record: JobRecord = {
@@ -83,7 +89,7 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
       id: job.id,
       ...(request.traceparent ? { traceparent: request.traceparent } : {}),
     });
-    await deps.broker.publish(queue, [{ envelope }]);
+    await deps.broker.publish(queue, [{ envelope, ...request.flow }]);
   } catch (error) {
     const reason = `${NOT_ENQUEUED}${errorMessage(error)}`;
     deps.logger.error({ err: error, jobId: job.id, queue }, 'could not enqueue job');

@@ -2,10 +2,13 @@ import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
 
-/** One invalid field: `field` in dotted form (`payload.to`), `pointer` as a JSON Pointer (RFC 6901). */
+/**
+ * One invalid field: `field` in dotted form (`payload.to`) or a header's name, `pointer` as a
+ * JSON Pointer (RFC 6901) into the body, absent for a header.
+ */
 export interface FieldError {
   field: string;
-  pointer: string;
+  pointer?: string;
   message: string;
 }
 

@@ -5,6 +5,7 @@ import { type ImageVariant, processImagePayloadSchema } from '@polyqueue/jobs';
 import { Router } from 'express';
 import { type ApiContext, findJob, isVariantResult, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
+import { assertBrokerCan, flowFromHeaders } from './flow-control';
 import { bearerAuth, idempotencyKeyOf, traceparentOf } from './http';
 import { extensionFor } from './image-sniff';
 import { fieldErrors, problems } from './problem';
@@ -20,8 +21,10 @@ export function imageRoutes(ctx: ApiContext): Router {
   const router = Router();
 
   router.post('/v1/images', bearerAuth(ctx.apiToken), async (req, res) => {
-    // Read the header before the body, so a bad key does not cost an upload.
+    // Read the headers before the body, so a bad key, delay or priority does not cost an upload.
     const idempotencyKey = idempotencyKeyOf(req);
+    const flow = flowFromHeaders(req, ctx.now());
+    assertBrokerCan(ctx.broker, flow);
     const upload = await receiveImageUpload(req, {
       tempDir: resolveInStorage(ctx.storageRoot, 'tmp'),
       maxBytes: ctx.limits.imageBytes,
@@ -39,6 +42,7 @@ export function imageRoutes(ctx: ApiContext): Router {
         requestHash: hashJson('process_image', { sha256: upload.sha256, variants }),
         idempotencyKey,
         traceparent: traceparentOf(req),
+        flow,
         async beforePublish(id) {
           const target = resolveInStorage(ctx.storageRoot, uploadPathFor(id, extension));
           await mkdir(dirname(target), { recursive: true });

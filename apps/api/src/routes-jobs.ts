@@ -2,25 +2,32 @@ import { resolveExistingInStorage } from '@polyqueue/app-runtime';
 import { isJobType, type JobType, jobSchemas } from '@polyqueue/jobs';
 import { type Response, Router } from 'express';
 import { z } from 'zod';
+import { cancelJob } from './cancel';
 import { type ApiContext, findJob, jobView, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
+import { type FlowOptions, flowFromBody, takeFlowFields } from './flow-control';
 import { bearerAuth, idempotencyKeyOf, jsonBody, traceparentOf } from './http';
 import { fieldErrors, problems } from './problem';
 
 const jobRequestSchema = z.object({ type: z.string().min(1), payload: z.unknown() });
 
-/** POST /v1/emails, POST /v1/jobs, GET /v1/jobs/:id. */
+/** POST /v1/emails, POST /v1/jobs, GET /v1/jobs/:id, DELETE /v1/jobs/:id. */
 export function jobRoutes(ctx: ApiContext): Router {
   const router = Router();
   const auth = bearerAuth(ctx.apiToken);
   const json = jsonBody(ctx.limits.jsonBytes);
 
   router.post('/v1/emails', auth, ...json, async (req, res) => {
-    const payload = parse(jobSchemas.send_email, req.body, []);
-    await accept(ctx, res, 'send_email', payload, idempotencyKeyOf(req), traceparentOf(req));
+    // delayMs, runAt and priority sit beside the email's fields (no field of send_email has those names).
+    const { raw, rest } = takeFlowFields(req.body);
+    const flow = flowFromBody(raw, ctx.now());
+    const payload = parse(jobSchemas.send_email, rest, []);
+    await accept(ctx, res, 'send_email', payload, idempotencyKeyOf(req), traceparentOf(req), flow);
   });
 
   router.post('/v1/jobs', auth, ...json, async (req, res) => {
+    const { raw } = takeFlowFields(req.body);
+    const flow = flowFromBody(raw, ctx.now());
     const body = parse(jobRequestSchema, req.body, []);
     if (!isJobType(body.type)) {
       const valid = Object.keys(jobSchemas).join(', ');
@@ -30,12 +37,21 @@ export function jobRoutes(ctx: ApiContext): Router {
     }
     const payload = parse(jobSchemas[body.type] as z.ZodType, body.payload, ['payload']);
     if (body.type === 'process_image') await assertStoredFile(ctx, (payload as { path: string }).path);
-    await accept(ctx, res, body.type, payload, idempotencyKeyOf(req), traceparentOf(req));
+    await accept(ctx, res, body.type, payload, idempotencyKeyOf(req), traceparentOf(req), flow);
   });
 
   router.get('/v1/jobs/:id', async (req, res) => {
     const job = await findJob(ctx, req.params.id);
     res.set('Cache-Control', 'no-store').json(jobView(job));
+  });
+
+  router.delete('/v1/jobs/:id', auth, async (req, res) => {
+    const { job, wasRunning } = await cancelJob(ctx, String(req.params.id));
+    // 202 for a running job: its worker aborts the handler within about a second.
+    res
+      .status(wasRunning ? 202 : 200)
+      .set('Cache-Control', 'no-store')
+      .json(jobView(job));
   });
 
   return router;
@@ -48,6 +64,7 @@ async function accept(
   payload: unknown,
   idempotencyKey: string | undefined,
   traceparent: string | undefined,
+  flow: FlowOptions,
 ): Promise<void> {
   const { job, replayed } = await enqueueJob(ctx, {
     type,
@@ -55,6 +72,7 @@ async function accept(
     requestHash: hashJson(type, payload),
     idempotencyKey,
     traceparent,
+    flow,
   });
   if (!replayed) ctx.enqueued.inc({ type });
   sendAccepted(res, job, replayed);

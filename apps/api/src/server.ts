@@ -14,7 +14,7 @@ import { drain } from './uploads';
 
 export interface ApiDeps {
   /** Jobs are published; /readyz pings the broker and /metrics reads each queue's stats. */
-  broker: Pick<Broker, 'publish'> & Pick<BrokerAdmin, 'ping' | 'stats'>;
+  broker: Pick<Broker, 'publish' | 'name' | 'capabilities'> & Pick<BrokerAdmin, 'ping' | 'stats'>;
   /** Job status records; ping() is what /readyz calls. */
   state: JobStateStore & { ping(): Promise<void> };
   /** The pause flags: POST /v1/queues/:q/pause and /resume are served only with them. */
@@ -38,6 +38,10 @@ export interface ApiDeps {
  *   POST /v1/images               raw image/* body or multipart -> 202 + Location
  *   POST /v1/jobs                 {type, payload}              -> 202 + Location
  *   GET  /v1/jobs/:id             status, attempts, lastError, result
+ *   DELETE /v1/jobs/:id           cancel a job not yet finished -> 200 | 202 (running)
+ *
+ * The POSTs take a delay and priority (delayMs, runAt, priority): body fields on the JSON
+ * routes, Polyqueue-* headers on /v1/images (flow-control.ts).
  *   GET  /v1/images/:id/:variant  a produced variant
  *   POST /v1/queues/:q/pause, /resume  stop or restart every worker's fetching from a queue
  *   GET  /healthz, /readyz, /metrics
