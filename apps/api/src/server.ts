@@ -39,12 +39,12 @@ export interface ApiDeps {
  *   POST /v1/jobs                 {type, payload}              -> 202 + Location
  *   GET  /v1/jobs/:id             status, attempts, lastError, result
  *   DELETE /v1/jobs/:id           cancel a job not yet finished -> 200 | 202 (running)
- *
- * The POSTs take a delay and priority (delayMs, runAt, priority): body fields on the JSON
- * routes, Polyqueue-* headers on /v1/images (flow-control.ts).
  *   GET  /v1/images/:id/:variant  a produced variant
  *   POST /v1/queues/:q/pause, /resume  stop or restart every worker's fetching from a queue
  *   GET  /healthz, /readyz, /metrics
+ *
+ * The POSTs take a delay and priority (delayMs, runAt, priority): body fields on the JSON
+ * routes, Polyqueue-* headers on /v1/images (flow-control.ts).
  *
  * Errors are application/problem+json (RFC 9457).
  */
