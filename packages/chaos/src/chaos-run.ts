@@ -22,10 +22,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@polyqueue/testkit/net';
 import { type BrokerName, type BrokerServer, openBroker, type RunTraces } from './broker-servers';
 import { faultInjector, faultPlan, runFaults } from './faults';
 import { LoadClient, type PostedJob } from './load-client';
-import { freePort, Service, sleep } from './processes';
+import { Service, sleep } from './processes';
 import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, withJobIds } from './report';
 import { type SmtpSink, startSmtpSink } from './smtp-sink';
 

@@ -1,7 +1,8 @@
+export { freePort } from '@polyqueue/testkit/net';
 export { BROKERS, type BrokerName, type BrokerServer, openBroker } from './broker-servers';
 export { type ChaosOptions, commitOf, runChaos } from './chaos-run';
 export { LoadClient, type PostedJob } from './load-client';
-export { freePort, killAllChildren, Service } from './processes';
+export { killAllChildren, Service } from './processes';
 export {
   type FaultRecord,
   type Redelivery,

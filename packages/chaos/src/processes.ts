@@ -8,7 +8,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -32,18 +31,6 @@ export function spawnTracked(command: string, args: string[], options: Parameter
   live.add(child);
   child.on('exit', () => live.delete(child));
   return child;
-}
-
-/** A free TCP port on 127.0.0.1 (bound and released; good enough for one run on one host). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 const built = new Set<string>();

@@ -8,7 +8,8 @@ import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, spawnTracked } from '../processes';
+import { freePort } from '@polyqueue/testkit/net';
+import { spawnTracked } from '../processes';
 import type { BrokerContext, BrokerName, BrokerServer } from './types';
 import { until } from './wait';
 

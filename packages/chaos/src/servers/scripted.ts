@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../processes';
+import { freePort } from '@polyqueue/testkit/net';
 import type { BrokerContext, BrokerServer } from './types';
 
 const run = promisify(execFile);
