@@ -20,8 +20,10 @@ export function createEmailHandler(
   return defineJob(acceptedJobSchemas.send_email, async (payload, context) => {
     const message = buildMessage(payload, context.envelope.id, options);
     try {
-      return await transport.send(message, context.envelope.id);
+      // A cancel (DELETE /v1/jobs/:id) closes the SMTP connection carrying the message.
+      return await transport.send(message, context.envelope.id, context.signal);
     } catch (error) {
+      if (context.signal.aborted) throw context.signal.reason;
       throw classifySmtpError(error);
     }
   });

@@ -18,8 +18,12 @@ export interface SendResult {
 
 export interface MailTransport {
   readonly kind: 'smtp' | 'outbox';
-  /** `name` is the outbox file's name (the job id); SMTP ignores it. */
-  send(message: Mail.Options, name: string): Promise<SendResult>;
+  /**
+   * `name` is the outbox file's name (the job id); SMTP ignores it. When `signal` aborts (the
+   * job was cancelled), the send stops and rejects with the signal's reason: SMTP closes the
+   * connection carrying the message (before the final "." nothing is sent).
+   */
+  send(message: Mail.Options, name: string, signal?: AbortSignal): Promise<SendResult>;
   close(): Promise<void>;
 }
 
@@ -29,18 +33,30 @@ export interface MailTransport {
  * nodemailer's `responseCode` / `response` / `code` for classifySmtpError.
  */
 export function createSmtpTransport(url: string, poolSize: number): MailTransport {
-  const transporter = nodemailer.createTransport({
-    url,
-    pool: true,
-    maxConnections: poolSize,
-    connectionTimeout: 15_000,
-    greetingTimeout: 15_000,
-    socketTimeout: 60_000,
-  } as Parameters<typeof nodemailer.createTransport>[0]);
+  const transporter = nodemailer.createTransport(
+    withOptions(url, {
+      pool: true,
+      maxConnections: poolSize,
+      connectionTimeout: 15_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 60_000,
+    }),
+  );
   return {
     kind: 'smtp',
-    async send(message) {
-      const info = await transporter.sendMail(message);
+    async send(message, _name, signal) {
+      signal?.throwIfAborted();
+      const sending = transporter.sendMail(message);
+      const onAbort = () => abortPooledSend(transporter, message.messageId);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let info: Awaited<typeof sending>;
+      try {
+        info = await sending;
+      } catch (error) {
+        throw signal?.aborted ? signal.reason : error;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
       return {
         transport: 'smtp',
         messageId: info.messageId,
@@ -90,6 +106,55 @@ export function createOutboxTransport(dir: string): MailTransport {
       builder.close();
     },
   };
+}
+
+/**
+ * The SMTP_URL with these options added to its query where it does not set them: given a `url`,
+ * nodemailer takes every option from the URL and ignores those beside it (so `pool` there made
+ * no pool). The URL's own query (e.g. ?socketTimeout=) still wins.
+ */
+function withOptions(url: string, options: Record<string, string | number | boolean>): string {
+  const parsed = new URL(url);
+  for (const [name, value] of Object.entries(options))
+    if (!parsed.searchParams.has(name)) parsed.searchParams.set(name, String(value));
+  return parsed.toString();
+}
+
+/** What of nodemailer's SMTP pool abortPooledSend reaches into (smtp-pool/index.js, pool-resource.js). */
+interface PoolInternals {
+  _connections?: {
+    queueEntry?: false | { messageId?: string; callback(error: Error): void };
+    close(): void;
+  }[];
+  _queue?: { mail: { message: { getHeader(name: string): string } }; callback(error: Error): void }[];
+}
+
+/**
+ * nodemailer has no per-message abort, and closing the transport would close every pooled
+ * connection, failing other jobs' sends. So: the pool connection that carries this Message-ID is
+ * closed (its send fails at once, and the pool opens another for later messages), or the message
+ * still waiting for a connection is taken off the pool's queue. Before the final "." the server
+ * commits nothing; after it, the server may already have the message. Reaches into the pool's
+ * internals, checked by a test against a real server (test/email.test.ts).
+ */
+function abortPooledSend(transporter: nodemailer.Transporter, messageId: string | undefined): void {
+  if (!messageId) return;
+  const id = messageId.replace(/[<>\s]/g, '');
+  const pool = (transporter as unknown as { transporter?: PoolInternals }).transporter;
+  const connection = pool?._connections?.find((c) => c.queueEntry && c.queueEntry.messageId === id);
+  if (connection?.queueEntry) {
+    // Taken off first: the pool sends again a message whose connection closed under it.
+    const entry = connection.queueEntry;
+    connection.queueEntry = false;
+    connection.close();
+    entry.callback(new Error('send aborted'));
+    return;
+  }
+  const queue = pool?._queue;
+  const index =
+    queue?.findIndex((e) => (e.mail.message.getHeader('message-id') ?? '').replace(/[<>\s]/g, '') === id) ??
+    -1;
+  if (queue && index >= 0) queue.splice(index, 1)[0]!.callback(new Error('send aborted'));
 }
 
 function addresses(list: (string | Mail.Address)[] | undefined): string[] {

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createEnvelope,
+  JobCancelledError,
   type JobContext,
   NonRetryableError,
   RetryableError,
   silentLogger,
 } from '@polyqueue/core';
+import { eventually } from '@polyqueue/testkit';
 import { parseHeaders, type SmtpSink, startSmtpSink } from '@polyqueue/testkit/smtp-sink';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadEmailWorkerConfig } from '../src/config';
@@ -17,11 +19,11 @@ import { createOutboxTransport, createSmtpTransport, type MailTransport } from '
 
 const options = { from: 'polyqueue <no-reply@example.test>', messageIdDomain: 'example.test' };
 
-function context(id: string): JobContext {
+function context(id: string, signal = new AbortController().signal): JobContext {
   return {
     envelope: createEnvelope('send_email', {}, { id }),
     attempt: 1,
-    signal: new AbortController().signal,
+    signal,
     extend: async () => {},
     logger: silentLogger(),
   };
@@ -75,6 +77,40 @@ describe('SMTP transport (pooled) against a real SMTP server', () => {
     const permanent = await handler.handle(payload, context('job-550')).catch((e: unknown) => e);
     expect(permanent).toBeInstanceOf(NonRetryableError);
     expect((permanent as Error).message).toMatch(/^SMTP 550 \(permanent\): .*no such mailbox here/);
+  });
+});
+
+describe('SMTP transport: a cancelled job', () => {
+  it('closes the connection carrying its message, sends nothing, and the pool sends the next one', async () => {
+    // Each message waits 1 s before RCPT TO is answered: the job is inside its send when cancelled.
+    const sink = await startSmtpSink({ delayMs: 2_000 });
+    const transport = createSmtpTransport(sink.url, 2);
+    try {
+      const handler = createEmailHandler(transport, options);
+      const cancel = new AbortController();
+      const payload = { to: 'ada@example.com', subject: 'Hi', body: 'x' };
+      const sending = handler.handle(payload, context('job-c1', cancel.signal)).catch((e: unknown) => e);
+      await eventually(
+        async () => sink.openTransactions().length,
+        (n) => n === 1,
+        'the send to reach RCPT TO',
+      );
+      cancel.abort(new JobCancelledError('job-c1'));
+      expect(await sending).toBeInstanceOf(JobCancelledError);
+      await eventually(
+        async () => sink.aborted.length,
+        (n) => n === 1,
+        'the sink to see its client go away',
+      );
+      expect(sink.aborted[0]).toMatchObject({ rcpt: 'ada@example.com', stage: 'rcpt' });
+
+      const next = await handler.handle(payload, context('job-c2'));
+      expect(next).toMatchObject({ messageId: '<job-c2@example.test>' });
+      expect(sink.received.map((m) => m.headers['message-id'])).toEqual(['<job-c2@example.test>']);
+    } finally {
+      await transport.close();
+      await sink.close();
+    }
   });
 });
 
