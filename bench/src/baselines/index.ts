@@ -122,7 +122,7 @@ export const baselines: Record<string, Baseline[]> = {
       run: async (o) => (await import('./sqs-raw')).sqsRaw(o),
     },
     {
-      label: 'best raw client-sqs: 32 sends, 16 pollers, delete batch',
+      label: 'best raw client-sqs: 32 sends, 8 pollers, delete batch',
       kind: 'raw-best',
       run: async (o) => (await import('./sqs-best')).bestSqs(o),
     },

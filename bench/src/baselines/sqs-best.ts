@@ -3,8 +3,9 @@
  * allows on a standard queue.
  *
  *   enqueue  SendMessageBatch of 10 (the API's maximum), 32 requests in flight
- *   process  16 pollers, each: ReceiveMessage 10 (long polling), every message handled at once,
- *            one DeleteMessageBatch for the ten, then the next receive
+ *   process  8 pollers, each: ReceiveMessage 10 (long polling), every message handled at once,
+ *            one DeleteMessageBatch for the ten sent while the poller's next receive runs
+ *            (one delete in flight per poller)
  *
  * Why it stays correct: a message is deleted only after its handler resolved; until then it is
  * invisible for the visibility timeout and comes back if the poller dies. A partial
@@ -26,7 +27,7 @@ import type { BaselineOptions } from './index';
 import { rawHandler } from './raw-handler';
 
 const SENDS_IN_FLIGHT = 32;
-const POLLERS = 16;
+const POLLERS = 8;
 
 export async function bestSqs(options: BaselineOptions): Promise<Rates> {
   const visibilityS = Number(options.env.SQS_VISIBILITY_TIMEOUT_S ?? 30);
@@ -68,7 +69,23 @@ export async function bestSqs(options: BaselineOptions): Promise<Rates> {
     setMaxListeners(POLLERS * 2, stop.signal); // every poller's receive listens to it
     let done = 0;
     let ended = 0;
+    const deleteBatch = async (messages: { ReceiptHandle?: string }[]) => {
+      const result = await client.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((m, i) => ({ Id: `e${i}`, ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+      if ((result.Failed ?? []).length > 0)
+        throw new Error(`DeleteMessageBatch: ${result.Failed!.length} failed`);
+      done += messages.length;
+      if (done >= options.jobs) {
+        ended = performance.now();
+        stop.abort();
+      }
+    };
     const poller = async () => {
+      let deleting: Promise<void> = Promise.resolve();
       while (done < options.jobs) {
         let messages: { Body?: string; ReceiptHandle?: string }[];
         try {
@@ -83,25 +100,15 @@ export async function bestSqs(options: BaselineOptions): Promise<Rates> {
           );
           messages = result.Messages ?? [];
         } catch (error) {
-          if (stop.signal.aborted) return;
+          if (stop.signal.aborted) break;
           throw error;
         }
         if (messages.length === 0) continue;
         await Promise.all(messages.map((m) => rawHandler(JSON.parse(m.Body ?? ''))));
-        const result = await client.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: messages.map((m, i) => ({ Id: `e${i}`, ReceiptHandle: m.ReceiptHandle! })),
-          }),
-        );
-        if ((result.Failed ?? []).length > 0)
-          throw new Error(`DeleteMessageBatch: ${result.Failed!.length} failed`);
-        done += messages.length;
-        if (done >= options.jobs) {
-          ended = performance.now();
-          stop.abort();
-        }
+        await deleting;
+        deleting = deleteBatch(messages);
       }
+      await deleting;
     };
     const t1 = performance.now();
     await Promise.all(Array.from({ length: POLLERS }, poller));
