@@ -13,6 +13,7 @@ import { delayedMember, type QueueKeys } from './keys';
 import { execOrThrow } from './publish';
 import { ScriptedDelivery } from './scripted-delivery';
 import { runScript, type ScriptCommand, scriptCommand } from './scripts';
+import { SettleBatcher } from './settle-batcher';
 
 /** What the list broker needs from one consumer of a queue, plain or reliable. */
 export interface ListConsumer {
@@ -116,12 +117,17 @@ class PlainDelivery extends BodyDelivery implements Delivery {
 interface ReliableContext {
   redis: RedisClient;
   keys: QueueKeys;
-  processing: string;
-  tokens: string;
-  settle: ScriptCommand;
+  settle: SettleBatcher;
 }
 
-/** A job leased by redis-reliable: every settle is one settle-reliable script call. */
+/** One consumer's settles: settle-reliable-7.lua with its KEYS, then every job's ARGV. */
+function reliableSettles(script: ScriptCommand, keys: QueueKeys, processing: string, tokens: string) {
+  return new SettleBatcher((jobs) =>
+    script(processing, keys.leases, keys.leased, tokens, keys.delayed, keys.main, keys.dead, ...jobs.flat()),
+  );
+}
+
+/** A job leased by redis-reliable: every settle is one job of a settle-reliable call. */
 class ReliableDelivery extends ScriptedDelivery {
   readonly #consumer: ReliableContext;
   readonly #token: string;
@@ -146,22 +152,12 @@ class ReliableDelivery extends ScriptedDelivery {
     if (!this.settled) await redis.zadd(keys.leases, 'XX', Date.now() + ms, this.#token);
   }
 
-  /** KEYS and ARGV as settle-reliable-7.lua lists them; what follows the action is its own ARGV. */
+  /**
+   * This job's ARGV as settle-reliable-7.lua lists them; what follows the action is its own
+   * ARGV. A job this consumer lost (0) resolves as it always did: the script queued nothing.
+   */
   protected async runSettle(action: string, ...rest: (string | number)[]): Promise<void> {
-    const { keys, processing, tokens, settle } = this.#consumer;
-    await settle(
-      processing,
-      keys.leases,
-      keys.leased,
-      tokens,
-      keys.delayed,
-      keys.main,
-      keys.dead,
-      this.#token,
-      this.body,
-      action,
-      ...rest,
-    );
+    await this.#consumer.settle.settle([this.#token, this.body, action, ...rest]);
   }
 }
 
@@ -266,9 +262,7 @@ export function reliableConsumer({ redis, blocking, keys, settings }: Context): 
   const consumer: ReliableContext = {
     redis,
     keys,
-    processing,
-    tokens,
-    settle: scriptCommand(redis, 'settle-reliable'),
+    settle: reliableSettles(scriptCommand(redis, 'settle-reliable'), keys, processing, tokens),
   };
   const fetchReliable = scriptCommand(redis, 'fetch-reliable');
   let sequence = 0;
@@ -347,6 +341,7 @@ export function reliableConsumer({ redis, blocking, keys, settings }: Context): 
       return maintenanceEvery(settings);
     },
     async finish() {
+      await consumer.settle.idle();
       // Anything still here was left unsettled by a handler: the next consumer gets it now.
       await dropConsumer(consumerId, Date.now(), true);
     },

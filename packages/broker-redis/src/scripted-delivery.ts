@@ -3,9 +3,10 @@ import { BodyDelivery } from './body-delivery';
 import { delayedMember } from './keys';
 
 /**
- * A delivery whose every outcome is one Lua script call (redis-reliable, redis-streams). ack and
- * retry, and the guard that a delivery settles once, are the same for both; each driver says in
- * runSettle which keys and ARGV its script takes, and what its dead letter records.
+ * A delivery whose every outcome is one job of a settle script call, batched with the other
+ * settles of its consumer (settle-batcher.ts; redis-reliable, redis-streams). ack and retry, and
+ * the guard that a delivery settles once, are the same for both; each driver says in runSettle
+ * which ARGV its script takes for the job, and what its dead letter records.
  */
 export abstract class ScriptedDelivery extends BodyDelivery implements Delivery {
   /** Set by the first outcome; a lease or claim is not renewed after it. */
@@ -14,7 +15,10 @@ export abstract class ScriptedDelivery extends BodyDelivery implements Delivery 
   abstract deadLetter(reason: string): Promise<void>;
   abstract extend(ms: number): Promise<void>;
 
-  /** Calls the driver's settle script with `action` and the ARGV that follow it. */
+  /**
+   * Queues this job's part of the driver's settle script (`action` and the ARGV that follow it);
+   * resolves once Redis answered the batch it went out in.
+   */
   protected abstract runSettle(action: string, ...rest: (string | number)[]): Promise<void>;
 
   ack(): Promise<void> {

@@ -7,8 +7,9 @@
  * one delivered more than REDIS_MAX_DELIVERIES times without a settle (a job that keeps killing
  * its worker) moves to the dead letters. extend() resets the entry's idle clock (XCLAIM JUSTID
  * to the same consumer), which buys one more lease whatever ms it is given. Ack durability
- * 'on-resolve': ack() resolves after the XACK + XDEL script ran (a Redis restart keeps it only
- * with AOF).
+ * 'on-resolve': ack() resolves after the script that XACKs + XDELs its entry ran (a Redis
+ * restart keeps it only with AOF). A consumer's settles go out in batches, one script call for
+ * all asked for while the previous call was in flight (settle-batcher.ts).
  *
  * Native vs emulated
  *   queue, consumer group, crash redelivery, delivery count   native
@@ -50,6 +51,7 @@ import { maintenanceEvery } from './list-consumers';
 import { RedisBrokerBase } from './redis-broker-base';
 import { ScriptedDelivery } from './scripted-delivery';
 import { runScript, type ScriptCommand, scriptCommand } from './scripts';
+import { SettleBatcher } from './settle-batcher';
 
 /** The consumer group every redis-streams queue is read with. */
 export const CONSUMER_GROUP = 'polyqueue';
@@ -93,14 +95,21 @@ export function entryBody(fields: readonly string[]): string {
   return JSON.stringify(record);
 }
 
+/** One consumer's settles: settle-stream-3.lua with its KEYS, the group, then every job's ARGV. */
+function streamSettles(script: ScriptCommand, keys: QueueKeys): SettleBatcher {
+  return new SettleBatcher((jobs) =>
+    script(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, ...jobs.flat()),
+  );
+}
+
 interface StreamContext {
   redis: RedisClient;
   keys: QueueKeys;
   consumerId: string;
-  settle: ScriptCommand;
+  settle: SettleBatcher;
 }
 
-/** One stream entry handed to this consumer: every settle is one settle-stream script call. */
+/** One stream entry handed to this consumer: every settle is one job of a settle-stream call. */
 class StreamDelivery extends ScriptedDelivery {
   readonly #consumer: StreamContext;
   readonly #entryId: string;
@@ -125,10 +134,12 @@ class StreamDelivery extends ScriptedDelivery {
     if (!this.settled) await redis.xclaim(keys.main, CONSUMER_GROUP, consumerId, 0, this.#entryId, 'JUSTID');
   }
 
-  /** KEYS and ARGV as settle-stream-3.lua lists them; what follows the action is its own ARGV. */
+  /**
+   * This job's ARGV as settle-stream-3.lua lists them; what follows the action is its own ARGV.
+   * An entry no longer pending (0) resolves as it always did: the script left it alone.
+   */
   protected async runSettle(action: string, ...rest: (string | number)[]): Promise<void> {
-    const { keys, settle } = this.#consumer;
-    await settle(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, this.#entryId, action, ...rest);
+    await this.#consumer.settle.settle([this.#entryId, action, ...rest]);
   }
 }
 
@@ -168,7 +179,7 @@ class RedisStreamsBroker extends RedisBrokerBase {
       redis,
       keys,
       consumerId,
-      settle: scriptCommand(redis, 'settle-stream'),
+      settle: streamSettles(scriptCommand(redis, 'settle-stream'), keys),
     };
 
     const fetch = async (max: number): Promise<Delivery[]> => {
@@ -267,6 +278,8 @@ class RedisStreamsBroker extends RedisBrokerBase {
       await Promise.all(tasks);
       unwatch();
       await this.closeBlocking(blocking);
+      // Settles still on their way are answered first, so the entries they ack count as done.
+      await consumer.settle.idle();
       await this.#forgetConsumer(keys, consumerId).catch((error) =>
         logger.warn({ err: error }, 'could not remove the consumer from its group'),
       );

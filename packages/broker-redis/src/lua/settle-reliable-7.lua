@@ -1,7 +1,9 @@
 --[[
-  Settles one redis-reliable delivery: ack, retry or dead-letter. Only a consumer that still
-  holds the job acts: when the job is no longer in its processing list (its lease expired and
-  recovery handed it to someone else) nothing is queued again, so a late retry cannot duplicate it.
+  Settles a batch of one redis-reliable consumer's deliveries: ack, retry or dead-letter each.
+  Only a consumer that still holds the job acts: when the job is no longer in its processing
+  list (its lease expired and recovery handed it to someone else) nothing is queued again for
+  it, so a late retry cannot duplicate it. Each job is settled on its own: a command failing for
+  one job (pcall) leaves the others as they are.
 
   KEYS[1] the consumer's processing list
   KEYS[2] leases sorted set
@@ -11,25 +13,49 @@
   KEYS[6] main list
   KEYS[7] dead-letter stream
 
-  ARGV[1] token
-  ARGV[2] body as delivered (removed from the processing list by value)
-  ARGV[3] 'ack' | 'retry' | 'dead'
-  retry: ARGV[4] due time (ms, 0 = now), ARGV[5] delayed member or body to push now
-  dead:  ARGV[4] dead-letter id, ARGV[5] reason, ARGV[6] deadAt (ISO)
+  per job: token, body as delivered (removed from the processing list by value),
+  'ack' | 'retry' | 'dead', and that action's own ARGV:
+  retry: due time (ms, 0 = now), delayed member or body to push now
+  dead:  dead-letter id, reason, deadAt (ISO)
+  (one job is the former single-job call: token, body, action, ...)
 
-  Returns 1 when this consumer still held the job, 0 when it had lost it.
+  Returns one entry per job, in order: 1 when this consumer still held the job, 0 when it had
+  lost it, or the error text of a command that failed for that job.
 ]]
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('SREM', KEYS[4], ARGV[1])
-if redis.call('LREM', KEYS[1], 1, ARGV[2]) == 0 then return 0 end
-if ARGV[3] == 'retry' then
-  if tonumber(ARGV[4]) > 0 then
-    redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5])
-  else
-    redis.call('RPUSH', KEYS[6], ARGV[5])
+local extra = { ack = 0, retry = 2, dead = 3 }
+
+local function settle(i, action)
+  local token, body = ARGV[i], ARGV[i + 1]
+  redis.call('ZREM', KEYS[2], token)
+  redis.call('HDEL', KEYS[3], token)
+  redis.call('SREM', KEYS[4], token)
+  if redis.call('LREM', KEYS[1], 1, body) == 0 then return 0 end
+  if action == 'retry' then
+    if tonumber(ARGV[i + 3]) > 0 then
+      redis.call('ZADD', KEYS[5], ARGV[i + 3], ARGV[i + 4])
+    else
+      redis.call('RPUSH', KEYS[6], ARGV[i + 4])
+    end
+  elseif action == 'dead' then
+    redis.call('XADD', KEYS[7], '*', 'id', ARGV[i + 3], 'body', body, 'reason', ARGV[i + 4],
+      'deadAt', ARGV[i + 5])
   end
-elseif ARGV[3] == 'dead' then
-  redis.call('XADD', KEYS[7], '*', 'id', ARGV[4], 'body', ARGV[2], 'reason', ARGV[5], 'deadAt', ARGV[6])
+  return 1
 end
-return 1
+
+local results = {}
+local i = 1
+while i <= #ARGV do
+  local action = ARGV[i + 2]
+  local n = extra[action]
+  if n == nil then return redis.error_reply('settle-reliable: unknown action ' .. tostring(action)) end
+  local ok, result = pcall(settle, i, action)
+  if ok then
+    results[#results + 1] = result
+  else
+    -- Redis 7.0 raises a command's error as a string, later versions as a table with err.
+    results[#results + 1] = type(result) == 'table' and (result.err or tostring(result)) or tostring(result)
+  end
+  i = i + 3 + n
+end
+return results

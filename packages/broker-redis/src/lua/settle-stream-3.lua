@@ -1,29 +1,54 @@
 --[[
-  Settles one redis-streams delivery: ack, retry or dead-letter. XACK tells whether this
-  consumer group still had the entry pending; when it did not (already settled), nothing else
-  happens, so a late retry cannot duplicate the job.
+  Settles a batch of redis-streams deliveries of one stream: ack, retry or dead-letter each.
+  XACK tells whether this consumer group still had the entry pending; when it did not (already
+  settled), nothing else happens for it, so a late retry cannot duplicate the job. Each job is
+  settled on its own: a command failing for one job (pcall) leaves the others as they are.
 
   KEYS[1] stream
   KEYS[2] delayed sorted set
   KEYS[3] dead-letter stream
 
   ARGV[1] consumer group
-  ARGV[2] entry id
-  ARGV[3] 'ack' | 'retry' | 'dead'
-  retry: ARGV[4] due time (ms, 0 = now), ARGV[5] delayed member or body to add now
-  dead:  ARGV[4] dead-letter id, ARGV[5] body, ARGV[6] reason, ARGV[7] deadAt (ISO)
+  then per job: entry id, 'ack' | 'retry' | 'dead', and that action's own ARGV:
+  retry: due time (ms, 0 = now), delayed member or body to add now
+  dead:  dead-letter id, body, reason, deadAt (ISO)
+  (one job is the former single-job call: group, entry id, action, ...)
 
-  Returns 1 when the entry was pending, 0 otherwise.
+  Returns one entry per job, in order: 1 when the entry was pending, 0 otherwise, or the error
+  text of a command that failed for that job.
 ]]
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('XDEL', KEYS[1], ARGV[2])
-if ARGV[3] == 'retry' then
-  if tonumber(ARGV[4]) > 0 then
-    redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-  else
-    redis.call('XADD', KEYS[1], '*', 'envelope', ARGV[5])
+local stream, delayed, dead, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+local extra = { ack = 0, retry = 2, dead = 4 }
+
+local function settle(i, action)
+  if redis.call('XACK', stream, group, ARGV[i]) == 0 then return 0 end
+  redis.call('XDEL', stream, ARGV[i])
+  if action == 'retry' then
+    if tonumber(ARGV[i + 2]) > 0 then
+      redis.call('ZADD', delayed, ARGV[i + 2], ARGV[i + 3])
+    else
+      redis.call('XADD', stream, '*', 'envelope', ARGV[i + 3])
+    end
+  elseif action == 'dead' then
+    redis.call('XADD', dead, '*', 'id', ARGV[i + 2], 'body', ARGV[i + 3], 'reason', ARGV[i + 4],
+      'deadAt', ARGV[i + 5])
   end
-elseif ARGV[3] == 'dead' then
-  redis.call('XADD', KEYS[3], '*', 'id', ARGV[4], 'body', ARGV[5], 'reason', ARGV[6], 'deadAt', ARGV[7])
+  return 1
 end
-return 1
+
+local results = {}
+local i = 2
+while i <= #ARGV do
+  local action = ARGV[i + 1]
+  local n = extra[action]
+  if n == nil then return redis.error_reply('settle-stream: unknown action ' .. tostring(action)) end
+  local ok, result = pcall(settle, i, action)
+  if ok then
+    results[#results + 1] = result
+  else
+    -- Redis 7.0 raises a command's error as a string, later versions as a table with err.
+    results[#results + 1] = type(result) == 'table' and (result.err or tostring(result)) or tostring(result)
+  end
+  i = i + 2 + n
+end
+return results

@@ -1,0 +1,171 @@
+/**
+ * Settles of one consumer go out in batches: 200 acks asked for at the same moment take far
+ * fewer than 200 settle script calls, counted with MONITOR on the server (counted, not timed),
+ * and each ack resolves only once its job is settled in Redis.
+ */
+import { drivers, queueKeys } from '@polyqueue/broker-redis';
+import { type CompleteBroker, createEnvelope, type Delivery, parseEnv, silentLogger } from '@polyqueue/core';
+import { deferred, eventually, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
+import type { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
+
+const PREFIX = 'pqtest';
+const JOBS = 200;
+const raw = rawClient();
+const opened: CompleteBroker[] = [];
+
+afterAll(async () => {
+  await Promise.all(opened.map((b) => b.close()));
+  raw.disconnect();
+});
+
+async function create(name: string): Promise<CompleteBroker> {
+  const driver = drivers[name]!;
+  try {
+    const broker = await driver.createBroker(
+      parseEnv(driver.envSchema, {
+        REDIS_URL,
+        POLYQUEUE_PREFIX: PREFIX,
+        REDIS_BLOCK_MS: '300',
+        REDIS_POLL_MS: '100',
+        // Long enough that no lease lapses (and nothing is recovered) while the test runs.
+        REDIS_LEASE_MS: '60000',
+      }),
+      { logger: silentLogger() },
+    );
+    opened.push(broker);
+    return broker;
+  } catch (error) {
+    throw new Error(`cannot reach ${SERVER_HINT}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The settle script calls the server runs, as MONITOR reports them: EVAL (ioredis's first call
+ * of a script on a connection) or EVALSHA, told apart from the other scripts by their KEYS (no
+ * other script takes these keys in these places). `keys` lists every KEYS entry, undefined for
+ * one that may be anything (a consumer's own key).
+ */
+async function watchSettles(keys: readonly (string | undefined)[]) {
+  const monitor = (await raw.monitor()) as Redis & {
+    on(event: 'monitor', listener: (time: string, args: string[]) => void): void;
+  };
+  const calls: string[][] = [];
+  monitor.on('monitor', (_time, args) => {
+    if (!/^eval(sha)?$/i.test(args[0] ?? '') || args[2] !== String(keys.length)) return;
+    if (keys.every((key, i) => key === undefined || args[3 + i] === key)) calls.push(args);
+  });
+  return { calls, stop: () => monitor.disconnect() };
+}
+
+/**
+ * Consumes JOBS jobs with one slot each; every handler waits until all of them are held, then
+ * they ack together and each checks, the moment its ack resolved, that Redis has it settled.
+ */
+async function ackAllAtOnce(
+  broker: CompleteBroker,
+  queue: string,
+  settled: (d: Delivery) => Promise<boolean>,
+) {
+  const held: Delivery[] = [];
+  const allHeld = deferred();
+  const notSettled: string[] = [];
+  const acked = deferred();
+  let done = 0;
+  const consumer = startConsumer(
+    broker,
+    queue,
+    async (delivery) => {
+      held.push(delivery);
+      if (held.length === JOBS) allHeld.resolve();
+      await allHeld.promise;
+      await delivery.ack();
+      if (!(await settled(delivery))) notSettled.push(delivery.messageId);
+      if (++done === JOBS) acked.resolve();
+    },
+    JOBS,
+  );
+  await consumer.ready;
+  await broker.publish(
+    queue,
+    Array.from({ length: JOBS }, (_, i) => ({ envelope: createEnvelope('test_job', { i }) })),
+  );
+  await acked.promise;
+  await consumer.stop();
+  return notSettled;
+}
+
+/** Per call: the jobs it settled (its ARGV after KEYS, minus fixed ARGV, in per-ack steps). */
+function jobsIn(calls: string[][], numKeys: number, fixedArgs: number, perAck: number): number {
+  return calls.reduce((sum, args) => sum + (args.length - 3 - numKeys - fixedArgs) / perAck, 0);
+}
+
+describe('batched settles', () => {
+  it(`redis-streams: ${JOBS} concurrent acks go out in far fewer than ${JOBS} script calls, each resolving once settled`, async ({
+    annotate,
+  }) => {
+    const broker = await create('redis-streams');
+    const queue = uniqueQueueName('batchack');
+    const keys = queueKeys(PREFIX, queue);
+    const watch = await watchSettles([keys.main, keys.delayed, keys.dead]);
+    try {
+      const notSettled = await ackAllAtOnce(broker, queue, async (delivery) => {
+        // Acked means no longer pending and deleted: no entry of the stream still holds the job.
+        const entries = (await raw.xrange(keys.main, '-', '+')) as [string, string[]][];
+        return !entries.some(([, fields]) => fields.some((f) => f.includes(delivery.messageId)));
+      });
+      expect(notSettled).toEqual([]);
+      // group, then per ack: entry id, 'ack'.
+      await eventually(
+        async () => jobsIn(watch.calls, 3, 1, 2),
+        (n) => n === JOBS,
+        'every ack seen by MONITOR',
+      );
+      expect(watch.calls.length).toBeGreaterThan(0);
+      expect(watch.calls.length).toBeLessThanOrEqual(JOBS / 10);
+      await annotate(`${JOBS} acks in ${watch.calls.length} settle script calls`);
+      expect(await broker.stats(queue)).toMatchObject({ ready: 0, inFlight: 0 });
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it(`redis-reliable: ${JOBS} concurrent acks go out in far fewer than ${JOBS} script calls, each resolving once settled`, async ({
+    annotate,
+  }) => {
+    const broker = await create('redis-reliable');
+    const queue = uniqueQueueName('batchack');
+    const keys = queueKeys(PREFIX, queue);
+    // KEYS[1] and KEYS[4] are the consumer's own (processing list, token set).
+    const watch = await watchSettles([
+      undefined,
+      keys.leases,
+      keys.leased,
+      undefined,
+      keys.delayed,
+      keys.main,
+      keys.dead,
+    ]);
+    try {
+      const notSettled = await ackAllAtOnce(broker, queue, async (delivery) => {
+        // Acked means its lease record is gone (the script drops it with the processing copy).
+        const leased = await raw.hvals(keys.leased);
+        return !leased.includes(delivery.body);
+      });
+      expect(notSettled).toEqual([]);
+      // per ack: token, body, 'ack'.
+      await eventually(
+        async () => jobsIn(watch.calls, 7, 0, 3),
+        (n) => n === JOBS,
+        'every ack seen by MONITOR',
+      );
+      expect(watch.calls.length).toBeGreaterThan(0);
+      expect(watch.calls.length).toBeLessThanOrEqual(JOBS / 10);
+      await annotate(`${JOBS} acks in ${watch.calls.length} settle script calls`);
+      expect(await broker.stats(queue)).toMatchObject({ ready: 0, inFlight: 0 });
+    } finally {
+      watch.stop();
+    }
+  });
+});
