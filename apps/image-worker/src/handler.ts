@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { PathEscapeError, resolveExistingInStorage, resolveInStorage } from '@polyqueue/app-runtime';
 import {
   defineJob,
+  JobCancelledError,
   type JobContext,
   type JobHandler,
   NonRetryableError,
@@ -67,7 +68,9 @@ export function createImageHandler(
       const outputDir = resolveInStorage(storageRoot, folder);
       const variants = payload.variants ?? DEFAULT_IMAGE_VARIANTS;
       const made = await deadline
-        .race(makeVariants(file, variants, { outputDir, limitInputPixels, timeoutMs }))
+        .race(
+          makeVariants(file, variants, { outputDir, limitInputPixels, timeoutMs, signal: context.signal }),
+        )
         .catch(async (error: unknown) => {
           await rm(outputDir, { recursive: true, force: true }).catch(() => {});
           throw classify(error, payload.path, timeoutMs);
@@ -128,6 +131,7 @@ async function readHeader(
 
 function classify(error: unknown, path: string, timeoutMs: number): Error {
   if (error instanceof NonRetryableError || error instanceof RetryableError) return error;
+  if (error instanceof JobCancelledError) return error;
   const message = (error as Error)?.message ?? String(error);
   if ((error as NodeJS.ErrnoException)?.code && (error as NodeJS.ErrnoException).code !== 'ENOENT')
     return error as Error;
@@ -137,8 +141,9 @@ function classify(error: unknown, path: string, timeoutMs: number): Error {
 }
 
 /**
- * The job's time budget: race() rejects with a NonRetryableError once it runs out, and with a
- * RetryableError when the worker is shutting down (the job runs again elsewhere).
+ * The job's time budget: race() rejects with a NonRetryableError once it runs out, with the
+ * JobCancelledError when the job is cancelled (DELETE /v1/jobs/:id), and with a RetryableError
+ * when the worker is shutting down (the job runs again elsewhere).
  */
 function startDeadline(timeoutMs: number, context: JobContext) {
   let timer: NodeJS.Timeout | undefined;
@@ -148,8 +153,14 @@ function startDeadline(timeoutMs: number, context: JobContext) {
       () => reject(new NonRetryableError(`processing took longer than IMAGE_JOB_TIMEOUT_MS=${timeoutMs}`)),
       timeoutMs,
     );
-    onAbort = () => reject(new RetryableError('worker shutting down before the image was done'));
-    context.signal.addEventListener('abort', onAbort, { once: true });
+    onAbort = () =>
+      reject(
+        context.signal.reason instanceof JobCancelledError
+          ? context.signal.reason
+          : new RetryableError('worker shutting down before the image was done'),
+      );
+    if (context.signal.aborted) onAbort();
+    else context.signal.addEventListener('abort', onAbort, { once: true });
   });
   expired.catch(() => {});
   return {

@@ -11,6 +11,12 @@ export interface MakeVariantsOptions {
   limitInputPixels: number;
   /** libvips stops a pipeline that runs longer (rounded up to whole seconds; 0 = no limit). */
   timeoutMs?: number;
+  /**
+   * The job's signal (a cancel): checked before each variant starts and when each is done, which
+   * then deletes what it wrote and rejects with the signal's reason. libvips cannot be
+   * interrupted inside an encode, so a variant already encoding finishes first.
+   */
+  signal?: AbortSignal;
 }
 
 export interface MadeVariant {
@@ -41,14 +47,18 @@ export async function makeVariants(
   const source = sharp(input, { limitInputPixels: options.limitInputPixels, failOn: 'error' }).rotate();
   if (options.timeoutMs) source.timeout({ seconds: Math.max(1, Math.ceil(options.timeoutMs / 1000)) });
   if (options.outputDir) await mkdir(options.outputDir, { recursive: true });
-  return Promise.all(variants.map((variant) => makeOne(source.clone(), variant, options.outputDir)));
+  return Promise.all(
+    variants.map((variant) => makeOne(source.clone(), variant, options.outputDir, options.signal)),
+  );
 }
 
 async function makeOne(
   pipeline: Sharp,
   variant: ImageVariant,
   outputDir: string | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<MadeVariant> {
+  signal?.throwIfAborted();
   const format = variant.format ?? 'webp';
   pipeline
     .resize({
@@ -60,12 +70,14 @@ async function makeOne(
     .toFormat(format as keyof FormatEnum, encoderOptions(format, variant.quality));
   if (!outputDir) {
     const { data, info } = await pipeline.toBuffer({ resolveWithObject: true });
+    signal?.throwIfAborted();
     return { name: variant.name, width: info.width, height: info.height, format, bytes: info.size, data };
   }
   const file = join(outputDir, `${variant.name}.${format}`);
   const temp = `${file}.${randomUUID()}.tmp`;
   try {
     const info = await pipeline.toFile(temp);
+    signal?.throwIfAborted();
     await rename(temp, file);
     return { name: variant.name, width: info.width, height: info.height, format, bytes: info.size, file };
   } catch (error) {

@@ -1,7 +1,13 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEnvelope, type JobContext, NonRetryableError, silentLogger } from '@polyqueue/core';
+import {
+  createEnvelope,
+  JobCancelledError,
+  type JobContext,
+  NonRetryableError,
+  silentLogger,
+} from '@polyqueue/core';
 import type { ProcessImagePayload } from '@polyqueue/jobs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,11 +43,14 @@ function handler(overrides: Partial<ImageHandlerOptions> = {}) {
   });
 }
 
-function context(id = `job-${Math.random().toString(36).slice(2)}`): JobContext {
+function context(
+  id = `job-${Math.random().toString(36).slice(2)}`,
+  signal = new AbortController().signal,
+): JobContext {
   return {
     envelope: createEnvelope('process_image', {}, { id }),
     attempt: 1,
-    signal: new AbortController().signal,
+    signal,
     extend: async () => {},
     logger: silentLogger(),
   };
@@ -116,6 +125,32 @@ describe('process_image handler', () => {
       { timeoutMs: 100 },
     );
     expect(reason).toMatch(/longer than IMAGE_JOB_TIMEOUT_MS=100/);
+  });
+});
+
+describe('a cancelled image job', () => {
+  it('stops with the cancel as its error and leaves no variants behind', async () => {
+    const cancel = new AbortController();
+    const handling = handler()
+      .handle({ path: 'in/photo.jpg' }, context('job-cancelled', cancel.signal))
+      .catch((e: unknown) => e);
+    cancel.abort(new JobCancelledError('job-cancelled'));
+    expect(await handling).toBeInstanceOf(JobCancelledError);
+    const left = await readdir(join(root, 'variants', 'job-cancelled')).catch(() => []);
+    expect(left).toEqual([]);
+  });
+
+  it('makeVariants checks the signal before each variant and after each is encoded', async () => {
+    const dir = join(root, 'cancelled-variants');
+    const cancel = new AbortController();
+    cancel.abort(new JobCancelledError('j'));
+    const made = makeVariants(await makeJpeg(400, 300), [{ name: 'a', width: 40 }], {
+      outputDir: dir,
+      limitInputPixels: 1e8,
+      signal: cancel.signal,
+    });
+    await expect(made).rejects.toBeInstanceOf(JobCancelledError);
+    expect(await readdir(dir)).toEqual([]);
   });
 });
 
