@@ -64,8 +64,8 @@ process.on('SIGTERM', () => {
 });
 `;
 
-function spawnLogged(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+function spawnLogged(args: string[], env: NodeJS.ProcessEnv, cwd = root): ChildProcess {
+  return spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 /** Resolves with the first JSON log line `match` accepts. */
@@ -109,7 +109,7 @@ async function startBare(): Promise<Started> {
 }
 
 /** The API (and the email worker) on fresh files in a temporary directory. */
-async function startApi(withWorker: boolean, extraEnv: NodeJS.ProcessEnv = {}): Promise<Started> {
+async function startApi(withWorker: boolean, tree = root): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'polyqueue-api-bench-'));
   const env = {
     ...process.env,
@@ -121,15 +121,14 @@ async function startApi(withWorker: boolean, extraEnv: NodeJS.ProcessEnv = {}): 
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
-    ...extraEnv,
   };
   const children: ChildProcess[] = [];
   if (withWorker) {
-    const worker = spawnLogged(['--import', 'tsx', 'apps/email-worker/src/main.ts'], env);
+    const worker = spawnLogged(['--import', 'tsx', 'apps/email-worker/src/main.ts'], env, tree);
     children.push(worker);
     await waitForLine(worker, (l) => (l.msg === 'worker ready' ? true : undefined));
   }
-  const api = spawnLogged(['--import', 'tsx', 'apps/api/src/main.ts'], env);
+  const api = spawnLogged(['--import', 'tsx', 'apps/api/src/main.ts'], env, tree);
   children.push(api);
   const port = await waitForLine(api, (l) => (typeof l.port === 'number' ? l.port : undefined));
   return {
@@ -205,6 +204,15 @@ export async function apiAcceptScenario(options: AcceptOptions): Promise<void> {
     { label: 'API POST /v1/emails, sqlite, no worker', start: () => startApi(false) },
     { label: 'API POST /v1/emails, sqlite, email worker running', start: () => startApi(true) },
   ];
+  // BENCH_API_BEFORE=<a worktree of an earlier commit, its node_modules linked>: the same two
+  // API rows from that tree, in the same run, to show what a change did.
+  const before = process.env.BENCH_API_BEFORE;
+  if (before) {
+    contenders.push(
+      { label: `same, no worker, at ${before}`, start: () => startApi(false, before) },
+      { label: `same, email worker running, at ${before}`, start: () => startApi(true, before) },
+    );
+  }
   const samples = contenders.map((): Sample[] => []);
   for (let run = 0; run < options.runs; run++) {
     for (const [i, c] of contenders.entries()) {
