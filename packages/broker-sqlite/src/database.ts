@@ -208,7 +208,7 @@ export class WriteBatcher {
       this.#begin.run();
       return true;
     } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_BUSY') return false;
+      if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY')) return false;
       throw error;
     } finally {
       this.#db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
