@@ -4,9 +4,11 @@
  *   stats     queue depth by state (queues/commands.ts)
  *   dead      list, redrive or purge dead letters (queues/commands.ts)
  *   pause     stop every worker fetching from a queue; resume: fetch again (queues/pause.ts)
+ *   cancel    cancel a job by id, as DELETE /v1/jobs/:id does (jobs/cancel.ts)
  *   migrate   move a legacy queue table (Q4M style) into any broker (see migrate/command.ts)
  */
 import { ConfigError } from '@polyqueue/core';
+import { CANCEL_USAGE, cancelCommand } from './jobs/cancel';
 import { MIGRATE_USAGE, migrateCommand, UsageError } from './migrate/command';
 import { deadCommand, QUEUES_USAGE, statsCommand } from './queues/commands';
 import { PAUSE_USAGE, pauseCommand } from './queues/pause';
@@ -18,6 +20,7 @@ commands:
   pause     every worker stops fetching from a queue; the jobs in flight finish
   resume    every worker fetches from a paused queue again
   dead      list, redrive or purge a queue's dead letters
+  cancel    cancel a job: it never runs, or its running handler is aborted
   migrate   move the rows of a legacy MySQL queue table into any broker, exactly once per row id
 
 The broker is the one BROKER and its variables select (default: sqlite, ./var/polyqueue.db).
@@ -25,6 +28,8 @@ The broker is the one BROKER and its variables select (default: sqlite, ./var/po
 ${QUEUES_USAGE}
 
 ${PAUSE_USAGE}
+
+${CANCEL_USAGE}
 
 ${MIGRATE_USAGE}`;
 
@@ -40,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
     case 'pause':
     case 'resume':
       return pauseCommand(command, rest, process.env);
+    case 'cancel':
+      return cancelCommand(rest, process.env);
     case undefined:
     case 'help':
     case '--help':

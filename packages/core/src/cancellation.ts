@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Delivery } from './broker';
 import { JobCancelledError } from './errors';
-import type { JobStateStore } from './state';
+import type { JobRecord, JobStateStore, JobStatus } from './state';
 
 /** A job whose handler runs now: what the heartbeat renews and the cancel watch reads. */
 export interface RunningJob {
@@ -89,4 +89,37 @@ export function watchCancels(
   const timer = setInterval(() => void tick(), everyMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** A job in one of these has ended: there is nothing to cancel. */
+export const FINISHED_STATUSES: readonly JobStatus[] = ['succeeded', 'dead', 'cancelled'];
+
+export type CancelResult =
+  | { outcome: 'cancelled'; job: JobRecord; wasRunning: boolean }
+  | { outcome: 'finished'; job: JobRecord }
+  | { outcome: 'unknown' }
+  | { outcome: 'contended' };
+
+/**
+ * Marks a job that has not finished `cancelled` (DELETE /v1/jobs/:id, `polyqueue cancel`). Each
+ * write is a compare-and-set from the status just read, so a worker finishing meanwhile wins
+ * (the record then says succeeded or dead: 'finished'), and a job moving on (queued ->
+ * processing) is read again and cancelled from there. A pending, queued, retrying or delayed job
+ * is then acked unrun by the worker that receives it; a running one (wasRunning) has its
+ * handler's signal aborted by its worker within about a second (watchCancels).
+ */
+export async function cancelJobRecord(
+  jobs: Pick<JobStateStore, 'getJob' | 'updateJob'>,
+  id: string,
+): Promise<CancelResult> {
+  for (let tries = 0; tries < 5; tries++) {
+    const job = await jobs.getJob(id);
+    if (!job) return { outcome: 'unknown' };
+    if (FINISHED_STATUSES.includes(job.status)) return { outcome: 'finished', job };
+    if (await jobs.updateJob(id, { status: 'cancelled' }, job.status)) {
+      const cancelled = (await jobs.getJob(id)) ?? { ...job, status: 'cancelled' as const };
+      return { outcome: 'cancelled', job: cancelled, wasRunning: job.status === 'processing' };
+    }
+  }
+  return { outcome: 'contended' };
 }

@@ -1,5 +1,6 @@
 export * from './backoff';
 export * from './broker';
+export * from './cancellation';
 export * from './coalescing-idempotency';
 export * from './config';
 export * from './driver';
