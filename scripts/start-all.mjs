@@ -59,8 +59,7 @@ let exitCode = 0;
 const running = new Map();
 
 for (const service of services) {
-  // Source maps: a logged stack names the TypeScript file and line.
-  const child = spawn(process.execPath, ['--enable-source-maps', join(root, service.entry)], {
+  const child = spawn(process.execPath, [join(root, service.entry)], {
     cwd: root,
     env: service.env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,9 +1,10 @@
 /**
  * `npm run bench -- --scenario startup [--runs 3]`: each service started from source through
  * tsx (`node --import tsx apps/<app>/src/main.ts`, how the services ran before they were
- * compiled, and how tests still run some of them) and compiled (`node --enable-source-maps
- * apps/<app>/dist/main.js`, how `npm start`, `start:*` and the images run them), on the embedded
- * sqlite broker and state store, each run in a fresh directory.
+ * compiled, and how tests still run some of them), compiled (`node apps/<app>/dist/main.js`, how
+ * `npm start`, `start:*` and the images run them) and compiled with `--enable-source-maps` (what
+ * NODE_OPTIONS=--enable-source-maps costs), on the embedded sqlite broker and state store, each
+ * run in a fresh directory.
  *
  * Start-up: from spawn to the service's ready log line (the api's "listening on", a worker's
  * "worker ready"), so it includes loading the code, opening the broker and the state store.
@@ -29,7 +30,11 @@ const services = [
 
 const variants = {
   tsx: (app: string) => ['--import', 'tsx', join(repoRoot, 'apps', app, 'src', 'main.ts')],
-  compiled: (app: string) => ['--enable-source-maps', join(repoRoot, 'apps', app, 'dist', 'main.js')],
+  compiled: (app: string) => [join(repoRoot, 'apps', app, 'dist', 'main.js')],
+  'compiled + source maps': (app: string) => [
+    '--enable-source-maps',
+    join(repoRoot, 'apps', app, 'dist', 'main.js'),
+  ],
 } as const;
 type Variant = keyof typeof variants;
 
@@ -56,13 +61,16 @@ export async function startupScenario(options: { runs: number }): Promise<void> 
   console.log(
     `\nStart-up (spawn to ready log line) and idle RSS, sqlite, node ${process.version}, median of ${options.runs}\n`,
   );
-  console.log('| service | tsx start-up | compiled start-up | tsx RSS | compiled RSS |');
-  console.log('|---|---:|---:|---:|---:|');
+  const names = Object.keys(variants) as Variant[];
+  console.log(
+    `| service | ${names.map((v) => `start-up, ${v}`).join(' | ')} | ${names.map((v) => `RSS, ${v}`).join(' | ')} |`,
+  );
+  console.log(`|---|${names.map(() => '---:|').join('')}${names.map(() => '---:|').join('')}`);
   for (const { app } of services) {
     const of = (variant: Variant) => samples.get(`${app}:${variant}`) ?? [];
     const start = (variant: Variant) => `${fmt(median(of(variant).map((s) => s.startMs)))} ms`;
     const rss = (variant: Variant) => `${fmt(median(of(variant).map((s) => s.rssMb)))} MB`;
-    console.log(`| ${app} | ${start('tsx')} | ${start('compiled')} | ${rss('tsx')} | ${rss('compiled')} |`);
+    console.log(`| ${app} | ${names.map(start).join(' | ')} | ${names.map(rss).join(' | ')} |`);
   }
 }
 

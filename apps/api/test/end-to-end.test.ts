@@ -37,7 +37,7 @@ function startService(
   env: Record<string, string>,
   readyMessage: RegExp,
 ): Promise<Service> {
-  const child = spawn(process.execPath, ['--enable-source-maps', join(repoRoot, entry)], {
+  const child = spawn(process.execPath, [join(repoRoot, entry)], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -50,7 +50,7 @@ export function serviceCommand(repoRoot: string, entry: string): string[] {
     execFileSync(process.execPath, [buildScript, '--if-stale', app], { cwd: repoRoot, stdio: 'inherit' });
     built.add(key);
   }
-  return ['--enable-source-maps', join(repoRoot, 'apps', app, 'dist', 'main.js')];
+  return [join(repoRoot, 'apps', app, 'dist', 'main.js')];
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
