@@ -168,4 +168,50 @@ describe('batched settles', () => {
       watch.stop();
     }
   });
+
+  it('redis-streams: a settle failing for one job of a batch rejects that job alone', async () => {
+    const broker = await create('redis-streams');
+    const queue = uniqueQueueName('batchfail');
+    const keys = queueKeys(PREFIX, queue);
+    const held: Delivery[] = [];
+    const bothHeld = deferred();
+    const release = deferred();
+    const consumer = startConsumer(
+      broker,
+      queue,
+      async (delivery) => {
+        held.push(delivery);
+        if (held.length === 2) bothHeld.resolve();
+        await release.promise;
+      },
+      2,
+    );
+    try {
+      await consumer.ready;
+      await broker.publish(queue, [
+        { envelope: createEnvelope('test_job', {}) },
+        { envelope: createEnvelope('test_job', {}) },
+      ]);
+      await bothHeld.promise;
+      // The dead-letter stream replaced by a string after the consumer's start-up check: the
+      // dead letter's XADD fails inside the script, after the ack of the other job.
+      await raw.set(keys.dead, 'not a stream');
+      const [first, second] = held as [Delivery, Delivery];
+      // Asked for in one tick, so they go out in one call: the dead letter first.
+      const dead = first.deadLetter('test').then(
+        () => 'resolved',
+        (error: Error) => error.message,
+      );
+      const ack = second.ack();
+      await expect(ack).resolves.toBeUndefined();
+      expect(await dead).toMatch(/^WRONGTYPE/);
+      // The ack stands; the failed dead letter left its entry acked and deleted before its XADD,
+      // as the one-job script did: only the dead-letter write is missing.
+      expect(await raw.xlen(keys.main)).toBe(0);
+    } finally {
+      release.resolve();
+      await consumer.stop();
+      await raw.del(keys.dead);
+    }
+  });
 });
