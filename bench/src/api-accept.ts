@@ -108,14 +108,17 @@ async function startBare(): Promise<Started> {
   return { port, stop: () => stopChild(child) };
 }
 
-/** The API (and the email worker) on fresh files in a temporary directory. */
-async function startApi(withWorker: boolean, tree = root): Promise<Started> {
+/**
+ * The API (and the email worker) on fresh files in a temporary directory; or, `inMemory`, the
+ * API alone with both databases in memory: no file, no sync, what the API costs in CPU alone.
+ */
+async function startApi(withWorker: boolean, tree = root, inMemory = false): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'polyqueue-api-bench-'));
   const env = {
     ...process.env,
     BROKER: 'sqlite',
-    SQLITE_PATH: join(dir, 'polyqueue.db'),
-    STATE_URL: `sqlite:${join(dir, 'state.db')}`,
+    SQLITE_PATH: inMemory ? ':memory:' : join(dir, 'polyqueue.db'),
+    STATE_URL: `sqlite:${inMemory ? ':memory:' : join(dir, 'state.db')}`,
     STORAGE_ROOT: join(dir, 'storage'),
     OUTBOX_DIR: join(dir, 'outbox'),
     PORT: '0',
@@ -137,6 +140,10 @@ async function startApi(withWorker: boolean, tree = root): Promise<Started> {
       for (const child of children.reverse()) await stopChild(child);
     },
     check: (accepted) => {
+      if (inMemory) {
+        rmSync(dir, { recursive: true, force: true });
+        return `${accepted} accepted, in memory`;
+      }
       const state = new Database(join(dir, 'state.db'), { readonly: true });
       const queue = new Database(join(dir, 'polyqueue.db'), { readonly: true });
       const records = state.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM polyqueue_jobs').get()!.n;
@@ -203,6 +210,10 @@ export async function apiAcceptScenario(options: AcceptOptions): Promise<void> {
     { label: 'bare node http server (JSON.parse, 202)', start: startBare },
     { label: 'API POST /v1/emails, sqlite, no worker', start: () => startApi(false) },
     { label: 'API POST /v1/emails, sqlite, email worker running', start: () => startApi(true) },
+    {
+      label: 'same API, both databases :memory: (no sync; not durable)',
+      start: () => startApi(false, root, true),
+    },
   ];
   // BENCH_API_BEFORE=<a worktree of an earlier commit, its node_modules linked>: the same two
   // API rows from that tree, in the same run, to show what a change did.
