@@ -158,6 +158,28 @@ async function startApi(withWorker: boolean, tree = root, inMemory = false): Pro
   };
 }
 
+/**
+ * How long one durable commit takes on this disk now (WAL, synchronous=FULL, as the API's files):
+ * better-sqlite3 commits on the event loop, so this bounds the API (see docs/benchmarks.md).
+ */
+function commitMs(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sync-probe-'));
+  const db = new Database(join(dir, 'probe.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec('CREATE TABLE t (v TEXT)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  const times: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const t0 = performance.now();
+    insert.run('x'.repeat(300));
+    times.push(performance.now() - t0);
+  }
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  return median(times);
+}
+
 /** `concurrency` clients on keep-alive connections for `ms`; counts the 202s. */
 async function load(port: number, concurrency: number, ms: number): Promise<Sample & { accepted: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
@@ -225,7 +247,9 @@ export async function apiAcceptScenario(options: AcceptOptions): Promise<void> {
     );
   }
   const samples = contenders.map((): Sample[] => []);
+  const commits: number[] = [];
   for (let run = 0; run < options.runs; run++) {
+    commits.push(commitMs());
     for (const [i, c] of contenders.entries()) {
       const server = await c.start();
       const warm = await load(server.port, options.concurrency, 1_000);
@@ -246,7 +270,7 @@ export async function apiAcceptScenario(options: AcceptOptions): Promise<void> {
   }));
   const bare = med[0]!.perSec;
   console.log(
-    `\napi accept: POST /v1/emails, ${options.concurrency} keep-alive clients, ${options.seconds} s per run after 1 s of warm-up, median of ${options.runs} runs; node ${process.version}\n`,
+    `\napi accept: POST /v1/emails, ${options.concurrency} keep-alive clients, ${options.seconds} s per run after 1 s of warm-up, median of ${options.runs} runs; one durable commit (WAL, synchronous=FULL) took ${fmt(median(commits), 2)} ms (median; per run ${commits.map((c) => fmt(c, 2)).join(', ')}); node ${process.version}\n`,
   );
   console.log('| contender | requests/s | p50 ms | p99 ms | ÷ bare server |');
   console.log('|---|---:|---:|---:|---:|');
