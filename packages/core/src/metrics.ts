@@ -16,7 +16,7 @@ export function createRuntimeMetrics(registry: Registry): RuntimeMetrics {
   return {
     processed: new Counter({
       name: 'polyqueue_jobs_processed_total',
-      help: 'Jobs handled by a worker, by outcome (succeeded, retried, dead, skipped_duplicate)',
+      help: 'Jobs handled by a worker, by outcome (succeeded, retrying, dead, skipped_duplicate, cancelled)',
       labelNames: ['queue', 'type', 'outcome'],
       registers: [registry],
     }),
