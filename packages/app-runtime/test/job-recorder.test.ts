@@ -100,6 +100,26 @@ describe('createJobRecorder', () => {
     expect(events).toEqual([]);
   });
 
+  it('writes processing only over a record not cancelled, answering cancelled for one that is', async () => {
+    const { state, events, record } = setup();
+    const envelope = await createdJob(state, 'c1');
+    const base = { envelope, messageId: 'm1', queue: 'email' };
+    // A fast worker before the API's own `queued`: the record still says pending.
+    await state.updateJob('c1', { status: 'pending' });
+    expect(await record({ ...base, outcome: 'processing', attempt: 1 })).toBeUndefined();
+    expect(await state.getJob('c1')).toMatchObject({ status: 'processing', attempts: 1 });
+
+    await state.updateJob('c1', { status: 'cancelled' });
+    expect(await record({ ...base, outcome: 'processing', attempt: 2 })).toBe('cancelled');
+    expect((await state.getJob('c1'))?.status).toBe('cancelled');
+    await record({ ...base, outcome: 'cancelled', attempt: 2 });
+    expect(events.map((e) => e.event.id)).toEqual(['c1:job.cancelled:2']);
+    // Another producer's job has no record: nothing to write, nothing to answer.
+    const foreign = { ...base, envelope: createEnvelope('send_email', {}, { id: 'foreign' }) };
+    expect(await record({ ...foreign, outcome: 'processing', attempt: 1 })).toBeUndefined();
+    expect(await state.getJob('foreign')).toBeUndefined();
+  });
+
   it('still publishes the event when the state store is down, then reports the failure', async () => {
     const { state, events, record } = setup();
     const envelope = await createdJob(state, 'j3');
