@@ -1,9 +1,11 @@
 /**
  * npm run bench -- [--scenario queue|images|runtime|api] --broker <name> [--jobs N] [--concurrency C]
- *                  [--batch B] [--runs R] [--latency L] [--images I]
+ *                  [--batch B] [--runs R] [--latency L] [--images I] [--json FILE]
  *
  * queue (default): polyqueue on one registered broker (enqueue rate, processing rate with a
- * no-op handler, enqueue-to-start latency) and, in the same run, the broker's raw baselines.
+ * no-op handler, enqueue-to-start latency) and, in the same run, the broker's raw baselines
+ * (same commands, and the best raw loop); --json FILE also writes the medians as JSON.
+ * e2e: the API and email worker as child processes, POSTs to the outbox (e2e.ts).
  * images: thumbnails/s from a bare sharp loop versus the image worker's handler behind the
  * broker. Prints markdown tables of medians over R runs, contenders interleaved run by run so
  * drift on a noisy machine hits them alike. Broker variables (REDIS_URL, SQLITE_PATH, ...)
