@@ -1,7 +1,8 @@
 /**
- * The compose demo's start gate: `node --import tsx docker/wait-for-broker.ts [seconds]` connects
- * to the broker that BROKER names, with the same driver and variables as the services, and exits
- * 0 once `ping()` succeeds; 1 when the time (default 180 s) runs out; 2 at once on a bad
+ * The compose demo's start gate: `node apps/api/dist/wait-for-broker.js [seconds]` (compiled into
+ * the api bundle by scripts/build.mjs; `node --import tsx docker/wait-for-broker.ts` from source)
+ * connects to the broker that BROKER names, with the same driver and variables as the services,
+ * and exits 0 once `ping()` succeeds; 1 when the time (default 180 s) runs out; 2 at once on a bad
  * configuration (an unknown BROKER, a malformed URL), which waiting would not fix.
  *
  * Why a gate: the brokers sit behind compose profiles, so the always-on services cannot name

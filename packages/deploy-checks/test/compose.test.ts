@@ -216,6 +216,24 @@ describe('images', () => {
     }
   });
 
+  it('the compiled scripts compose runs are entries of the bundle the Dockerfile copies', () => {
+    const dockerfile = readFileSync(join(repoRoot, 'docker/Dockerfile'), 'utf8');
+    const build = readFileSync(join(repoRoot, 'scripts/build.mjs'), 'utf8');
+    expect(dockerfile).toMatch(
+      /^COPY --from=build \/app\/apps\/\$\{APP\}\/dist\/ \.\/apps\/\$\{APP\}\/dist\/$/m,
+    );
+    const command = [service(base, gate).command ?? []].flat().join(' ');
+    const compiled = /\/app\/apps\/([\w-]+)\/dist\/([\w-]+)\.js/.exec(command);
+    expect(compiled, `${gate} runs a compiled script`).not.toBeNull();
+    const [, app, entry] = compiled!;
+    expect(app).toBe(service(base, gate).build!.args!.APP);
+    // scripts/build.mjs names it as `'<entry>': '<source>'` in the app's entry points.
+    const source = new RegExp(`'${entry}': '([\\w./-]+\\.ts)'`).exec(build)?.[1];
+    expect(source, `scripts/build.mjs has no entry ${entry}`).toBeDefined();
+    expect(existsSync(join(repoRoot, source!))).toBe(true);
+    expect(dockerfile, `the build stage must copy ${source}`).toContain(source!);
+  });
+
   it('the Dockerfile runs on a supported Node LTS, as a non-root user, with a healthcheck', () => {
     const dockerfile = readFileSync(join(repoRoot, 'docker/Dockerfile'), 'utf8');
     const node = /^ARG NODE_VERSION=(\d+)/m.exec(dockerfile)?.[1];

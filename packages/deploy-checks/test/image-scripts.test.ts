@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +10,7 @@ import { repoRoot } from '../src/index';
 /**
  * The two scripts the images run besides the services: docker/healthcheck.mjs (every app
  * container's healthcheck) and docker/wait-for-broker.ts (the broker-ready gate), run here as
- * the containers run them.
+ * the containers run them: the gate compiled, apps/api/dist/wait-for-broker.js.
  */
 
 interface Run {
@@ -85,11 +85,13 @@ describe('docker/wait-for-broker.ts', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'polyqueue-wait-'));
+    // The image runs the bundle scripts/build.mjs makes (a no-op when it is up to date).
+    execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale', 'api'], { cwd: repoRoot });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const wait = (seconds: string, env: Record<string, string>) =>
-    run(['--import', 'tsx', 'docker/wait-for-broker.ts', seconds], env);
+    run(['apps/api/dist/wait-for-broker.js', seconds], env);
 
   it('exits 0 once the selected broker answers (the embedded sqlite)', async () => {
     const result = await wait('30', { BROKER: 'sqlite', SQLITE_PATH: join(dir, 'queue.db') });
