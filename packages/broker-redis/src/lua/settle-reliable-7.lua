@@ -2,7 +2,8 @@
   Settles a batch of one redis-reliable consumer's deliveries: ack, retry or dead-letter each.
   Only a consumer that still holds the job acts: when the job is no longer in its processing
   list (its lease expired and recovery handed it to someone else) nothing is queued again for
-  it, so a late retry cannot duplicate it. Each job is settled on its own: a command failing for
+  it, so a late retry cannot duplicate it. The retry or dead-letter write comes before the
+  removal, so a write that fails leaves the job held, to come back when its lease runs out. Each job is settled on its own: a command failing for
   one job (pcall) leaves the others as they are.
 
   KEYS[1] the consumer's processing list
@@ -26,10 +27,17 @@ local extra = { ack = 0, retry = 2, dead = 3 }
 
 local function settle(i, action)
   local token, body = ARGV[i], ARGV[i + 1]
-  redis.call('ZREM', KEYS[2], token)
-  redis.call('HDEL', KEYS[3], token)
-  redis.call('SREM', KEYS[4], token)
-  if redis.call('LREM', KEYS[1], 1, body) == 0 then return 0 end
+  -- Does this consumer still hold the job? Lost (recovery gave it to another): do nothing
+  -- but drop this token's lease bookkeeping.
+  if not redis.call('LPOS', KEYS[1], body) then
+    redis.call('ZREM', KEYS[2], token)
+    redis.call('HDEL', KEYS[3], token)
+    redis.call('SREM', KEYS[4], token)
+    return 0
+  end
+  -- The write first, the removal after: a write that fails (a wrong key type, maxmemory)
+  -- raises before the job leaves the processing list, so its lease runs out and recovery
+  -- brings it back instead of losing it.
   if action == 'retry' then
     if tonumber(ARGV[i + 3]) > 0 then
       redis.call('ZADD', KEYS[5], ARGV[i + 3], ARGV[i + 4])
@@ -40,6 +48,10 @@ local function settle(i, action)
     redis.call('XADD', KEYS[7], '*', 'id', ARGV[i + 3], 'body', body, 'reason', ARGV[i + 4],
       'deadAt', ARGV[i + 5])
   end
+  redis.call('LREM', KEYS[1], 1, body)
+  redis.call('ZREM', KEYS[2], token)
+  redis.call('HDEL', KEYS[3], token)
+  redis.call('SREM', KEYS[4], token)
   return 1
 end
 

@@ -1,7 +1,8 @@
 --[[
   Settles a batch of redis-streams deliveries of one stream: ack, retry or dead-letter each.
-  XACK tells whether this consumer group still had the entry pending; when it did not (already
-  settled), nothing else happens for it, so a late retry cannot duplicate the job. Each job is
+  Only an entry still pending in the consumer group is settled; when it is not (already
+  settled), nothing happens for it, so a late retry cannot duplicate the job. The retry or
+  dead-letter write comes before the XACK, so a write that fails leaves the entry pending. Each job is
   settled on its own: a command failing for one job (pcall) leaves the others as they are.
 
   KEYS[1] stream
@@ -21,8 +22,10 @@ local stream, delayed, dead, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 local extra = { ack = 0, retry = 2, dead = 4 }
 
 local function settle(i, action)
-  if redis.call('XACK', stream, group, ARGV[i]) == 0 then return 0 end
-  redis.call('XDEL', stream, ARGV[i])
+  -- Pending in the group? (XPENDING over the one id.) Not pending: already settled, do nothing.
+  if #redis.call('XPENDING', stream, group, ARGV[i], ARGV[i], 1) == 0 then return 0 end
+  -- The write first, the ack after: a write that fails (a wrong key type, maxmemory) raises
+  -- before the entry is acked, so it stays pending and comes back by XAUTOCLAIM, not lost.
   if action == 'retry' then
     if tonumber(ARGV[i + 2]) > 0 then
       redis.call('ZADD', delayed, ARGV[i + 2], ARGV[i + 3])
@@ -33,6 +36,8 @@ local function settle(i, action)
     redis.call('XADD', dead, '*', 'id', ARGV[i + 2], 'body', ARGV[i + 3], 'reason', ARGV[i + 4],
       'deadAt', ARGV[i + 5])
   end
+  redis.call('XACK', stream, group, ARGV[i])
+  redis.call('XDEL', stream, ARGV[i])
   return 1
 end
 
