@@ -3,6 +3,7 @@ export * from './broker';
 export * from './cancellation';
 export * from './coalescing-idempotency';
 export * from './config';
+export * from './dead-letter-view';
 export * from './driver';
 export * from './envelope';
 export * from './errors';
