@@ -11,7 +11,7 @@ export const apiEnvSchema = z.object({
   PORT: intVariable(3000, 0, 65_535),
   /** Interface to listen on; unset listens on every interface (what a container needs). */
   HOST: z.string().trim().min(1).optional(),
-  /** When set, POST endpoints require `Authorization: Bearer <API_TOKEN>`. */
+  /** When set, the write endpoints and every admin route (reads too) require `Authorization: Bearer <API_TOKEN>`. */
   API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Largest JSON request body. */
   JSON_MAX_BYTES: intVariable(100 * KiB, 1, 10 * MiB),

@@ -7,6 +7,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import type { ApiContext } from './context';
 import { toProblem } from './http';
 import { HttpProblem, problems, sendProblem } from './problem';
+import { adminRoutes } from './routes-admin';
 import { imageRoutes } from './routes-images';
 import { jobRoutes } from './routes-jobs';
 import { queueRoutes } from './routes-queues';
@@ -119,6 +120,7 @@ export function createServer(deps: ApiDeps): Express {
   app.use(jobRoutes(context));
   app.use(imageRoutes(context));
   app.use(queueRoutes({ controls: deps.controls, apiToken: deps.apiToken, registry }));
+  app.use(adminRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
 
   app.use((req, _res, next) => {
     next(problems.notFound(`no route for ${req.method} ${req.path}`));
