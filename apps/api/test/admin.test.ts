@@ -21,6 +21,7 @@ import {
 import { jobQueues } from '@polyqueue/jobs';
 import { deferred, eventually } from '@polyqueue/testkit';
 import type { Express } from 'express';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';
@@ -29,7 +30,14 @@ import { RecordingBroker } from './helpers';
 const TOKEN = 'admin-s3cret';
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
-const backends: { name: string; env: (dir: string) => Record<string, string> }[] = [
+interface Backend {
+  name: string;
+  env: (dir: string) => Record<string, string>;
+  /** Removes what the run left in a shared server. */
+  cleanup?: (env: Record<string, string>) => Promise<void>;
+}
+
+const backends: Backend[] = [
   {
     name: 'sqlite',
     env: (dir) => ({ BROKER: 'sqlite', SQLITE_PATH: join(dir, 'queue.db'), SQLITE_POLL_MAX_MS: '50' }),
@@ -42,11 +50,19 @@ const backends: { name: string; env: (dir: string) => Record<string, string> }[]
       // A prefix of its own: the shared Redis holds other tests' queues.
       POLYQUEUE_PREFIX: `pq-admin-${randomUUID().slice(0, 8)}`,
     }),
+    async cleanup(env) {
+      const redis = new Redis(env.REDIS_URL!);
+      const prefix = env.POLYQUEUE_PREFIX!;
+      const keys = [...(await redis.keys(`${prefix}:*`)), ...(await redis.keys(`{${prefix}:*`))];
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    },
   },
 ];
 
-describe.each(backends)('admin API on $name', ({ env: envFor }) => {
+describe.each(backends)('admin API on $name', ({ env: envFor, cleanup }) => {
   let dir: string;
+  let env: Record<string, string>;
   let broker: CompleteBroker;
   let state: StateStore;
   let controls: QueueControls;
@@ -59,7 +75,8 @@ describe.each(backends)('admin API on $name', ({ env: envFor }) => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'polyqueue-admin-'));
     const stateUrl = `sqlite:${join(dir, 'state.db')}`;
-    broker = await createBrokerFromEnv(envFor(dir));
+    env = envFor(dir);
+    broker = await createBrokerFromEnv(env);
     state = await createStateStore(stateUrl, {});
     controls = await createQueueControls(stateUrl, {});
     app = createServer({ broker, state, controls, apiToken: TOKEN, storageRoot: dir });
@@ -89,6 +106,7 @@ describe.each(backends)('admin API on $name', ({ env: envFor }) => {
     await running;
     await broker?.deadLetters('email').purge();
     await Promise.all([broker?.close(), state?.close(), controls?.close()]);
+    await cleanup?.(env);
     await rm(dir, { recursive: true, force: true });
   });
 
