@@ -14,6 +14,7 @@ import { createBrokerFromEnv, createQueueControls, createStateStore } from '@pol
 import {
   type CompleteBroker,
   createWorker,
+  MemoryQueueControls,
   NonRetryableError,
   type QueueControls,
   type StateStore,
@@ -267,6 +268,32 @@ describe('admin API on a broker without BrokerAdmin', () => {
     expect(res.status).toBe(501);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ type: 'urn:polyqueue:problem:not-implemented', broker: 'recording' });
+  });
+
+  it('answers null, not 0, for counts and flags it could not read, saying why', async () => {
+    const broker = new RecordingBroker();
+    broker.stats = async () => {
+      throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+    };
+    const controls = new MemoryQueueControls();
+    controls.failWith = new Error('state store down');
+    const app = createServer({
+      broker,
+      state: new MemoryStateStore(),
+      controls,
+      storageRoot: '/nonexistent',
+    });
+    const res = await request(app).get('/v1/queues');
+    expect(res.status).toBe(200);
+    expect(res.body[0]).toEqual({
+      name: 'email',
+      ready: null,
+      inFlight: null,
+      delayed: null,
+      dead: null,
+      paused: null,
+      error: 'connect ECONNREFUSED 127.0.0.1:6379',
+    });
   });
 
   it('lists the queues with paused null when there are no pause flags', async () => {
