@@ -206,6 +206,16 @@ export function plainConsumer({ redis, blocking, keys, settings, logger }: Conte
   }
 
   /**
+   * Up to max waiting jobs without blocking: LPOP with a count (Redis 6.2) from the main list,
+   * then the low-priority list for the rest, on the blocking connection between its BLPOPs.
+   */
+  async function popWaiting(max: number): Promise<string[]> {
+    const bodies = (await blocking.lpop(keys.main, max)) ?? [];
+    if (bodies.length < max) bodies.push(...((await blocking.lpop(keys.low, max - bodies.length)) ?? []));
+    return bodies;
+  }
+
+  /**
    * One timer for the consumer's life, not one per BLPOP (one per job): it looks every
    * STALL_CHECK_MS whether the BLPOP in flight has gone unanswered for too long.
    */
@@ -219,18 +229,26 @@ export function plainConsumer({ redis, blocking, keys, settings, logger }: Conte
 
   return {
     async start() {},
-    async fetch() {
-      const body = await blpop();
-      if (body === null) return [];
-      const token = `${consumerId}:${++sequence}`;
-      handling.add(token);
-      try {
-        await redis.zadd(keys.leases, Date.now() + settings.leaseMs, token);
-      } catch (error) {
-        // The job is popped already: handle it anyway; maintain() records it when Redis answers.
-        logger.warn({ err: error }, 'could not record a popped job as in flight');
+    async fetch(max) {
+      // With more than one free slot, take what is waiting in one round trip (LPOP with a
+      // count, main list first as BLPOP would) and block only when nothing is: one BLPOP per
+      // job made the round trip, not Redis, the limit of a busy queue.
+      let bodies = max > 1 ? await popWaiting(max) : [];
+      if (bodies.length === 0) {
+        const body = await blpop();
+        if (body === null) return [];
+        bodies = [body];
       }
-      return [new PlainDelivery(consumer, token, body)];
+      const expiresAt = Date.now() + settings.leaseMs;
+      const tokens = bodies.map(() => `${consumerId}:${++sequence}`);
+      for (const token of tokens) handling.add(token);
+      try {
+        await redis.zadd(keys.leases, ...tokens.flatMap((token) => [expiresAt, token]));
+      } catch (error) {
+        // The jobs are popped already: handle them anyway; maintain() records them when Redis answers.
+        logger.warn({ err: error }, 'could not record popped jobs as in flight');
+      }
+      return bodies.map((body, i) => new PlainDelivery(consumer, tokens[i]!, body));
     },
     async maintain() {
       const now = Date.now();
