@@ -1,3 +1,2 @@
-export * from './queue-controls-registry';
 export * from './registry';
 export * from './state-registry';

@@ -1,15 +1,26 @@
-import { ConfigError, type StateStore } from '@polyqueue/core';
+import { ConfigError, type QueueControls, type StateStore } from '@polyqueue/core';
 
 /**
- * STATE_URL -> the store for job status and idempotency claims, by URL scheme:
- * sqlite:<path> (default sqlite:./var/state.db), redis://..., mysql://... With redis://, a
- * REDIS_CLUSTER_NODES in `env` puts the store on that Redis Cluster (the URL lends its
- * user, password and TLS), as it does for the Redis brokers.
+ * What STATE_URL opens, by URL scheme: sqlite:<path> (default sqlite:./var/state.db),
+ * redis://..., mysql://... With redis://, a REDIS_CLUSTER_NODES in `env` puts it on that Redis
+ * Cluster (the URL lends its user, password and TLS), as it does for the Redis brokers. The
+ * state store and the pause flags share the URL, and so this one parse of it.
  */
-export async function createStateStore(
+interface StateBackends<T> {
+  sqlite(path: string): T | Promise<T>;
+  redis(
+    driver: typeof import('@polyqueue/broker-redis'),
+    url: string,
+    options: { clusterNodes?: string[] },
+  ): T | Promise<T>;
+  mysql(driver: typeof import('@polyqueue/broker-mysql'), url: string): T | Promise<T>;
+}
+
+async function openByStateUrl<T>(
   stateUrl: string,
-  env: Record<string, string | undefined> = {},
-): Promise<StateStore> {
+  env: Record<string, string | undefined>,
+  open: StateBackends<T>,
+): Promise<T> {
   let url: URL;
   try {
     url = new URL(stateUrl);
@@ -20,9 +31,7 @@ export async function createStateStore(
   }
   switch (url.protocol) {
     case 'sqlite:':
-      return (await import('@polyqueue/broker-sqlite')).createSqliteStateStore(
-        decodeURIComponent(stateUrl.slice('sqlite:'.length)),
-      );
+      return open.sqlite(decodeURIComponent(stateUrl.slice('sqlite:'.length)));
     case 'redis:':
     case 'rediss:': {
       const redis = await import('@polyqueue/broker-redis');
@@ -32,13 +41,40 @@ export async function createStateStore(
       } catch (error) {
         throw new ConfigError((error as Error).message);
       }
-      return redis.createRedisStateStore(stateUrl, clusterNodes ? { clusterNodes } : {});
+      return open.redis(redis, stateUrl, clusterNodes ? { clusterNodes } : {});
     }
     case 'mysql:':
-      return (await import('@polyqueue/broker-mysql')).createMysqlStateStore(stateUrl);
+      return open.mysql(await import('@polyqueue/broker-mysql'), stateUrl);
     default:
       throw new ConfigError(
         `STATE_URL: unknown scheme "${url.protocol}"; valid: sqlite:, redis://, mysql://`,
       );
   }
+}
+
+/** STATE_URL -> the store for job status and idempotency claims. */
+export function createStateStore(
+  stateUrl: string,
+  env: Record<string, string | undefined> = {},
+): Promise<StateStore> {
+  return openByStateUrl<StateStore>(stateUrl, env, {
+    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteStateStore(path),
+    redis: (driver, url, options) => driver.createRedisStateStore(url, options),
+    mysql: (driver, url) => driver.createMysqlStateStore(url),
+  });
+}
+
+/**
+ * STATE_URL -> the pause flags (QueueControls) in the same backend as the state store: a table
+ * in the sqlite state file, one Redis set, a MySQL table.
+ */
+export function createQueueControls(
+  stateUrl: string,
+  env: Record<string, string | undefined> = {},
+): Promise<QueueControls> {
+  return openByStateUrl<QueueControls>(stateUrl, env, {
+    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteQueueControls(path),
+    redis: (driver, url, options) => driver.createRedisQueueControls(url, options),
+    mysql: (driver, url) => driver.createMysqlQueueControls(url),
+  });
 }
