@@ -52,6 +52,7 @@ export class SqliteStateStore implements StateStore {
         result TEXT,
         idempotency_key TEXT UNIQUE,
         request_hash TEXT,
+        progress TEXT,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
       );
@@ -66,9 +67,13 @@ export class SqliteStateStore implements StateStore {
     const columns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(polyqueue_idempotency)').all();
     if (!columns.some((c) => c.name === 'owner'))
       this.#db.exec('ALTER TABLE polyqueue_idempotency ADD COLUMN owner TEXT');
+    // Files made before jobs had progress (context.progress).
+    const jobColumns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(polyqueue_jobs)').all();
+    if (!jobColumns.some((c) => c.name === 'progress'))
+      this.#db.exec('ALTER TABLE polyqueue_jobs ADD COLUMN progress TEXT');
     this.#insertJob = this.#db.prepare(
-      `INSERT INTO polyqueue_jobs (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, created_at, updated_at)
-       VALUES (@id, @type, @queue, @status, @attempts, @last_error, @result, @idempotency_key, @request_hash, @created_at, @updated_at)
+      `INSERT INTO polyqueue_jobs (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at)
+       VALUES (@id, @type, @queue, @status, @attempts, @last_error, @result, @idempotency_key, @request_hash, @progress, @created_at, @updated_at)
        ON CONFLICT DO NOTHING`,
     );
     this.#jobById = this.#db.prepare<[string], JobRow>('SELECT * FROM polyqueue_jobs WHERE id = ?');
@@ -78,7 +83,8 @@ export class SqliteStateStore implements StateStore {
     this.#updateJob = this.#db.prepare(
       `UPDATE polyqueue_jobs SET status = COALESCE(@status, status), attempts = COALESCE(@attempts, attempts),
          last_error = CASE WHEN @has_error THEN @last_error ELSE last_error END,
-         result = CASE WHEN @has_result THEN @result ELSE result END, updated_at = @updated_at
+         result = CASE WHEN @has_result THEN @result ELSE result END,
+         progress = COALESCE(@progress, progress), updated_at = @updated_at
        WHERE id = @id AND (@only_if_status IS NULL OR status = @only_if_status)`,
     );
     // Take the key if it is free, its lease (or done record) has expired, or the owner holds it.
@@ -138,6 +144,7 @@ export class SqliteStateStore implements StateStore {
       last_error: patch.lastError ?? null,
       has_result: 'result' in patch ? 1 : 0,
       result: patch.result === undefined ? null : JSON.stringify(patch.result),
+      progress: patch.progress === undefined ? null : JSON.stringify(patch.progress),
       updated_at: new Date().toISOString(),
     };
     return this.#jobWrites.write(() => this.#updateJob.run(params).changes === 1);
@@ -211,6 +218,7 @@ function toRow(r: JobRecord): JobRow {
     result: r.result === undefined ? null : JSON.stringify(r.result),
     idempotency_key: r.idempotencyKey ?? null,
     request_hash: r.requestHash ?? null,
+    progress: r.progress === undefined ? null : JSON.stringify(r.progress),
     created_at: r.createdAt,
     updated_at: r.updatedAt,
   };

@@ -14,6 +14,15 @@ export interface JobContext {
   signal: AbortSignal;
   /** Keeps the delivery's lease alive for ms more (long jobs). */
   extend(ms: number): Promise<void>;
+  /**
+   * Tells how far the job is: percent from 0 to 100 (clamped; NaN or Infinity throws a
+   * RangeError at once, not a rejected promise, so an un-awaited call fails the handler, not the
+   * process), message optional (cut at 500 characters). Shown as `progress` by
+   * GET /v1/jobs/:id and kept after the job ends. Resolves at once: the record is written in the
+   * background, at most once per 250 ms per job with the latest value, and the last value is
+   * written before the job's outcome is. A store failure is logged, never thrown here.
+   */
+  progress(percent: number, message?: string): Promise<void>;
   logger: Logger;
 }
 

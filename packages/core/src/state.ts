@@ -28,8 +28,19 @@ export interface JobRecord {
   idempotencyKey?: string;
   /** A hash of the request that created the job, so a reused key with another body is a conflict. */
   requestHash?: string;
+  /** What the handler last told through context.progress; kept after the job ends. */
+  progress?: JobProgress;
   createdAt: string;
   updatedAt: string;
+}
+
+/** A handler's report of how far its job is (context.progress), as its record keeps it. */
+export interface JobProgress {
+  /** 0 to 100. */
+  percent: number;
+  message?: string;
+  /** When the handler reported it (ISO 8601), which may be before the write that stored it. */
+  at: string;
 }
 
 /**
@@ -47,6 +58,8 @@ export interface JobColumns<Time = string> {
   result: string | null;
   idempotency_key: string | null;
   request_hash: string | null;
+  /** JSON of a JobProgress; optional as a store may select a row without it. */
+  progress?: string | null;
   created_at: Time;
   updated_at: Time;
 }
@@ -67,10 +80,11 @@ export function jobFromColumns(row: JobColumns<string | Date>): JobRecord {
   if (row.result !== null) record.result = JSON.parse(row.result);
   if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
   if (row.request_hash !== null) record.requestHash = row.request_hash;
+  if (row.progress != null) record.progress = JSON.parse(row.progress);
   return record;
 }
 
-export type JobPatch = Partial<Pick<JobRecord, 'status' | 'attempts' | 'lastError' | 'result'>>;
+export type JobPatch = Partial<Pick<JobRecord, 'status' | 'attempts' | 'lastError' | 'result' | 'progress'>>;
 
 export type CreateJobResult = { created: true } | { created: false; existing: JobRecord };
 

@@ -7,7 +7,7 @@ import { coalesceIdempotency } from './coalescing-idempotency';
 import { decodeEnvelope, describeIssues, type Envelope } from './envelope';
 import { errorMessage, NonRetryableError, RetryableError } from './errors';
 import type { IdempotencyStore } from './idempotency';
-import { RuntimeJobContext } from './job-context';
+import { type JobContextShared, RuntimeJobContext } from './job-context';
 import type { JobHandler } from './job-handler';
 import { silentLogger } from './logger';
 import type { RuntimeMetrics } from './metrics';
@@ -66,9 +66,10 @@ export interface WorkerOptions {
   /**
    * Job records: with them, a running job whose record turns `cancelled` has its signal aborted
    * (read every cancelCheckMs) and ends cancelled, and a failed job's record is read before a
-   * retry, so a cancel that raced the failure is not undone by it.
+   * retry, so a cancel that raced the failure is not undone by it. With updateJob, handlers'
+   * context.progress is written to them (else only logged at debug).
    */
-  jobs?: Pick<JobStateStore, 'getJob'>;
+  jobs?: Pick<JobStateStore, 'getJob'> & Partial<Pick<JobStateStore, 'updateJob'>>;
   /** How often running jobs' records are read for a cancel; DEFAULT_CANCEL_CHECK_MS (1 s). */
   cancelCheckMs?: number;
   random?: () => number;
@@ -120,6 +121,11 @@ export function createWorker(options: WorkerOptions): Worker {
   const workerId = randomUUID();
   let deliveries = 0;
   const running = new Set<RunningJob>();
+  const contextShared: JobContextShared = {
+    hardStop: hardStop.signal,
+    logger,
+    records: options.jobs?.updateJob ? (options.jobs as Pick<JobStateStore, 'updateJob'>) : undefined,
+  };
 
   /**
    * Renews the delivery lease and the claim of every running job not renewed in the last half
@@ -253,15 +259,15 @@ export function createWorker(options: WorkerOptions): Worker {
     let result: unknown;
     let failure: unknown;
     let failed = false;
+    const context = new RuntimeJobContext(envelope, attempt, delivery, runningJob, contextShared);
     try {
-      result = await handler.handle(
-        payload,
-        new RuntimeJobContext(envelope, attempt, delivery, runningJob, hardStop.signal, logger),
-      );
+      result = await handler.handle(payload, context);
     } catch (error) {
       failed = true;
       failure = error;
     } finally {
+      // The last progress lands before the outcome, so a late write cannot follow `succeeded`.
+      if (context.progressWriter) await context.progressWriter.end();
       running.delete(runningJob);
       metrics?.inFlight.dec({ queue });
       metrics?.duration.observe({ queue, type: envelope.type }, (performance.now() - started) / 1000);

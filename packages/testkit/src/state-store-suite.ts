@@ -51,6 +51,21 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
       expect(await store.getJob(r.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
     });
 
+    it('records a job progress beside its status, and keeps it through later status changes', async () => {
+      const r = record({ status: 'processing' });
+      await store.createJob(r);
+      expect((await store.getJob(r.id))!.progress).toBeUndefined();
+      const first = { percent: 33.5, message: 'done 1 of 3 variants', at: new Date().toISOString() };
+      expect(await store.updateJob(r.id, { progress: first })).toBe(true);
+      expect(await store.getJob(r.id)).toMatchObject({ status: 'processing', progress: first });
+      const last = { percent: 100, at: new Date().toISOString() }; // no message: none stored
+      await store.updateJob(r.id, { progress: last });
+      await store.updateJob(r.id, { status: 'succeeded', attempts: 1, result: { ok: true } });
+      const done = await store.getJob(r.id);
+      expect(done).toMatchObject({ status: 'succeeded', result: { ok: true } });
+      expect(done!.progress).toEqual(last);
+    });
+
     it('returns the existing job for a reused idempotency key, atomically', async () => {
       const key = `key-${randomUUID()}`;
       const attempts = Array.from({ length: 10 }, () => record({ idempotencyKey: key, requestHash: 'h1' }));
