@@ -17,7 +17,7 @@ import { connect, connected, disconnect, ping } from './connection';
 /**
  * Job status and idempotency claims in Redis (STATE_URL=redis://...).
  *
- *   polyqueue:job:<id>          hash: the job record (result as JSON text); kept JOB_TTL_MS
+ *   polyqueue:job:<id>          hash: the job record (result, progress as JSON text); kept JOB_TTL_MS
  *   polyqueue:job-key:<key>     the job id that owns an API Idempotency-Key
  *   polyqueue:idem:<key>        a worker's claim: "claimed:<owner>" with the lease as TTL,
  *                               then "done:<result JSON>" kept for the done TTL
@@ -148,6 +148,7 @@ const RECORD_FIELDS = [
   'result',
   'idempotencyKey',
   'requestHash',
+  'progress',
   'createdAt',
   'updatedAt',
 ] as const;
@@ -291,12 +292,15 @@ function ms(value: number): number {
   return Math.max(1, Math.round(value));
 }
 
+/** Fields kept as JSON text: the handler's result and its last progress. */
+const JSON_FIELDS: ReadonlySet<string> = new Set(['result', 'progress']);
+
 function toHash(record: Partial<JobRecord>): Record<string, string> {
   const hash: Record<string, string> = {};
   for (const field of RECORD_FIELDS) {
     const value = record[field];
     if (value === undefined) continue;
-    hash[field] = field === 'result' ? JSON.stringify(value) : String(value);
+    hash[field] = JSON_FIELDS.has(field) ? JSON.stringify(value) : String(value);
   }
   return hash;
 }
@@ -306,7 +310,7 @@ function fromHash(hash: Record<string, string>): JobRecord {
   for (const field of RECORD_FIELDS) {
     const value = hash[field];
     if (value === undefined) continue;
-    record[field] = field === 'attempts' ? Number(value) : field === 'result' ? JSON.parse(value) : value;
+    record[field] = field === 'attempts' ? Number(value) : JSON_FIELDS.has(field) ? JSON.parse(value) : value;
   }
   return record as unknown as JobRecord;
 }
