@@ -29,7 +29,7 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Resolves when `count()` reaches `target`, checking after each handled job. */
+/** Resolves when `tick()` has counted `target` jobs, checking after each handled job or batch. */
 export class Countdown {
   #done = 0;
   #resolve!: () => void;
@@ -40,9 +40,10 @@ export class Countdown {
     });
     if (target === 0) this.#resolve();
   }
-  tick(): void {
-    this.#done += 1;
-    if (this.#done === this.target) this.#resolve();
+  /** Counts `n` more handled jobs (one by default). */
+  tick(n = 1): void {
+    this.#done += n;
+    if (this.#done >= this.target) this.#resolve();
   }
 }
 

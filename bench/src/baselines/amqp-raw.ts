@@ -11,81 +11,49 @@
  *   queues are not declared: nothing goes through them in this run.
  * - consumer.ts: a confirm channel with prefetch = concurrency, manual acks, the async handler
  *   (raw-handler.ts) run per message on its parsed body and channel.ack() once it resolved.
+ * The connection, queue declaration, publish call and consuming run are amqp-common.ts, shared
+ * with rabbitmq-best.ts.
  */
-import { randomUUID } from 'node:crypto';
-import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
-import amqp, { type Options } from 'amqplib';
-import { perSecond, type Rates } from '../measure';
+import { createEnvelope } from '@polyqueue/core';
+import { Countdown, perSecond, type Rates } from '../measure';
+import { amqpRun } from './amqp-common';
 import type { BaselineOptions } from './index';
 import { rawHandler } from './raw-handler';
 
 export async function amqpRaw(options: BaselineOptions): Promise<Rates> {
-  const url = options.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-  const quorum = options.env.AMQP_QUEUE_TYPE === 'quorum';
-  const connection = await amqp.connect(url);
-  const queue = `raw.bench.${randomUUID()}`;
+  const run = await amqpRun(options, 'raw');
   try {
     const t0 = performance.now();
     // Declared inside the timing, as the driver's first publish() declares its topology.
-    const publisher = await connection.createConfirmChannel();
-    await publisher.assertQueue(queue, {
-      durable: true,
-      arguments: quorum ? { 'x-queue-type': 'quorum' } : { 'x-max-priority': 2 },
-    });
+    const publisher = await run.declare();
     for (let i = 0; i < options.jobs; i += options.batch) {
       const n = Math.min(options.batch, options.jobs - i);
       const now = Date.now();
       for (let k = 0; k < n; k++) {
-        const envelope = createEnvelope('bench_job', { i: i + k });
-        const properties: Options.Publish = {
-          persistent: true,
-          contentType: 'application/json',
+        await run.publish(publisher, createEnvelope('bench_job', { i: i + k }), {
           contentEncoding: 'utf-8',
-          messageId: envelope.id,
           timestamp: Math.floor(now / 1000),
           headers: {},
-          mandatory: true,
-        };
-        if (!quorum) properties.priority = 1;
-        const flushed = publisher.publish(
-          '',
-          queue,
-          Buffer.from(encodeEnvelope(envelope), 'utf8'),
-          properties,
-        );
-        if (!flushed) await new Promise((resolve) => publisher.once('drain', resolve));
+        });
       }
       await publisher.waitForConfirms();
     }
     const enqueuePerSec = perSecond(options.jobs, t0);
     await publisher.close();
 
-    let done = 0;
-    let finish!: () => void;
-    const finished = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    const t1 = performance.now();
-    const consumer = await connection.createConfirmChannel();
-    await consumer.prefetch(options.concurrency);
-    const { consumerTag } = await consumer.consume(
-      queue,
-      (message) => {
-        if (!message) return;
+    const countdown = new Countdown(options.jobs);
+    const processPerSec = await run.consume(
+      { confirm: true, prefetch: options.concurrency },
+      (consumer, message) => {
         void rawHandler(JSON.parse(message.content.toString('utf8'))).then(() => {
           consumer.ack(message);
-          if (++done === options.jobs) finish();
+          countdown.tick();
         });
       },
-      { noAck: false },
+      countdown.finished,
     );
-    await finished;
-    const processPerSec = perSecond(options.jobs, t1);
-    await consumer.cancel(consumerTag);
-    await consumer.deleteQueue(queue);
-    await consumer.close();
     return { enqueuePerSec, processPerSec };
   } finally {
-    await connection.close().catch(() => {});
+    await run.close();
   }
 }

@@ -16,17 +16,15 @@
  *   and commits per partition the offset below which every message is handled, one commit in
  *   flight per partition (the driver's watermark and commit chain, with its fast paths: the
  *   oldest message settling first skips the set, a settle during a commit costs no promise).
+ * The client, topic, group join and clean-up are kafka-common.ts, shared with kafka-best.ts.
  * Not mirrored, being driver overhead rather than its wire protocol for these jobs: the retry and
  * dead topics and the delay mover's second consumer group.
  */
-import { randomUUID } from 'node:crypto';
 import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
-import kafkajs, { type Consumer } from 'kafkajs';
-import { perSecond, type Rates } from '../measure';
+import { Countdown, perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
+import { kafkaRun } from './kafka-common';
 import { rawHandler } from './raw-handler';
-
-const { Kafka, logLevel, Partitioners } = kafkajs;
 
 /** A partition's handed-out offsets, in order, and how far it is handled and committed. */
 interface Progress {
@@ -38,37 +36,11 @@ interface Progress {
 }
 
 export async function kafkaRaw(options: BaselineOptions): Promise<Rates> {
-  const brokers = (options.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
-  const partitions = Number(options.env.KAFKA_PARTITIONS ?? 3);
-  const kafka = new Kafka({
-    clientId: 'polyqueue-raw-bench',
-    brokers,
-    logLevel: logLevel.WARN,
-    retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 },
-    connectionTimeout: 3_000,
-  });
-  const topic = `raw-bench-${randomUUID()}`;
-  const admin = kafka.admin();
-  const producer = kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-  });
-  let consumer: Consumer | undefined;
+  const run = kafkaRun(options, 'raw');
+  const { topic, producer } = run;
   try {
     const t0 = performance.now();
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: partitions,
-          replicationFactor: -1,
-          configEntries: [{ name: 'retention.ms', value: String(7 * 24 * 3_600_000) }],
-        },
-      ],
-    });
-    await producer.connect();
+    await run.open([{ name: 'retention.ms', value: String(7 * 24 * 3_600_000) }]);
     for (let i = 0; i < options.jobs; i += options.batch) {
       const n = Math.min(options.batch, options.jobs - i);
       const messages = Array.from({ length: n }, (_, k) => ({
@@ -82,20 +54,7 @@ export async function kafkaRaw(options: BaselineOptions): Promise<Rates> {
     const progress = new Map<number, Progress>();
     let inFlight = 0;
     const slotWaiters: Array<() => void> = [];
-    let done = 0;
-    let finish!: () => void;
-    const finished = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    const c = kafka.consumer({
-      groupId: topic,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
-      rebalanceTimeout: 60_000,
-      maxWaitTimeInMs: 3_000,
-      allowAutoTopicCreation: false,
-    });
-    consumer = c;
+    const countdown = new Countdown(options.jobs);
     // Checked before the async loop is entered, so a message settling while a commit is in
     // flight costs no promise (as the driver's commit chain).
     const commit = (partition: number, p: Progress) => {
@@ -114,14 +73,8 @@ export async function kafkaRaw(options: BaselineOptions): Promise<Rates> {
       }
     };
 
-    // Timed from the group join, as polyqueue is timed from its consumer's onReady: joining a
-    // group takes seconds and would otherwise dominate a run of a few thousand jobs.
-    let t1 = performance.now();
-    c.on(c.events.GROUP_JOIN, () => {
-      t1 = performance.now();
-    });
-    await c.connect();
-    await c.subscribe({ topics: [topic], fromBeginning: true });
+    // Timed from the group join, as polyqueue is timed from its consumer's onReady.
+    const { consumer: c, startedAt } = await run.join({ rebalanceTimeout: 60_000 });
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -142,7 +95,7 @@ export async function kafkaRaw(options: BaselineOptions): Promise<Rates> {
             part.open.push(offset);
             resolveOffset(message.offset);
             void rawHandler(JSON.parse(message.value?.toString() ?? '')).then(() => {
-              if (++done === options.jobs) finish();
+              countdown.tick();
               if (offset === part.open[0] && part.handled.size === 0) {
                 part.open.shift(); // the oldest settling first: the usual case, no set
                 part.watermark = offset;
@@ -164,14 +117,10 @@ export async function kafkaRaw(options: BaselineOptions): Promise<Rates> {
         }
       },
     });
-    await finished;
-    const processPerSec = perSecond(options.jobs, t1);
+    await countdown.finished;
+    const processPerSec = perSecond(options.jobs, startedAt());
     return { enqueuePerSec, processPerSec };
   } finally {
-    await consumer?.disconnect().catch(() => {});
-    await producer.disconnect().catch(() => {});
-    await admin.deleteGroups([topic]).catch(() => {});
-    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-    await admin.disconnect().catch(() => {});
+    await run.close();
   }
 }

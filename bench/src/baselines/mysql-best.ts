@@ -16,11 +16,12 @@
  * inside an open transaction (a slow handler holds row locks and an InnoDB snapshot; the
  * driver's leases avoid that), and there is no lease to renew or attempt count.
  */
-import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
+import { encodeEnvelope } from '@polyqueue/core';
 import mysql from 'mysql2/promise';
 import { perSecond, type Rates } from '../measure';
 import { windowed } from './best-loops';
 import type { BaselineOptions } from './index';
+import { createJobTable, dropJobTable, jobTableName, rowBatches } from './mysql-common';
 import { rawHandler } from './raw-handler';
 
 const CONNECTIONS = 4;
@@ -31,24 +32,14 @@ export async function bestMysql(options: BaselineOptions): Promise<Rates> {
     uri: options.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
     connectionLimit: CONNECTIONS,
   });
-  const table = `best_${Date.now().toString(36)}`;
+  const table = jobTableName('best');
   try {
-    await pool.query(`CREATE TABLE \`${table}\` (
-      id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-      job_type VARCHAR(100) NOT NULL,
-      payload LONGTEXT NOT NULL,
-      body LONGTEXT NOT NULL,
-      created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
-    const batches: (string | number)[][][] = [];
-    for (let i = 0; i < options.jobs; i += options.batch) {
-      batches.push(
-        Array.from({ length: Math.min(options.batch, options.jobs - i) }, (_, k) => {
-          const e = createEnvelope('bench_job', { i: i + k });
-          return [e.type, JSON.stringify(e.payload), encodeEnvelope(e)];
-        }),
-      );
-    }
+    await createJobTable(pool, table, ['body LONGTEXT NOT NULL']);
+    const batches = rowBatches(options.jobs, options.batch, (e) => [
+      e.type,
+      JSON.stringify(e.payload),
+      encodeEnvelope(e),
+    ]);
     const t0 = performance.now();
     await windowed(batches, CONNECTIONS, (rows) =>
       pool.query(`INSERT INTO \`${table}\` (job_type, payload, body) VALUES ?`, [rows]),
@@ -96,7 +87,7 @@ export async function bestMysql(options: BaselineOptions): Promise<Rates> {
     if (deadlocks > 0) process.stderr.write(`mysql best: ${deadlocks} deadlocked batch(es) retried\n`);
     return { enqueuePerSec, processPerSec: perSecond(options.jobs, t1) };
   } finally {
-    await pool.query(`DROP TABLE IF EXISTS \`${table}\``).catch(() => {});
+    await dropJobTable(pool, table);
     await pool.end();
   }
 }

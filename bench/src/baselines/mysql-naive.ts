@@ -12,8 +12,8 @@
  * same kind of table (id, job_type, payload, created_at). Rows are inserted in multi-row
  * statements first; only processing is timed, with one connection, as the pattern is written.
  */
-import { createEnvelope } from '@polyqueue/core';
 import mysql from 'mysql2/promise';
+import { createJobTable, dropJobTable, jobTableName, rowBatches } from './mysql-common';
 import { rawHandler } from './raw-handler';
 
 export interface NaiveOptions {
@@ -28,19 +28,10 @@ export async function naiveSkipLockedLoop(options: NaiveOptions): Promise<{ jobs
     supportBigNumbers: true,
     bigNumberStrings: true,
   });
-  const table = `naive_${Date.now().toString(36)}`;
+  const table = jobTableName('naive');
   try {
-    await connection.query(`CREATE TABLE \`${table}\` (
-      id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-      job_type VARCHAR(100) NOT NULL,
-      payload LONGTEXT NOT NULL,
-      created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
-    for (let i = 0; i < options.jobs; i += 500) {
-      const rows = Array.from({ length: Math.min(500, options.jobs - i) }, (_, k) => {
-        const e = createEnvelope('bench_job', { i: i + k });
-        return [e.type, JSON.stringify(e.payload)];
-      });
+    await createJobTable(connection, table);
+    for (const rows of rowBatches(options.jobs, 500, (e) => [e.type, JSON.stringify(e.payload)])) {
       await connection.query(`INSERT INTO \`${table}\` (job_type, payload) VALUES ?`, [rows]);
     }
 
@@ -64,7 +55,7 @@ export async function naiveSkipLockedLoop(options: NaiveOptions): Promise<{ jobs
     const seconds = (performance.now() - t0) / 1000;
     return { jobsPerSec: done / seconds };
   } finally {
-    await connection.query(`DROP TABLE IF EXISTS \`${table}\``).catch(() => {});
+    await dropJobTable(connection, table);
     await connection.end();
   }
 }

@@ -13,10 +13,10 @@
  * with `multiple` is sent only for a prefix of deliveries that were all handled, so a delivery
  * whose handler has not finished is never acked and comes back if the channel dies.
  */
-import { randomUUID } from 'node:crypto';
-import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
-import amqp, { type ConsumeMessage, type Options } from 'amqplib';
-import { perSecond, type Rates } from '../measure';
+import { createEnvelope } from '@polyqueue/core';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { Countdown, perSecond, type Rates } from '../measure';
+import { amqpRun } from './amqp-common';
 import type { BaselineOptions } from './index';
 import { rawHandler } from './raw-handler';
 
@@ -24,17 +24,10 @@ const CONFIRM_WINDOW = 5_000;
 const PREFETCH = 500;
 
 export async function bestRabbitmq(options: BaselineOptions): Promise<Rates> {
-  const url = options.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-  const quorum = options.env.AMQP_QUEUE_TYPE === 'quorum';
-  const connection = await amqp.connect(url);
-  const queue = `best.bench.${randomUUID()}`;
+  const run = await amqpRun(options, 'best');
   try {
     const t0 = performance.now();
-    const publisher = await connection.createConfirmChannel();
-    await publisher.assertQueue(queue, {
-      durable: true,
-      arguments: quorum ? { 'x-queue-type': 'quorum' } : { 'x-max-priority': 2 },
-    });
+    const publisher = await run.declare();
     let unconfirmed = 0;
     let nacked = 0;
     let roomWaiter: (() => void) | undefined;
@@ -52,41 +45,19 @@ export async function bestRabbitmq(options: BaselineOptions): Promise<Rates> {
         await new Promise<void>((resolve) => {
           roomWaiter = resolve;
         });
-      const envelope = createEnvelope('bench_job', { i });
-      const properties: Options.Publish = {
-        persistent: true,
-        contentType: 'application/json',
-        messageId: envelope.id,
-        mandatory: true,
-      };
-      if (!quorum) properties.priority = 1;
       unconfirmed += 1;
-      const flushed = publisher.publish(
-        '',
-        queue,
-        Buffer.from(encodeEnvelope(envelope)),
-        properties,
-        confirmed,
-      );
-      if (!flushed) await new Promise((resolve) => publisher.once('drain', resolve));
+      await run.publish(publisher, createEnvelope('bench_job', { i }), {}, confirmed);
     }
     await publisher.waitForConfirms();
     if (nacked > 0) throw new Error(`rabbitmq best: ${nacked} publishes nacked`);
     const enqueuePerSec = perSecond(options.jobs, t0);
     await publisher.close();
 
-    let done = 0;
-    let finish!: () => void;
-    const finished = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
+    const countdown = new Countdown(options.jobs);
     // Deliveries in arrival (delivery-tag) order, each with whether its handler resolved.
     const open: { message: ConsumeMessage; handled: boolean }[] = [];
     let flushScheduled = false;
-    const t1 = performance.now();
-    const consumer = await connection.createChannel();
-    await consumer.prefetch(PREFETCH);
-    const flush = () => {
+    const flush = (consumer: Channel) => {
       flushScheduled = false;
       let last: ConsumeMessage | undefined;
       let count = 0;
@@ -96,32 +67,25 @@ export async function bestRabbitmq(options: BaselineOptions): Promise<Rates> {
       }
       if (!last) return;
       consumer.ack(last, true);
-      done += count;
-      if (done === options.jobs) finish();
+      countdown.tick(count);
     };
-    const { consumerTag } = await consumer.consume(
-      queue,
-      (message) => {
-        if (!message) return;
+    const processPerSec = await run.consume(
+      { confirm: false, prefetch: PREFETCH },
+      (consumer, message) => {
         const entry = { message, handled: false };
         open.push(entry);
         void rawHandler(JSON.parse(message.content.toString('utf8'))).then(() => {
           entry.handled = true;
           if (!flushScheduled) {
             flushScheduled = true;
-            setImmediate(flush);
+            setImmediate(flush, consumer);
           }
         });
       },
-      { noAck: false },
+      countdown.finished,
     );
-    await finished;
-    const processPerSec = perSecond(options.jobs, t1);
-    await consumer.cancel(consumerTag);
-    await consumer.deleteQueue(queue);
-    await consumer.close();
     return { enqueuePerSec, processPerSec };
   } finally {
-    await connection.close().catch(() => {});
+    await run.close();
   }
 }

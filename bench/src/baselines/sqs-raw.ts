@@ -18,52 +18,22 @@
  * - sqs-broker.ts + batcher.ts: acks are deletes collected over one macrotask
  *   (setImmediate, or at once when 10 are waiting) into DeleteMessageBatch requests; a handler
  *   slot is free again once its delete has been answered (the worker awaits ack()).
+ * The client, queue, batch requests and clean-up are sqs-common.ts, shared with sqs-best.ts.
  */
-import { randomUUID } from 'node:crypto';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  DeleteQueueCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  type SendMessageBatchRequestEntry,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { Message, SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
 import { perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
 import { rawHandler } from './raw-handler';
+import { sqsRun } from './sqs-common';
 
 export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
   const waitTimeS = Number(options.env.SQS_WAIT_TIME_S ?? 20);
-  const visibilityS = Number(options.env.SQS_VISIBILITY_TIMEOUT_S ?? 30);
-  const client = new SQSClient({
-    region: options.env.AWS_REGION ?? 'us-east-1',
-    endpoint: options.env.SQS_ENDPOINT ?? 'http://127.0.0.1:9324',
-    credentials: {
-      accessKeyId: options.env.AWS_ACCESS_KEY_ID ?? 'x',
-      secretAccessKey: options.env.AWS_SECRET_ACCESS_KEY ?? 'x',
-    },
-    maxAttempts: 3,
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: (waitTimeS + 15) * 1000 },
-  });
-  let url: string | undefined;
+  const run = sqsRun(options, 'raw', (waitTimeS + 15) * 1000);
   try {
     const t0 = performance.now();
-    const created = await client.send(
-      new CreateQueueCommand({
-        QueueName: `raw-bench-${randomUUID()}`,
-        Attributes: { VisibilityTimeout: String(visibilityS), MessageRetentionPeriod: '1209600' },
-      }),
-    );
-    const queueUrl = created.QueueUrl!;
-    url = queueUrl;
-    const sendChunk = async (entries: SendMessageBatchRequestEntry[]) => {
-      const result = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
-      if ((result.Failed ?? []).length > 0)
-        throw new Error(`SendMessageBatch: ${result.Failed!.length} failed`);
-    };
+    const queueUrl = await run.create();
+    const sendChunk = (entries: SendMessageBatchRequestEntry[]) => run.send(queueUrl, entries);
     for (let i = 0; i < options.jobs; i += options.batch) {
       const n = Math.min(options.batch, options.jobs - i);
       const chunks: SendMessageBatchRequestEntry[][] = [];
@@ -89,16 +59,14 @@ export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
       while (pendingDeletes.length > 0) {
         const batch = pendingDeletes.slice(0, 10);
         pendingDeletes = pendingDeletes.slice(10);
-        void client
-          .send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: queueUrl,
-              Entries: batch.map((p, i) => ({ Id: `e${i}`, ReceiptHandle: p.receipt })),
-            }),
+        void run
+          .deleteBatch(
+            queueUrl,
+            batch.map((p) => p.receipt),
           )
           .then(
-            (result) => {
-              failedDeletes += result.Failed?.length ?? 0;
+            (failed) => {
+              failedDeletes += failed;
             },
             () => {
               failedDeletes += batch.length;
@@ -133,24 +101,17 @@ export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
         });
         continue;
       }
-      let messages: Message[];
-      try {
-        const result = await client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: Math.min(10, free),
-            WaitTimeSeconds: waitTimeS,
-            VisibilityTimeout: visibilityS,
-            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
-            MessageAttributeNames: ['All'],
-          }),
-          { abortSignal: stop.signal },
-        );
-        messages = result.Messages ?? [];
-      } catch (error) {
-        if (stop.signal.aborted) break;
-        throw error;
-      }
+      const messages: Message[] | undefined = await run.receive(
+        {
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: Math.min(10, free),
+          WaitTimeSeconds: waitTimeS,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
+          MessageAttributeNames: ['All'],
+        },
+        stop.signal,
+      );
+      if (!messages) break;
       for (const message of messages) {
         const task = rawHandler(JSON.parse(message.Body ?? '')).then(() => {
           // Counted when handled, as the framework run counts in its handler.
@@ -174,7 +135,6 @@ export async function sqsRaw(options: BaselineOptions): Promise<Rates> {
     if (failedDeletes > 0) throw new Error(`DeleteMessageBatch failed for ${failedDeletes} message(s)`);
     return { enqueuePerSec, processPerSec };
   } finally {
-    if (url) await client.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
-    client.destroy();
+    await run.close();
   }
 }
