@@ -67,6 +67,7 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
       result LONGTEXT NULL,
       idempotency_key VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
       request_hash VARCHAR(128) NULL,
+      progress TEXT NULL,
       created_at DATETIME(3) NOT NULL,
       updated_at DATETIME(3) NOT NULL,
       PRIMARY KEY (id),
@@ -81,17 +82,25 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
       PRIMARY KEY (k),
       KEY expires_at (expires_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
-    // Tables made before claims had owners.
-    const [owner] = (await pool.query(`SHOW COLUMNS FROM ${keys} LIKE 'owner'`)) as unknown as [unknown[]];
-    if (owner.length === 0)
-      await pool.query(
-        `ALTER TABLE ${keys} ADD COLUMN owner VARCHAR(100) CHARACTER SET ascii COLLATE ascii_bin NULL`,
-      );
+    // Tables made before claims had owners, and before jobs had progress (context.progress).
+    await addColumnIfMissing(pool, keys, 'owner', 'VARCHAR(100) CHARACTER SET ascii COLLATE ascii_bin NULL');
+    await addColumnIfMissing(pool, jobs, 'progress', 'TEXT NULL');
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
   }
   return new MysqlStateStore(pool, jobs, keys);
+}
+
+/** Adds a column a table made by an earlier version lacks; another process adding it first is fine. */
+async function addColumnIfMissing(pool: Pool, table: string, column: string, type: string): Promise<void> {
+  const [found] = (await pool.query(`SHOW COLUMNS FROM ${table} LIKE ?`, [column])) as unknown as [unknown[]];
+  if (found.length > 0) return;
+  try {
+    await pool.query(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(column)} ${type}`);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ER_DUP_FIELDNAME') throw error;
+  }
 }
 
 class MysqlStateStore implements StateStore {
@@ -111,8 +120,8 @@ class MysqlStateStore implements StateStore {
   async createJob(record: JobRecord): Promise<CreateJobResult> {
     try {
       await this.pool.query(
-        `INSERT INTO ${this.jobs} (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO ${this.jobs} (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           record.id,
           record.type,
@@ -123,6 +132,7 @@ class MysqlStateStore implements StateStore {
           record.result === undefined ? null : JSON.stringify(record.result),
           record.idempotencyKey ?? null,
           record.requestHash ?? null,
+          record.progress === undefined ? null : JSON.stringify(record.progress),
           new Date(record.createdAt),
           new Date(record.updatedAt),
         ],
@@ -156,6 +166,8 @@ class MysqlStateStore implements StateStore {
     if (patch.attempts !== undefined) sets.push('attempts = ?') && values.push(patch.attempts);
     if (patch.lastError !== undefined) sets.push('last_error = ?') && values.push(patch.lastError);
     if (patch.result !== undefined) sets.push('result = ?') && values.push(JSON.stringify(patch.result));
+    if (patch.progress !== undefined)
+      sets.push('progress = ?') && values.push(JSON.stringify(patch.progress));
     sets.push('updated_at = ?');
     values.push(new Date(), id);
     let where = 'id = ?';
