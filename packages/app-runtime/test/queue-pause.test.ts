@@ -5,12 +5,12 @@
  * and its /metrics, and a resume bringing it back.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBrokerFromEnv, createQueueControls } from '@polyqueue/brokers';
-import { createEnvelope, type JobContext, type Logger, MemoryQueueControls } from '@polyqueue/core';
-import { deferred, eventually, runQueueControlsSuite } from '@polyqueue/testkit';
+import { createEnvelope, type Logger, MemoryQueueControls } from '@polyqueue/core';
+import { eventually, gatedJobHandlers, runQueueControlsSuite } from '@polyqueue/testkit';
+import { freePort } from '@polyqueue/testkit/net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { workerEnvSchema } from '../src/config';
 import { runWorkerProcess } from '../src/run-worker';
@@ -44,14 +44,6 @@ function recordingLogger(): { logger: Logger; messages: string[] } {
   return { logger, messages };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('pause and resume in a worker process', () => {
   it('stops fetching a paused queue within the poll, lets its job in flight finish, keeps other queues and /readyz going, and resumes', async () => {
     const env = {
@@ -64,18 +56,7 @@ describe('pause and resume in a worker process', () => {
     const controls = await createQueueControls(env.STATE_URL, env);
     const producer = await createBrokerFromEnv(env);
     const stop = new AbortController();
-    const started: string[] = [];
-    const ran: string[] = [];
-    const release = deferred();
-    const handlers = {
-      test_job: {
-        handle: async (payload: unknown, context: JobContext) => {
-          started.push(context.envelope.id);
-          if ((payload as { slow?: boolean }).slow) await release.promise;
-          ran.push(context.envelope.id);
-        },
-      },
-    };
+    const { handlers, started, ran, release } = gatedJobHandlers();
     const email = recordingLogger();
     const worker = (queue: string, logger: Logger, metricsPort: number) =>
       runWorkerProcess({

@@ -1,4 +1,10 @@
-import { type Delivery, type DeliveryHandler, decodeEnvelope, type Envelope } from '@polyqueue/core';
+import {
+  type Delivery,
+  type DeliveryHandler,
+  decodeEnvelope,
+  type Envelope,
+  type JobContext,
+} from '@polyqueue/core';
 
 export interface Received {
   delivery: Delivery;
@@ -98,6 +104,28 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/**
+ * Worker handlers for `test_job` that record each job's id when it starts and once it ran; a
+ * job whose payload has `slow: true` waits for `release` in between (a job held in flight).
+ * `onRun` sees each job's context just before it counts as ran.
+ */
+export function gatedJobHandlers(onRun?: (context: JobContext) => void) {
+  const started: string[] = [];
+  const ran: string[] = [];
+  const release = deferred();
+  const handlers = {
+    test_job: {
+      handle: async (payload: unknown, context: JobContext) => {
+        started.push(context.envelope.id);
+        if ((payload as { slow?: boolean }).slow) await release.promise;
+        onRun?.(context);
+        ran.push(context.envelope.id);
+      },
+    },
+  };
+  return { handlers, started, ran, release };
 }
 
 /**

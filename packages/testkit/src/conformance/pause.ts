@@ -5,15 +5,9 @@
  * workers, as the state store shares them between processes (each store's flags have their own
  * contract suite); what this checks is that every driver's consume() stops and starts again.
  */
-import {
-  type Broker,
-  type JobContext,
-  MemoryIdempotencyStore,
-  MemoryQueueControls,
-  pausable,
-} from '@polyqueue/core';
+import { type Broker, MemoryIdempotencyStore, MemoryQueueControls, pausable } from '@polyqueue/core';
 import { expect } from 'vitest';
-import { deferred, eventually } from '../spy';
+import { eventually, gatedJobHandlers } from '../spy';
 import { job, messages, type Scenario } from './harness';
 import { uniqueQueueName } from './options';
 
@@ -34,21 +28,11 @@ export const pauseStopsEveryConsumer: Scenario = {
         pollMs: 100,
         onChange: (q, paused) => notices.push(`${q} ${paused ? 'paused' : 'resumed'}`),
       });
-    const started: string[] = [];
-    const ran: string[] = [];
     const aborted: string[] = [];
-    const release = deferred();
-    const handlers = {
-      test_job: {
-        handle: async (payload: unknown, context: JobContext) => {
-          started.push(context.envelope.id);
-          if ((payload as { slow?: boolean }).slow) await release.promise;
-          // A pause never aborts a running job: only the shutdown's drain timeout does.
-          if (context.signal.aborted) aborted.push(context.envelope.id);
-          ran.push(context.envelope.id);
-        },
-      },
-    };
+    // A pause never aborts a running job: only the shutdown's drain timeout does.
+    const { handlers, started, ran, release } = gatedJobHandlers((context) => {
+      if (context.signal.aborted) aborted.push(context.envelope.id);
+    });
     const idempotency = new MemoryIdempotencyStore();
     const second = await h.another();
     const workers = [
