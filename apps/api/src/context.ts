@@ -56,6 +56,8 @@ export function jobView(job: JobRecord): Record<string, unknown> {
     attempts: job.attempts,
     ...(job.lastError ? { lastError: job.lastError } : {}),
     ...(result !== undefined && result !== null ? { result } : {}),
+    // What the handler last told through context.progress; kept once the job has ended.
+    ...(job.progress ? { progress: job.progress } : {}),
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };

@@ -186,6 +186,8 @@ describe('three processes on sqlite', () => {
     expect(res.status).toBe(202);
     const job = await settledJob(res.body.id);
     expect(job.status).toBe('succeeded');
+    // The worker reported each variant; the record keeps the last report.
+    expect(job.progress).toMatchObject({ percent: 100, message: 'done 2 of 2 variants' });
     const variants = (
       job.result as { variants: { name: string; width: number; height: number; url: string }[] }
     ).variants;

@@ -25,6 +25,7 @@ function context(id: string, signal = new AbortController().signal): JobContext 
     attempt: 1,
     signal,
     extend: async () => {},
+    progress: async () => {},
     logger: silentLogger(),
   };
 }

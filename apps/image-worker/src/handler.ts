@@ -39,6 +39,8 @@ export interface ImageJobResult {
  *   decompression bomb (a small file declaring 20000x20000) is never decoded;
  * - processing longer than IMAGE_JOB_TIMEOUT_MS.
  *
+ * After each variant is written it reports context.progress (`done k of n variants`).
+ *
  * I/O errors other than a missing file (EMFILE, ENOSPC ...) are thrown as they are: the
  * runtime retries them with backoff.
  */
@@ -69,7 +71,15 @@ export function createImageHandler(
       const variants = payload.variants ?? DEFAULT_IMAGE_VARIANTS;
       const made = await deadline
         .race(
-          makeVariants(file, variants, { outputDir, limitInputPixels, timeoutMs, signal: context.signal }),
+          makeVariants(file, variants, {
+            outputDir,
+            limitInputPixels,
+            timeoutMs,
+            signal: context.signal,
+            // GET /v1/jobs/:id shows how many are done; the last report is 100.
+            onVariantDone: (_made, done, total) =>
+              void context.progress((done * 100) / total, `done ${done} of ${total} variants`),
+          }),
         )
         .catch(async (error: unknown) => {
           await rm(outputDir, { recursive: true, force: true }).catch(() => {});

@@ -17,6 +17,8 @@ export interface MakeVariantsOptions {
    * interrupted inside an encode, so a variant already encoding finishes first.
    */
   signal?: AbortSignal;
+  /** Told as each variant is written (they finish in any order): done of total so far. */
+  onVariantDone?: (variant: MadeVariant, done: number, total: number) => void;
 }
 
 export interface MadeVariant {
@@ -47,8 +49,14 @@ export async function makeVariants(
   const source = sharp(input, { limitInputPixels: options.limitInputPixels, failOn: 'error' }).rotate();
   if (options.timeoutMs) source.timeout({ seconds: Math.max(1, Math.ceil(options.timeoutMs / 1000)) });
   if (options.outputDir) await mkdir(options.outputDir, { recursive: true });
+  let done = 0;
   return Promise.all(
-    variants.map((variant) => makeOne(source.clone(), variant, options.outputDir, options.signal)),
+    variants.map(async (variant) => {
+      const made = await makeOne(source.clone(), variant, options.outputDir, options.signal);
+      done += 1;
+      options.onVariantDone?.(made, done, variants.length);
+      return made;
+    }),
   );
 }
 

@@ -46,12 +46,14 @@ function handler(overrides: Partial<ImageHandlerOptions> = {}) {
 function context(
   id = `job-${Math.random().toString(36).slice(2)}`,
   signal = new AbortController().signal,
+  progress: [number, string | undefined][] = [],
 ): JobContext {
   return {
     envelope: createEnvelope('process_image', {}, { id }),
     attempt: 1,
     signal,
     extend: async () => {},
+    progress: async (percent, message) => void progress.push([percent, message]),
     logger: silentLogger(),
   };
 }
@@ -84,6 +86,15 @@ describe('process_image handler', () => {
       const meta = await sharp(join(root, variant.path)).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual(['webp', variant.width, variant.height]);
     }
+  });
+
+  it('reports progress after each variant, ending at 100', async () => {
+    const progress: [number, string | undefined][] = [];
+    await handler().handle({ path: 'in/photo.jpg' }, context('job-progress', undefined, progress));
+    expect(progress).toEqual([
+      [50, 'done 1 of 2 variants'],
+      [100, 'done 2 of 2 variants'],
+    ]);
   });
 
   it('makes the variants a job names', async () => {
