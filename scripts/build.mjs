@@ -48,9 +48,15 @@ const apps = {
 
 /**
  * Files a bundle reads at run time next to itself: broker-redis loads its Lua scripts from
- * `new URL('./lua/', import.meta.url)`, which in a bundle is dist/lua/.
+ * `new URL('./lua/', import.meta.url)`, which in a bundle is dist/lua/; the API serves its
+ * dashboard from `new URL('./dashboard/', import.meta.url)`, dist/dashboard/. `apps` limits an
+ * asset to the apps that read it (absent: every app).
  */
-const assets = [{ from: 'packages/broker-redis/src/lua', to: 'lua' }];
+const assets = [
+  { from: 'packages/broker-redis/src/lua', to: 'lua' },
+  { from: 'apps/api/src/dashboard', to: 'dashboard', apps: ['api'] },
+];
+const assetsOf = (app) => assets.filter((asset) => !asset.apps || asset.apps.includes(app));
 
 const args = process.argv.slice(2);
 const ifStale = args.includes('--if-stale');
@@ -108,7 +114,8 @@ async function build(app) {
     plugins: [externalNpmPackages()],
   });
   writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
-  for (const asset of assets) cpSync(join(root, asset.from), join(outdir, asset.to), { recursive: true });
+  for (const asset of assetsOf(app))
+    cpSync(join(root, asset.from), join(outdir, asset.to), { recursive: true });
   // The CLI's source starts with `#!/usr/bin/env -S node --import tsx` (run from source);
   // its bundle runs with plain node.
   const main = join(outdir, 'main.js');
@@ -148,7 +155,7 @@ function isStale(app) {
   // A new entry point or asset, or a file the last build did not see (a new import is caught
   // because the file importing it changed).
   for (const src of Object.values(apps[app])) inputs.push(src);
-  for (const asset of assets) {
+  for (const asset of assetsOf(app)) {
     inputs.push(asset.from); // its mtime changes when a file is added or removed
     for (const file of readdirSync(join(root, asset.from))) inputs.push(join(asset.from, file));
   }

@@ -1,21 +1,59 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { HttpProblem, problems } from './problem';
 
-/** Requires `Authorization: Bearer <token>` when a token is configured; compares in constant time. */
+/** The dashboard's session cookie (routes-dashboard.ts sets it after a sign-in with the token). */
+export const SESSION_COOKIE = 'polyqueue_session';
+
+/**
+ * The session cookie's value for a token: an HMAC of it, so the cookie never holds the token
+ * itself, and a new API_TOKEN signs every session out.
+ */
+export function sessionValue(token: string): string {
+  return createHmac('sha256', token).update('polyqueue dashboard session v1').digest('base64url');
+}
+
+/** The named cookie of a request (no cookie parser: this one cookie is all the API reads). */
+export function cookieOf(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** Constant-time equality of two strings (hashed first: timingSafeEqual needs equal lengths). */
+export function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * True when the request carries the dashboard's session cookie for this token. The cookie is
+ * SameSite=Strict: a page of another site cannot make the browser send it, so it stands in for
+ * the Bearer header on the same routes without opening them to cross-site requests.
+ */
+export function hasSession(req: Request, token: string): boolean {
+  const cookie = cookieOf(req, SESSION_COOKIE);
+  return cookie !== undefined && sameSecret(cookie, sessionValue(token));
+}
+
+/**
+ * Requires `Authorization: Bearer <token>` when a token is configured, or the dashboard's
+ * session cookie; compares in constant time. A Bearer header, when present, decides alone: a
+ * wrong one is a 401 even with a valid cookie beside it.
+ */
 export function bearerAuth(token: string | undefined): RequestHandler {
   if (!token) return (_req, _res, next) => next();
-  const expected = createHash('sha256').update(token).digest();
   return (req, _res, next) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const header = req.headers.authorization;
+    if (header === undefined && hasSession(req, token)) return next();
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (!match)
       return next(
         problems.unauthorized('this endpoint requires an Authorization: Bearer <API_TOKEN> header'),
       );
-    const given = createHash('sha256').update(match[1]!).digest();
-    if (!timingSafeEqual(given, expected))
-      return next(problems.unauthorized('the bearer token is not valid'));
+    if (!sameSecret(match[1]!, token)) return next(problems.unauthorized('the bearer token is not valid'));
     next();
   };
 }

@@ -17,7 +17,7 @@ import { fieldErrors, HttpProblem, problems } from './problem';
 
 export interface AdminRoutesDeps {
   /** Stats and dead letters come from its BrokerAdmin part; a broker without it answers 501. */
-  broker: Pick<Broker, 'name'> & Partial<BrokerAdmin>;
+  broker: Pick<Broker, 'name'> & Partial<Pick<Broker, 'capabilities'>> & Partial<BrokerAdmin>;
   state: Pick<JobStateStore, 'getJob' | 'updateJob'>;
   /** The pause flags; without them `paused` is null. */
   controls?: QueueControls | undefined;
@@ -42,6 +42,7 @@ const redriveSchema = z.union([
  * The operators' HTTP API over the broker's BrokerAdmin (what `polyqueue stats` and
  * `polyqueue dead` do from a shell), for scripts and the dashboard (issue 17):
  *
+ *   GET    /v1/broker                        its name and capabilities
  *   GET    /v1/queues                        every queue's counts and pause flag
  *   GET    /v1/queues/:q/dead?limit=&cursor= the dead letters, oldest first
  *   POST   /v1/queues/:q/dead/redrive        {ids} | {all: true}, dryRun -> how many
@@ -76,6 +77,11 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
       );
     return { store: broker.deadLetters(queue), stats: broker.stats.bind(broker) };
   }
+
+  router.get('/v1/broker', auth, (_req, res) => {
+    // What the dashboard shows as badges: which features are native, emulated or missing.
+    res.json({ name: broker.name, capabilities: broker.capabilities ?? null });
+  });
 
   router.get('/v1/queues', auth, async (_req, res) => {
     // One state-store read for every queue; null (unknown) when it fails, never "not paused".

@@ -8,6 +8,7 @@ import type { ApiContext } from './context';
 import { toProblem } from './http';
 import { HttpProblem, problems, sendProblem } from './problem';
 import { adminRoutes } from './routes-admin';
+import { dashboardRoutes } from './routes-dashboard';
 import { imageRoutes } from './routes-images';
 import { jobRoutes } from './routes-jobs';
 import { queueRoutes } from './routes-queues';
@@ -22,7 +23,7 @@ export interface ApiDeps {
   controls?: QueueControls;
   /** Uploads go to <storageRoot>/uploads/<job id>/, variants come from <storageRoot>/variants/. */
   storageRoot: string;
-  /** When set, POST endpoints require it as a bearer token. */
+  /** When set, POST and admin endpoints require it as a bearer token (or the dashboard's session). */
   apiToken?: string;
   limits?: { jsonBytes?: number; imageBytes?: number };
   /** Where /metrics comes from; a fresh registry when absent. */
@@ -42,6 +43,8 @@ export interface ApiDeps {
  *   DELETE /v1/jobs/:id           cancel a job not yet finished -> 200 | 202 (running)
  *   GET  /v1/images/:id/:variant  a produced variant
  *   POST /v1/queues/:q/pause, /resume  stop or restart every worker's fetching from a queue
+ *   GET  /v1/broker, /v1/queues, dead letters ...  the admin API (routes-admin.ts)
+ *   GET  /dashboard               the operators' dashboard over the admin API (routes-dashboard.ts)
  *   GET  /healthz, /readyz, /metrics
  *
  * The POSTs take a delay and priority (delayMs, runAt, priority): body fields on the JSON
@@ -121,6 +124,7 @@ export function createServer(deps: ApiDeps): Express {
   app.use(imageRoutes(context));
   app.use(queueRoutes({ controls: deps.controls, apiToken: deps.apiToken, registry }));
   app.use(adminRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
+  app.use(dashboardRoutes(deps.apiToken));
 
   app.use((req, _res, next) => {
     next(problems.notFound(`no route for ${req.method} ${req.path}`));

@@ -1,0 +1,232 @@
+// The dashboard page: hash routes over the admin API (docs/admin-api.md), no framework.
+//   #/overview        broker, capabilities, every queue's counts (polled every 2 s), pause/resume
+//   #/dead/<queue>    dead letters: select + redrive, redrive all, purge with the queue's name typed
+//   #/job/<id>        a job's record, retry when dead (polled while it is not finished)
+// The session cookie rides along with every fetch (same origin); a 401 goes back to sign in.
+import { deadLetters } from '/dashboard/dead-letters.js';
+import { currentLang, initLanguage, t } from '/dashboard/i18n.js';
+import {
+  act,
+  api,
+  count,
+  formatTime,
+  h,
+  json,
+  poll,
+  say,
+  stateBadge,
+  statusBadge,
+  view,
+} from '/dashboard/ui.js';
+
+const FINAL = new Set(['succeeded', 'dead', 'cancelled']);
+
+// ---- Overview ----
+
+async function overview() {
+  const brokerBox = h('section', { 'aria-labelledby': 'broker-h' });
+  const tbody = h('tbody');
+  const updated = h('p', { class: 'muted', id: 'updated' });
+  view.replaceChildren(
+    brokerBox,
+    h(
+      'section',
+      { 'aria-labelledby': 'queues-h' },
+      h('h2', { id: 'queues-h' }, t('queues')),
+      h('p', { class: 'muted' }, t('refreshNote')),
+      h(
+        'table',
+        { id: 'queues' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col' }, t('queue')),
+            ['ready', 'inFlight', 'delayed', 'dead'].map((k) =>
+              h('th', { scope: 'col', class: 'num' }, t(k)),
+            ),
+            h('th', { scope: 'col' }, t('state')),
+            h('th', { scope: 'col' }, t('actions')),
+          ),
+        ),
+        tbody,
+      ),
+      updated,
+    ),
+  );
+  try {
+    const broker = await api('/v1/broker');
+    const caps = Object.entries(broker.capabilities ?? {});
+    brokerBox.replaceChildren(
+      h('h2', { id: 'broker-h' }, `${t('broker')}: `, h('span', { id: 'broker-name' }, broker.name)),
+      h('h3', { id: 'caps-h' }, t('capabilities')),
+      h(
+        'ul',
+        { class: 'badges', 'aria-labelledby': 'caps-h' },
+        caps.map(([name, value]) =>
+          h(
+            'li',
+            {
+              class: `badge ${value === 'none' || value === false ? 'bad' : value === 'emulated' ? 'warn' : 'info'}`,
+            },
+            `${t(`cap.${name}`)}: ${t(`val.${value}`)}`,
+          ),
+        ),
+      ),
+    );
+  } catch (error) {
+    brokerBox.replaceChildren(h('p', { class: 'error' }, t('error', { message: error.message })));
+  }
+  /** One row per queue, kept across polls: a refresh updates cells, never the focused button. */
+  const rows = new Map();
+  async function refresh() {
+    let queues;
+    try {
+      queues = await api('/v1/queues');
+    } catch (error) {
+      updated.textContent = t('error', { message: error.message });
+      return;
+    }
+    for (const q of queues) {
+      let row = rows.get(q.name);
+      if (!row) {
+        row = makeQueueRow(q.name, refresh);
+        rows.set(q.name, row);
+        tbody.append(row.tr);
+      }
+      for (const key of ['ready', 'inFlight', 'delayed', 'dead']) row.cells[key].textContent = count(q[key]);
+      row.state.replaceChildren(stateBadge(q.paused));
+      row.tr.dataset.paused = String(q.paused);
+      row.toggle.textContent = q.paused ? t('resume') : t('pause');
+      row.toggle.setAttribute('aria-label', t(q.paused ? 'resumeQueue' : 'pauseQueue', { queue: q.name }));
+      row.toggle.dataset.action = q.paused ? 'resume' : 'pause';
+      row.toggle.hidden = q.paused === null;
+      row.toggle.title = q.paused === null ? t('noPauseFlags') : '';
+    }
+    updated.textContent = t('updatedAt', { time: new Date().toLocaleTimeString(currentLang()) });
+  }
+  await refresh();
+  poll.every(refresh);
+}
+
+function makeQueueRow(name, refresh) {
+  const cells = {};
+  for (const key of ['ready', 'inFlight', 'delayed', 'dead'])
+    cells[key] = h('td', { class: 'num', 'data-col': key });
+  const state = h('td', { 'data-col': 'state' });
+  const toggle = h('button', { type: 'button', class: 'secondary', 'data-queue': name });
+  toggle.addEventListener('click', () =>
+    act(toggle, async () => {
+      const action = toggle.dataset.action;
+      await api(`/v1/queues/${encodeURIComponent(name)}/${action}`, { method: 'POST' });
+      await refresh();
+      return t(action === 'pause' ? 'pausedDone' : 'resumedDone', { queue: name });
+    }),
+  );
+  const link = h('a', { href: `#/dead/${encodeURIComponent(name)}` }, t('viewDead', { queue: name }));
+  const tr = h(
+    'tr',
+    { 'data-queue': name },
+    h('th', { scope: 'row' }, name),
+    Object.values(cells),
+    state,
+    h('td', {}, h('div', { class: 'row' }, toggle, link)),
+  );
+  return { tr, cells, state, toggle };
+}
+
+// ---- Job lookup ----
+
+async function jobLookup(id) {
+  const input = h('input', {
+    id: 'job-id',
+    name: 'id',
+    value: id ?? '',
+    autocomplete: 'off',
+    spellcheck: 'false',
+  });
+  const out = h('div', { id: 'job' });
+  const form = h(
+    'form',
+    { class: 'row', role: 'search' },
+    h('label', { for: 'job-id' }, t('jobId')),
+    input,
+    h('button', { type: 'submit' }, t('lookupButton')),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const value = input.value.trim();
+    if (value) location.assign(`#/job/${encodeURIComponent(value)}`);
+  });
+  view.replaceChildren(h('h2', {}, t('lookupTitle')), form, out);
+  if (!id) return input.focus();
+
+  async function show() {
+    let job;
+    try {
+      job = await api(`/v1/jobs/${encodeURIComponent(id)}`);
+    } catch (error) {
+      poll.stop();
+      const message = error.status === 404 ? t('notFound', { id }) : t('error', { message: error.message });
+      return out.replaceChildren(h('p', { class: 'error', id: 'job-error' }, message));
+    }
+    const item = (key, value) => [h('dt', {}, t(key)), h('dd', {}, value)];
+    const retry = h('button', { type: 'button', id: 'retry' }, t('retry'));
+    retry.addEventListener('click', () =>
+      act(retry, async () => {
+        await api(`/v1/jobs/${encodeURIComponent(id)}/retry`, { method: 'POST' });
+        await show();
+        follow();
+        return t('retried', { id });
+      }),
+    );
+    out.replaceChildren(
+      h(
+        'dl',
+        { class: 'job' },
+        item('jobId', h('code', {}, job.id)),
+        item('type', job.type),
+        item('queue', job.queue),
+        item('status', h('span', { id: 'job-status' }, statusBadge(job.status))),
+        item('attempts', String(job.attempts)),
+        item('lastError', job.lastError ? h('pre', {}, job.lastError) : t('none')),
+        item('result', job.result !== undefined ? json(job.result) : t('none')),
+        item('createdAt', formatTime(job.createdAt)),
+        item('updatedAtLabel', formatTime(job.updatedAt)),
+      ),
+      job.status === 'dead' ? retry : '',
+    );
+    if (FINAL.has(job.status)) poll.stop();
+  }
+  /** Polls while the job is not finished, so a redriven job is seen to succeed. */
+  const follow = () => poll.every(show);
+  follow();
+  await show();
+}
+
+// ---- Routing ----
+
+async function route() {
+  poll.stop();
+  const [, page = 'overview', arg] = location.hash.split('/').map(decodeURIComponent);
+  for (const link of document.querySelectorAll('[data-route]'))
+    link.toggleAttribute('aria-current', link.dataset.route === page);
+  for (const link of document.querySelectorAll('[aria-current]')) link.setAttribute('aria-current', 'page');
+  try {
+    if (page === 'dead') await deadLetters(arg);
+    else if (page === 'job') await jobLookup(arg);
+    else await overview();
+  } catch (error) {
+    if (error.status !== 401)
+      view.replaceChildren(h('p', { class: 'error' }, t('error', { message: error.message })));
+  }
+}
+
+window.addEventListener('hashchange', () => {
+  say('');
+  route();
+});
+initLanguage(route);
+route();

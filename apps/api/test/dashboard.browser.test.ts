@@ -1,0 +1,244 @@
+/**
+ * The dashboard in a real browser: playwright-core drives Debian's chromium against the API
+ * listening on a port, on the sqlite broker and state store (temp files) with API_TOKEN set,
+ * and a worker runtime in this process whose handler fails for good until the test heals it.
+ * It signs in (a wrong token first), pauses a queue and watches jobs posted through the API
+ * wait as ready, resumes it and watches them die, redrives one from the dead letters and sees
+ * it succeed in the job lookup, retries another, purges, and switches to Japanese.
+ * Screenshots of each page go to docs/dashboard/ (docs/dashboard.md shows them).
+ *
+ * Nothing sleeps: the test waits for the page to show a text or an attribute (playwright's
+ * waitFor) and for the worker's pause callback. In CI a missing chromium fails the run.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJobRecorder } from '@polyqueue/app-runtime';
+import { createBrokerFromEnv, createQueueControls, createStateStore } from '@polyqueue/brokers';
+import {
+  type CompleteBroker,
+  createWorker,
+  NonRetryableError,
+  pausable,
+  type QueueControls,
+  type StateStore,
+} from '@polyqueue/core';
+import { eventually } from '@polyqueue/testkit';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from '../src/server';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'browser-s3cret';
+const shots = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/dashboard');
+const haveChromium = existsSync(CHROMIUM);
+// Outside CI a machine without chromium skips this file (said once below); in CI it fails.
+const run = haveChromium || process.env.CI !== undefined;
+if (!run) console.warn(`dashboard browser test skipped: no ${CHROMIUM} (apt-get install chromium)`);
+
+describe.runIf(run)('dashboard in chromium on sqlite', () => {
+  let dir: string;
+  let broker: CompleteBroker;
+  let state: StateStore;
+  let controls: QueueControls;
+  let server: Server;
+  let base: string;
+  let browser: Browser;
+  let page: Page;
+  const stop = new AbortController();
+  let running: Promise<void>;
+  /** While true the handler fails for good; the test heals it before redriving. */
+  let failing = true;
+  /** The worker's own view of the pause flag, from the pause gate's onChange. */
+  let workerPaused = false;
+
+  beforeAll(async () => {
+    if (!haveChromium)
+      throw new Error(`the dashboard's browser test needs ${CHROMIUM}: apt-get install chromium`);
+    dir = await mkdtemp(join(tmpdir(), 'polyqueue-dashboard-'));
+    const stateUrl = `sqlite:${join(dir, 'state.db')}`;
+    broker = await createBrokerFromEnv({
+      BROKER: 'sqlite',
+      SQLITE_PATH: join(dir, 'queue.db'),
+      SQLITE_POLL_MAX_MS: '50',
+    });
+    state = await createStateStore(stateUrl, {});
+    controls = await createQueueControls(stateUrl, {});
+    const app = createServer({ broker, state, controls, apiToken: TOKEN, storageRoot: dir });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => {
+      ready = resolve;
+    });
+    const worker = createWorker({
+      broker: pausable(broker, {
+        controls,
+        pollMs: 100,
+        onChange: (_queue, paused) => {
+          workerPaused = paused;
+        },
+      }),
+      queue: 'email',
+      handlers: {
+        send_email: {
+          async handle() {
+            if (failing) throw new NonRetryableError('mailbox unavailable: 550 no such user');
+            return { sent: true };
+          },
+        },
+      },
+      idempotency: state,
+      jobs: state,
+      onOutcome: createJobRecorder({ state, broker }),
+    });
+    running = worker.run(stop.signal, () => ready());
+    await Promise.race([started, running]);
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    mkdirSync(shots, { recursive: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    stop.abort();
+    await running;
+    await new Promise((resolve) => server?.close(resolve));
+    await Promise.all([broker?.close(), state?.close(), controls?.close()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  /** Waits until the element matching selector shows exactly text. */
+  const shows = (selector: string, text: string | RegExp) =>
+    page
+      .locator(selector, { hasText: typeof text === 'string' ? exactly(text) : text })
+      .first()
+      .waitFor({ timeout: 20_000 });
+  const exactly = (text: string) => new RegExp(`^\\s*${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+  const cell = (col: string) => `#queues tr[data-queue="email"] td[data-col="${col}"]`;
+
+  async function postEmail(subject: string): Promise<string> {
+    const res = await fetch(`${base}/v1/emails`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ to: 'ops@example.com', subject, body: 'hello' }),
+    });
+    expect(res.status).toBe(202);
+    return ((await res.json()) as { id: string }).id;
+  }
+  const untilStatus = (id: string, status: string) =>
+    eventually(
+      async () => (await state.getJob(id))?.status,
+      (s) => s === status,
+      `job ${id} ${status}`,
+    );
+
+  it('signs in, shows counts live, redrives, retries, purges and speaks Japanese', async () => {
+    // Sign in: a wrong token shows the error and sets no cookie.
+    await page.goto(`${base}/dashboard`);
+    expect(new URL(page.url()).pathname).toBe('/dashboard/sign-in');
+    await page.fill('#token', 'wrong-token');
+    const [refused] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/dashboard/session')),
+      page.click('button[type=submit]'),
+    ]);
+    expect(refused.status()).toBe(401);
+    await page.locator('#sign-in-error').waitFor({ state: 'visible' });
+    expect(await page.context().cookies()).toEqual([]);
+    await shot('sign-in');
+    await page.fill('#token', TOKEN);
+    await page.click('button[type=submit]');
+    await shows('#broker-name', 'sqlite');
+    expect(await page.locator('.badges li').count()).toBeGreaterThan(5);
+
+    // Pause from the page: the badge changes and the worker stops fetching; posted jobs wait.
+    await shows(`#queues tr[data-queue="email"] td[data-col="state"]`, 'Running');
+    await page.click('button[data-queue="email"]');
+    await shows(`#queues tr[data-queue="email"] td[data-col="state"]`, 'Paused');
+    expect(await controls.paused()).toEqual(new Set(['email']));
+    await eventually(
+      async () => workerPaused,
+      (p) => p,
+      'the worker paused',
+    );
+    const ids = [await postEmail('first'), await postEmail('second')];
+    await shows(cell('ready'), '2');
+    await shot('overview');
+
+    // Resume: the jobs run, fail for good, and the overview counts them dead.
+    await page.click('button[data-queue="email"]');
+    await shows(`#queues tr[data-queue="email"] td[data-col="state"]`, 'Running');
+    await shows(cell('dead'), '2');
+    await shows(cell('ready'), '0');
+
+    // The dead letters: reason shown; redrive the first one, healed, and see it succeed.
+    await page.click('#queues tr[data-queue="email"] a');
+    await shows(`#dead-letters tr[data-id="${ids[0]}"]`, /mailbox unavailable/);
+    expect(await page.locator('#dead-letters tbody tr').count()).toBe(2);
+    await shot('dead-letters');
+    failing = false;
+    await page.check(`#dead-letters tr[data-id="${ids[0]}"] input[type=checkbox]`);
+    await page.click('#redrive-selected');
+    await shows('#notice', '1 job(s) sent back to email.');
+    await untilStatus(ids[0]!, 'succeeded');
+    await page.goto(`${base}/dashboard#/job/${ids[0]}`);
+    await shows('#job-status', 'succeeded');
+    await shot('job');
+
+    // The other one by its job page: dead, a retry button, then succeeded (the page follows it).
+    await page.goto(`${base}/dashboard#/job/${ids[1]}`);
+    await shows('#job-status', 'dead');
+    await page.click('#retry');
+    await shows('#job-status', 'succeeded');
+    expect((await state.getJob(ids[1]!))?.status).toBe('succeeded');
+
+    // Purge asks for the queue's name first.
+    failing = true;
+    const doomed = await postEmail('third');
+    await untilStatus(doomed, 'dead');
+    await page.goto(`${base}/dashboard#/dead/email`);
+    await page.locator(`#dead-letters tr[data-id="${doomed}"]`).waitFor();
+    await page.fill('#purge-confirm', 'emai');
+    expect(await page.isDisabled('#purge')).toBe(true);
+    await page.fill('#purge-confirm', 'email');
+    await page.click('#purge');
+    await shows('#notice', '1 dead letter(s) of email deleted.');
+    expect((await broker.stats('email')).dead).toBe(0);
+
+    // An unknown job id.
+    await page.goto(`${base}/dashboard#/job/no-such-job`);
+    await shows('#job-error', 'No job with id no-such-job.');
+
+    // Japanese, remembered across a reload.
+    await page.goto(`${base}/dashboard#/overview`);
+    await shows('#broker-name', 'sqlite');
+    await page.selectOption('#lang', 'ja');
+    await shows('nav a[data-route="overview"]', '概要');
+    await shows('#queues th', '待機中');
+    await page.reload();
+    await shows('nav a[data-route="overview"]', '概要');
+    await shows(`#queues tr[data-queue="email"] td[data-col="state"]`, '稼働中');
+    expect(await page.getAttribute('html', 'lang')).toBe('ja');
+    await shot('overview-ja');
+  }, 120_000);
+});
