@@ -57,7 +57,7 @@ import type {
 import type { RedisSettings } from './config';
 import type { RedisClient } from './connection';
 import { connect, connected } from './connection';
-import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
+import { repeat } from './consume-loop';
 import type { QueueKeys } from './keys';
 import { type ListConsumer, plainConsumer, reliableConsumer } from './list-consumers';
 import { execOrThrow } from './publish';
@@ -124,57 +124,41 @@ class RedisListBroker extends RedisBrokerBase {
     register?: () => Promise<void>,
   ) {
     const { settings, logger, redis } = this;
-    const blocking = this.openBlocking(`${this.name}-consumer`);
-    const unwatch = watchConnection(blocking, options);
-    const maintenance = new AbortController();
-    const tasks: Promise<void>[] = [];
     let consumer: ListConsumer | undefined;
-    try {
-      await connected(blocking, settings);
-      const context = { redis, blocking, keys, settings, logger };
-      consumer = this.mode === 'plain' ? plainConsumer(context) : reliableConsumer(context);
-      const started = consumer;
-      await started.start();
-      await register?.();
-      tasks.push(
-        repeat(
-          () => this.promoteDelayed('promote-delayed', [keys.delayed, keys.main, keys.low]),
-          settings.pollMs,
-          maintenance.signal,
-          logger,
-          'promoting delayed jobs',
-        ),
-        repeat(
-          async () => {
-            await register?.();
-            return started.maintain();
-          },
-          settings.pollMs,
-          maintenance.signal,
-          logger,
-          'consumer maintenance',
-        ),
-      );
-      options.onReady?.();
-      await runConsumeLoop({
-        signal: options.signal,
-        concurrency: options.concurrency,
-        fetch: (max) => started.fetch(max),
-        handler,
-        logger,
-        abandonFetch: () => blocking.status !== 'ready',
-      });
-    } finally {
-      maintenance.abort();
-      await Promise.all(tasks);
-      unwatch();
-      // Disconnect before finish(): nothing can move into this consumer's processing list after
-      // finish() handed its contents back.
-      await this.closeBlocking(blocking);
-      await consumer
-        ?.finish()
-        .catch((error) => logger.warn({ err: error }, 'could not unregister the consumer'));
-    }
+    await this.runConsumer(`${this.name}-consumer`, handler, options, {
+      start: async (blocking, maintenance) => {
+        const context = { redis, blocking, keys, settings, logger };
+        consumer = this.mode === 'plain' ? plainConsumer(context) : reliableConsumer(context);
+        const started = consumer;
+        await started.start();
+        await register?.();
+        const tasks = [
+          repeat(
+            () => this.promoteDelayed('promote-delayed', [keys.delayed, keys.main, keys.low]),
+            settings.pollMs,
+            maintenance,
+            logger,
+            'promoting delayed jobs',
+          ),
+          repeat(
+            async () => {
+              await register?.();
+              return started.maintain();
+            },
+            settings.pollMs,
+            maintenance,
+            logger,
+            'consumer maintenance',
+          ),
+        ];
+        return { fetch: (max) => started.fetch(max), tasks };
+      },
+      finish: async () => {
+        await consumer
+          ?.finish()
+          .catch((error) => logger.warn({ err: error }, 'could not unregister the consumer'));
+      },
+    });
   }
 
   async stats(queue: string): Promise<QueueStats> {

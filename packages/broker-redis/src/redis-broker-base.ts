@@ -10,6 +10,7 @@ import type {
   Capabilities,
   ConsumeOptions,
   DeadLetterStore,
+  Delivery,
   DeliveryHandler,
   Envelope,
   Logger,
@@ -18,7 +19,8 @@ import type {
 } from '@polyqueue/core';
 import type { RedisSettings } from './config';
 import type { RedisClient } from './connection';
-import { connect, disconnect, ping } from './connection';
+import { connect, connected, disconnect, ping } from './connection';
+import { runConsumeLoop, watchConnection } from './consume-loop';
 import { StreamDeadLetters } from './dead-letters';
 import { checkKeyTypes, isWrongTypeError, type StorageKind, WrongKeyTypeError } from './key-types';
 import { groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
@@ -26,6 +28,20 @@ import { publishBatch, publishToGroups } from './publish';
 import { runScript, type ScriptName } from './scripts';
 
 export type { StorageKind } from './key-types';
+
+/** What a driver's consumer does around the shared consume loop (see runConsumer). */
+export interface ConsumerLife {
+  /**
+   * Runs once the blocking connection is up: joins the queue, starts its maintenance tasks
+   * (which stop with `maintenance`) and returns them with the fetch of the consume loop.
+   */
+  start(
+    blocking: RedisClient,
+    maintenance: AbortSignal,
+  ): Promise<{ fetch: (max: number) => Promise<Delivery[]>; tasks: Promise<void>[] }>;
+  /** Runs last, after the maintenance stopped and the blocking connection closed. */
+  finish(): Promise<void>;
+}
 
 export abstract class RedisBrokerBase implements Broker, BrokerEvents, BrokerAdmin {
   abstract readonly name: string;
@@ -132,6 +148,45 @@ export abstract class RedisBrokerBase implements Broker, BrokerEvents, BrokerAdm
   protected async closeBlocking(blocking: RedisClient): Promise<void> {
     this.#consumerConnections.delete(blocking);
     await disconnect(blocking);
+  }
+
+  /**
+   * One consumer's life, the same for every Redis driver: its own blocking connection (watched
+   * for the connection state), `life.start` once it is up, onReady, the consume loop until the
+   * signal; then the maintenance stopped, the connection closed and `life.finish`.
+   */
+  protected async runConsumer(
+    role: string,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+    life: ConsumerLife,
+  ): Promise<void> {
+    const blocking = this.openBlocking(role);
+    const unwatch = watchConnection(blocking, options);
+    const maintenance = new AbortController();
+    let tasks: Promise<void>[] = [];
+    try {
+      await connected(blocking, this.settings);
+      const started = await life.start(blocking, maintenance.signal);
+      tasks = started.tasks;
+      options.onReady?.();
+      await runConsumeLoop({
+        signal: options.signal,
+        concurrency: options.concurrency,
+        fetch: started.fetch,
+        handler,
+        logger: this.logger,
+        abandonFetch: () => blocking.status !== 'ready',
+      });
+    } finally {
+      maintenance.abort();
+      await Promise.all(tasks);
+      unwatch();
+      // Disconnect before finish(): nothing can move into this consumer's processing list after
+      // finish() handed its contents back.
+      await this.closeBlocking(blocking);
+      await life.finish();
+    }
   }
 
   /**

@@ -45,7 +45,7 @@ import type {
 import type { RedisSettings } from './config';
 import type { RedisClient } from './connection';
 import { connect, connected } from './connection';
-import { repeat, runConsumeLoop, watchConnection } from './consume-loop';
+import { repeat } from './consume-loop';
 import type { QueueKeys } from './keys';
 import { maintenanceEvery } from './list-consumers';
 import { RedisBrokerBase } from './redis-broker-base';
@@ -167,10 +167,6 @@ class RedisStreamsBroker extends RedisBrokerBase {
     register?: () => Promise<void>,
   ) {
     const { settings, logger, redis } = this;
-    const blocking = this.openBlocking('streams-consumer');
-    const unwatch = watchConnection(blocking, options);
-    const maintenance = new AbortController();
-    const tasks: Promise<void>[] = [];
     const consumerId = randomUUID();
     const reclaimEvery = maintenanceEvery(settings);
     let nextReclaim = 0;
@@ -182,7 +178,7 @@ class RedisStreamsBroker extends RedisBrokerBase {
       settle: streamSettles(scriptCommand(redis, 'settle-stream'), keys),
     };
 
-    const fetch = async (max: number): Promise<Delivery[]> => {
+    const fetch = async (blocking: RedisClient, max: number): Promise<Delivery[]> => {
       if (Date.now() >= nextReclaim) {
         nextReclaim = Date.now() + reclaimEvery;
         const flat = (await runScript(
@@ -237,53 +233,43 @@ class RedisStreamsBroker extends RedisBrokerBase {
       return taken;
     };
 
-    try {
-      await connected(blocking, settings);
-      await this.#ensureGroup(keys);
-      await register?.();
-      tasks.push(
-        repeat(
-          () => this.promoteDelayed('promote-delayed-stream', [keys.delayed, keys.main]),
-          settings.pollMs,
-          maintenance.signal,
-          logger,
-          'promoting delayed jobs',
-        ),
-      );
-      if (register) {
-        tasks.push(
+    await this.runConsumer('streams-consumer', handler, options, {
+      start: async (blocking, maintenance) => {
+        await this.#ensureGroup(keys);
+        await register?.();
+        const tasks = [
           repeat(
-            async () => {
-              await register();
-              return reclaimEvery;
-            },
-            reclaimEvery,
-            maintenance.signal,
+            () => this.promoteDelayed('promote-delayed-stream', [keys.delayed, keys.main]),
+            settings.pollMs,
+            maintenance,
             logger,
-            'group registration',
+            'promoting delayed jobs',
           ),
+        ];
+        if (register) {
+          tasks.push(
+            repeat(
+              async () => {
+                await register();
+                return reclaimEvery;
+              },
+              reclaimEvery,
+              maintenance,
+              logger,
+              'group registration',
+            ),
+          );
+        }
+        return { fetch: (max) => fetch(blocking, max), tasks };
+      },
+      finish: async () => {
+        // Settles still on their way are answered first, so the entries they ack count as done.
+        await consumer.settle.idle();
+        await this.#forgetConsumer(keys, consumerId).catch((error) =>
+          logger.warn({ err: error }, 'could not remove the consumer from its group'),
         );
-      }
-      options.onReady?.();
-      await runConsumeLoop({
-        signal: options.signal,
-        concurrency: options.concurrency,
-        fetch,
-        handler,
-        logger,
-        abandonFetch: () => blocking.status !== 'ready',
-      });
-    } finally {
-      maintenance.abort();
-      await Promise.all(tasks);
-      unwatch();
-      await this.closeBlocking(blocking);
-      // Settles still on their way are answered first, so the entries they ack count as done.
-      await consumer.settle.idle();
-      await this.#forgetConsumer(keys, consumerId).catch((error) =>
-        logger.warn({ err: error }, 'could not remove the consumer from its group'),
-      );
-    }
+      },
+    });
   }
 
   /** Removes a stopped consumer from the group unless it still owns pending entries (lost otherwise). */
