@@ -3,12 +3,13 @@
  * fewer than 200 settle script calls, counted with MONITOR on the server (counted, not timed),
  * and each ack resolves only once its job is settled in Redis.
  */
-import { CONSUMER_GROUP, drivers, queueKeys } from '@polyqueue/broker-redis';
-import { type CompleteBroker, createEnvelope, type Delivery, parseEnv, silentLogger } from '@polyqueue/core';
+import { CONSUMER_GROUP, queueKeys } from '@polyqueue/broker-redis';
+import { type CompleteBroker, createEnvelope, type Delivery } from '@polyqueue/core';
 import { deferred, eventually, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
+import { createTestBroker } from './redis-brokers';
+import { rawClient } from './redis-server';
 
 const PREFIX = 'pqtest';
 const JOBS = 200;
@@ -21,24 +22,15 @@ afterAll(async () => {
 });
 
 async function create(name: string): Promise<CompleteBroker> {
-  const driver = drivers[name]!;
-  try {
-    const broker = await driver.createBroker(
-      parseEnv(driver.envSchema, {
-        REDIS_URL,
-        POLYQUEUE_PREFIX: PREFIX,
-        REDIS_BLOCK_MS: '300',
-        REDIS_POLL_MS: '100',
-        // Long enough that no lease lapses (and nothing is recovered) while the test runs.
-        REDIS_LEASE_MS: '60000',
-      }),
-      { logger: silentLogger() },
-    );
-    opened.push(broker);
-    return broker;
-  } catch (error) {
-    throw new Error(`cannot reach ${SERVER_HINT}: ${(error as Error).message}`);
-  }
+  const broker = await createTestBroker(name, {
+    POLYQUEUE_PREFIX: PREFIX,
+    REDIS_BLOCK_MS: '300',
+    REDIS_POLL_MS: '100',
+    // Long enough that no lease lapses (and nothing is recovered) while the test runs.
+    REDIS_LEASE_MS: '60000',
+  });
+  opened.push(broker);
+  return broker;
 }
 
 /**
@@ -101,6 +93,36 @@ function jobsIn(calls: string[][], numKeys: number, fixedArgs: number, perAck: n
   return calls.reduce((sum, args) => sum + (args.length - 3 - numKeys - fixedArgs) / perAck, 0);
 }
 
+/**
+ * Acks JOBS jobs at once (ackAllAtOnce) and checks each was settled when its ack resolved, that
+ * MONITOR saw every ack in settle calls laid out as `layout` (KEYS, fixed ARGV, ARGV per ack),
+ * in at most JOBS / 10 calls, and that the queue is empty after.
+ */
+async function expectBatchedAcks(
+  broker: CompleteBroker,
+  queue: string,
+  watch: { calls: string[][]; stop: () => void },
+  settled: (d: Delivery) => Promise<boolean>,
+  layout: { numKeys: number; fixedArgs: number; perAck: number },
+  annotate: (message: string) => Promise<unknown>,
+) {
+  try {
+    const notSettled = await ackAllAtOnce(broker, queue, settled);
+    expect(notSettled).toEqual([]);
+    await eventually(
+      async () => jobsIn(watch.calls, layout.numKeys, layout.fixedArgs, layout.perAck),
+      (n) => n === JOBS,
+      'every ack seen by MONITOR',
+    );
+    expect(watch.calls.length).toBeGreaterThan(0);
+    expect(watch.calls.length).toBeLessThanOrEqual(JOBS / 10);
+    await annotate(`${JOBS} acks in ${watch.calls.length} settle script calls`);
+    expect(await broker.stats(queue)).toMatchObject({ ready: 0, inFlight: 0 });
+  } finally {
+    watch.stop();
+  }
+}
+
 describe('batched settles', () => {
   it(`redis-streams: ${JOBS} concurrent acks go out in far fewer than ${JOBS} script calls, each resolving once settled`, async ({
     annotate,
@@ -109,26 +131,19 @@ describe('batched settles', () => {
     const queue = uniqueQueueName('batchack');
     const keys = queueKeys(PREFIX, queue);
     const watch = await watchSettles([keys.main, keys.delayed, keys.dead]);
-    try {
-      const notSettled = await ackAllAtOnce(broker, queue, async (delivery) => {
+    await expectBatchedAcks(
+      broker,
+      queue,
+      watch,
+      async (delivery) => {
         // Acked means no longer pending and deleted: no entry of the stream still holds the job.
         const entries = (await raw.xrange(keys.main, '-', '+')) as [string, string[]][];
         return !entries.some(([, fields]) => fields.some((f) => f.includes(delivery.messageId)));
-      });
-      expect(notSettled).toEqual([]);
+      },
       // group, then per ack: entry id, 'ack'.
-      await eventually(
-        async () => jobsIn(watch.calls, 3, 1, 2),
-        (n) => n === JOBS,
-        'every ack seen by MONITOR',
-      );
-      expect(watch.calls.length).toBeGreaterThan(0);
-      expect(watch.calls.length).toBeLessThanOrEqual(JOBS / 10);
-      await annotate(`${JOBS} acks in ${watch.calls.length} settle script calls`);
-      expect(await broker.stats(queue)).toMatchObject({ ready: 0, inFlight: 0 });
-    } finally {
-      watch.stop();
-    }
+      { numKeys: 3, fixedArgs: 1, perAck: 2 },
+      annotate,
+    );
   });
 
   it(`redis-reliable: ${JOBS} concurrent acks go out in far fewer than ${JOBS} script calls, each resolving once settled`, async ({
@@ -147,26 +162,19 @@ describe('batched settles', () => {
       keys.main,
       keys.dead,
     ]);
-    try {
-      const notSettled = await ackAllAtOnce(broker, queue, async (delivery) => {
+    await expectBatchedAcks(
+      broker,
+      queue,
+      watch,
+      async (delivery) => {
         // Acked means its lease record is gone (the script drops it with the processing copy).
         const leased = await raw.hvals(keys.leased);
         return !leased.includes(delivery.body);
-      });
-      expect(notSettled).toEqual([]);
+      },
       // per ack: token, body, 'ack'.
-      await eventually(
-        async () => jobsIn(watch.calls, 7, 0, 3),
-        (n) => n === JOBS,
-        'every ack seen by MONITOR',
-      );
-      expect(watch.calls.length).toBeGreaterThan(0);
-      expect(watch.calls.length).toBeLessThanOrEqual(JOBS / 10);
-      await annotate(`${JOBS} acks in ${watch.calls.length} settle script calls`);
-      expect(await broker.stats(queue)).toMatchObject({ ready: 0, inFlight: 0 });
-    } finally {
-      watch.stop();
-    }
+      { numKeys: 7, fixedArgs: 0, perAck: 3 },
+      annotate,
+    );
   });
 
   it('redis-streams: a settle failing for one job of a batch rejects that job alone', async () => {

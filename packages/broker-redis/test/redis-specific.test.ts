@@ -1,12 +1,12 @@
 import { drivers, queueKeys } from '@polyqueue/broker-redis';
-import { type CompleteBroker, ConfigError, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { type CompleteBroker, ConfigError, createEnvelope, parseEnv } from '@polyqueue/core';
 import { eventually, HandlerSpy, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
+import { consumeHandWrittenEntry, createTestBroker } from './redis-brokers';
+import { rawClient } from './redis-server';
 
 const PREFIX = 'pqtest';
 const env = {
-  REDIS_URL,
   POLYQUEUE_PREFIX: PREFIX,
   REDIS_LEASE_MS: '1000',
   REDIS_BLOCK_MS: '300',
@@ -14,15 +14,8 @@ const env = {
 };
 const raw = rawClient();
 
-async function create(name: string, extra: Record<string, string> = {}): Promise<CompleteBroker> {
-  const driver = drivers[name]!;
-  try {
-    return await driver.createBroker(parseEnv(driver.envSchema, { ...env, ...extra }), {
-      logger: silentLogger(),
-    });
-  } catch (error) {
-    throw new Error(`cannot reach ${SERVER_HINT}: ${(error as Error).message}`);
-  }
+function create(name: string, extra: Record<string, string> = {}): Promise<CompleteBroker> {
+  return createTestBroker(name, { ...env, ...extra });
 }
 
 afterAll(() => raw.disconnect());
@@ -52,21 +45,13 @@ describe('redis-streams specifics', () => {
 
   it('accepts an entry in the classic producer shape (fields type + payload)', async () => {
     const queue = uniqueQueueName('classic');
-    const spy = new HandlerSpy();
-    const c = startConsumer(broker, queue, spy.handler(), 1);
-    await c.ready;
-    const entryId = await raw.xadd(
-      queueKeys(PREFIX, queue).main,
-      '*',
+    const { id, envelope } = await consumeHandWrittenEntry(broker, raw, PREFIX, queue, [
       'type',
       'send_email',
       'payload',
       '{"to":"a@example.com"}',
-    );
-    await spy.waitFor(() => spy.received.length === 1, 'the classic entry');
-    await c.stop();
-    const [r] = spy.received;
-    expect(r!.envelope).toMatchObject({ id: entryId, type: 'send_email', payload: { to: 'a@example.com' } });
+    ]);
+    expect(envelope).toMatchObject({ id, type: 'send_email', payload: { to: 'a@example.com' } });
   });
 
   it('moves an entry delivered more often than REDIS_MAX_DELIVERIES to the dead letters', async () => {

@@ -4,31 +4,25 @@
  * `XADD job_stream * type send_email to user@example.com`, both when a consumer reads the entry
  * and when the reclaim script dead-letters it.
  */
-import { drivers, entryBody, queueKeys } from '@polyqueue/broker-redis';
-import { type CompleteBroker, decodeEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { entryBody, queueKeys } from '@polyqueue/broker-redis';
+import { type CompleteBroker, decodeEnvelope } from '@polyqueue/core';
 import { eventually, HandlerSpy, startConsumer, uniqueQueueName } from '@polyqueue/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
+import { consumeHandWrittenEntry, createTestBroker } from './redis-brokers';
+import { rawClient } from './redis-server';
 
 const PREFIX = 'pqfields';
 const raw = rawClient();
 let broker: CompleteBroker;
 
 beforeAll(async () => {
-  const driver = drivers['redis-streams']!;
-  const env = {
-    REDIS_URL,
+  broker = await createTestBroker('redis-streams', {
     POLYQUEUE_PREFIX: PREFIX,
     REDIS_LEASE_MS: '1000',
     REDIS_BLOCK_MS: '300',
     REDIS_POLL_MS: '100',
     REDIS_MAX_DELIVERIES: '1',
-  };
-  try {
-    broker = await driver.createBroker(parseEnv(driver.envSchema, env), { logger: silentLogger() });
-  } catch (error) {
-    throw new Error(`cannot reach ${SERVER_HINT}: ${(error as Error).message}`);
-  }
+  });
 });
 
 afterAll(async () => {
@@ -60,24 +54,13 @@ describe('entryBody', () => {
 describe('flat stream fields on a real Redis', () => {
   it('delivers `XADD Q * type send_email to a@example.com` as {type, payload: {to}}', async () => {
     const queue = uniqueQueueName('flat');
-    const spy = new HandlerSpy();
-    const c = startConsumer(broker, queue, spy.handler(), 1);
-    await c.ready;
-    const id = await raw.xadd(
-      queueKeys(PREFIX, queue).main,
-      '*',
+    const { id, envelope } = await consumeHandWrittenEntry(broker, raw, PREFIX, queue, [
       'type',
       'send_email',
       'to',
       'a@example.com',
-    );
-    await spy.waitFor(() => spy.received.length === 1, 'the flat entry');
-    await c.stop();
-    expect(spy.received[0]!.envelope).toMatchObject({
-      id,
-      type: 'send_email',
-      payload: { to: 'a@example.com' },
-    });
+    ]);
+    expect(envelope).toMatchObject({ id, type: 'send_email', payload: { to: 'a@example.com' } });
   });
 
   it('dead-letters a flat entry that keeps killing its worker with the same body a consumer reads', async () => {

@@ -1,8 +1,8 @@
-import { drivers } from '@polyqueue/broker-redis';
-import { type CompleteBroker, createEnvelope, parseEnv, silentLogger } from '@polyqueue/core';
+import { type CompleteBroker, createEnvelope } from '@polyqueue/core';
 import { uniqueQueueName } from '@polyqueue/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REDIS_URL, rawClient, SERVER_HINT } from './redis-server';
+import { createTestBroker } from './redis-brokers';
+import { rawClient } from './redis-server';
 
 /** Each run its own prefix, so keys left by another driver in another test never interfere. */
 const PREFIX = `pqwrongtype${process.pid}`;
@@ -10,17 +10,9 @@ const raw = rawClient();
 const opened: CompleteBroker[] = [];
 
 async function create(name: string): Promise<CompleteBroker> {
-  const driver = drivers[name]!;
-  try {
-    const broker = await driver.createBroker(
-      parseEnv(driver.envSchema, { REDIS_URL, POLYQUEUE_PREFIX: PREFIX, REDIS_BLOCK_MS: '200' }),
-      { logger: silentLogger() },
-    );
-    opened.push(broker);
-    return broker;
-  } catch (error) {
-    throw new Error(`cannot reach ${SERVER_HINT}: ${(error as Error).message}`);
-  }
+  const broker = await createTestBroker(name, { POLYQUEUE_PREFIX: PREFIX, REDIS_BLOCK_MS: '200' });
+  opened.push(broker);
+  return broker;
 }
 
 afterAll(async () => {
