@@ -14,50 +14,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import { type Broker, createWorker, MemoryIdempotencyStore } from '@polyqueue/core';
+import type { Broker } from '@polyqueue/core';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
-import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { killAll, migrate, published, start } from './cli-process';
+import { drainThroughWorker, legacyDb, MYSQL_URL } from './legacy-db';
 
-const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PRODUCER = fileURLToPath(new URL('./fixtures/legacy-producer.mjs', import.meta.url));
 const BATCH = 50;
 const BACKLOG = 1_500;
 
-let db: mysql.Connection;
+const legacy = legacyDb(killAll);
 
-beforeAll(async () => {
-  try {
-    db = await mysql.createConnection({ uri: MYSQL_URL, supportBigNumbers: true, bigNumberStrings: true });
-  } catch (error) {
-    throw new Error(
-      `cannot reach MariaDB/MySQL at ${MYSQL_URL} (or set MYSQL_URL): ${(error as Error).message}`,
-    );
-  }
-});
-
-afterAll(async () => {
-  killAll();
-  await db?.end();
-});
-
-async function legacyTable(rows: number): Promise<string> {
-  const table = `legacy_follow_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  await db.query(`CREATE TABLE \`${table}\` (
-    id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    job_type VARCHAR(64) NOT NULL,
-    payload TEXT NOT NULL,
-    created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
-  )`);
-  const values = Array.from({ length: rows }, (_, i) => [
-    'send_email',
-    JSON.stringify({ to: `old${i}@example.com`, subject: `Old ${i}`, body: 'from the backlog' }),
-  ]);
-  await db.query(`INSERT INTO \`${table}\` (job_type, payload) VALUES ?`, [values]);
-  return table;
+/** The backlog: `rows` emails in a new legacy table. */
+function legacyTable(rows: number): Promise<string> {
+  return legacy.legacyTable(
+    'legacy_follow',
+    Array.from({ length: rows }, (_, i): [string, string] => [
+      'send_email',
+      JSON.stringify({ to: `old${i}@example.com`, subject: `Old ${i}`, body: 'from the backlog' }),
+    ]),
+  );
 }
 
 /** Runs every message of the queue through the worker runtime; handler calls per job id. */
@@ -65,38 +44,7 @@ async function drain(
   broker: Broker,
   messages: number,
 ): Promise<{ calls: Map<string, number>; duplicates: number }> {
-  const calls = new Map<string, number>();
-  let settled = 0;
-  let duplicates = 0;
-  const controller = new AbortController();
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  const worker = createWorker({
-    broker,
-    queue: 'email',
-    idempotency: new MemoryIdempotencyStore(),
-    concurrency: 32,
-    backoff: { baseMs: 10, maxMs: 50 },
-    handlers: {
-      send_email: {
-        handle: async (_payload, ctx) =>
-          void calls.set(ctx.envelope.id, (calls.get(ctx.envelope.id) ?? 0) + 1),
-      },
-    },
-    onOutcome: (event) => {
-      if (event.outcome === 'skipped_duplicate') duplicates += 1;
-      if (event.outcome === 'succeeded' || event.outcome === 'skipped_duplicate') settled += 1;
-      if (settled === messages) finish();
-    },
-  });
-  const running = worker.run(controller.signal);
-  const timeout = setTimeout(finish, 60_000);
-  await finished;
-  clearTimeout(timeout);
-  controller.abort();
-  await running;
+  const { calls, settled, duplicates } = await drainThroughWorker(broker, 'email', messages, 60_000);
   expect(
     settled,
     `${settled} of ${messages} messages settled through the worker runtime within 60 s (a server restarted without persistence loses them)`,
@@ -188,7 +136,7 @@ async function followScenario(target: Target): Promise<void> {
     const last = migrate(['--until-empty', ...args], target.env);
     expect((await last.exit).code, last.stderr).toBe(0);
     const summary = JSON.parse(last.stdout);
-    const [[{ n }]] = (await db.query(`SELECT COUNT(*) AS n FROM \`${table}\``)) as unknown as [
+    const [[{ n }]] = (await legacy.db.query(`SELECT COUNT(*) AS n FROM \`${table}\``)) as unknown as [
       [{ n: string }],
     ];
     const rows = Number(n);
@@ -216,7 +164,7 @@ async function followScenario(target: Target): Promise<void> {
       expect(held - rows).toBeGreaterThanOrEqual(0);
       expect(held - rows).toBeLessThanOrEqual(2 * BATCH);
       const { calls, duplicates } = await drain(broker, held);
-      const [ids] = await db.query(`SELECT id FROM \`${table}\` ORDER BY id`);
+      const [ids] = await legacy.db.query(`SELECT id FROM \`${table}\` ORDER BY id`);
       const expected = (ids as { id: string }[]).map((r) => `legacy-${table}-${r.id}`).sort();
       expect([...calls.keys()].sort()).toEqual(expected);
       expect([...calls.values()].every((count) => count === 1)).toBe(true);
@@ -229,8 +177,10 @@ async function followScenario(target: Target): Promise<void> {
     }
   } finally {
     if (producer.child.exitCode === null) producer.child.kill('SIGKILL');
-    await db.query(`DROP TABLE IF EXISTS \`${table}\``);
-    await db.query('DELETE FROM polyqueue_migrations WHERE source = ?', [`test.${table}`]).catch(() => {});
+    await legacy.db.query(`DROP TABLE IF EXISTS \`${table}\``);
+    await legacy.db
+      .query('DELETE FROM polyqueue_migrations WHERE source = ?', [`test.${table}`])
+      .catch(() => {});
     await target.cleanup();
   }
 }

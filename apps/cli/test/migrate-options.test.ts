@@ -10,45 +10,12 @@ import { join } from 'node:path';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
 import type { Broker } from '@polyqueue/core';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { killAll, migrate, published } from './cli-process';
+import { legacyDb, MYSQL_URL } from './legacy-db';
 
-const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-
-let db: mysql.Connection;
-const tables: string[] = [];
-
-beforeAll(async () => {
-  try {
-    db = await mysql.createConnection({ uri: MYSQL_URL, supportBigNumbers: true, bigNumberStrings: true });
-  } catch (error) {
-    throw new Error(
-      `cannot reach MariaDB/MySQL at ${MYSQL_URL} (or set MYSQL_URL): ${(error as Error).message}`,
-    );
-  }
-});
-
-afterAll(async () => {
-  killAll();
-  for (const table of tables) {
-    await db.query(`DROP TABLE IF EXISTS \`${table}\``);
-    await db.query('DELETE FROM polyqueue_migrations WHERE source = ?', [`test.${table}`]).catch(() => {});
-  }
-  await db?.end();
-});
-
-async function legacyTable(rows: [string, string][]): Promise<string> {
-  const table = `legacy_opt_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  tables.push(table);
-  await db.query(`CREATE TABLE \`${table}\` (
-    id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    job_type VARCHAR(64) NOT NULL,
-    payload TEXT NOT NULL,
-    created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
-  )`);
-  if (rows.length > 0) await db.query(`INSERT INTO \`${table}\` (job_type, payload) VALUES ?`, [rows]);
-  return table;
-}
+const legacy = legacyDb(killAll);
+const legacyTable = (rows: [string, string][]) => legacy.legacyTable('legacy_opt', rows);
 
 const email = (to: string): [string, string] => [
   'send_email',
@@ -108,11 +75,11 @@ describe('polyqueue migrate --follow and gaps', () => {
       // id 4: inserted, not committed. id 5: committed. id 6: rolled back. id 7: committed.
       await open.beginTransaction();
       await open.query(insert, email('late@example.com'));
-      await db.query(insert, email('d@example.com'));
-      await db.beginTransaction();
-      await db.query(insert, email('never@example.com'));
-      await db.rollback();
-      await db.query(insert, email('e@example.com'));
+      await legacy.db.query(insert, email('d@example.com'));
+      await legacy.db.beginTransaction();
+      await legacy.db.query(insert, email('never@example.com'));
+      await legacy.db.rollback();
+      await legacy.db.query(insert, email('e@example.com'));
       await follower.line((l) => published(l) === 5 && / gaps 2,/.test(l), 'with ids 4 and 6 waited for');
       await open.commit();
       await follower.line((l) => published(l) === 6, 'with the late row 4 moved');

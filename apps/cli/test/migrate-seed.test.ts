@@ -12,30 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SEED_CORPUS, seedSql } from '@polyqueue/testkit';
-import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { legacyDb, MYSQL_URL } from './legacy-db';
 
-const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-const HINT = `MariaDB/MySQL at ${MYSQL_URL} (start: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; or set MYSQL_URL)`;
 const CLI = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const EMAIL_WORKER = fileURLToPath(new URL('../../email-worker/src/main.ts', import.meta.url));
 const CWD = fileURLToPath(new URL('..', import.meta.url));
 
-let db: mysql.Connection;
-const tables: string[] = [];
-
-beforeAll(async () => {
-  try {
-    db = await mysql.createConnection({ uri: MYSQL_URL });
-  } catch (error) {
-    throw new Error(`cannot reach ${HINT}: ${(error as Error).message}`);
-  }
-});
-
-afterAll(async () => {
-  for (const table of tables) await db?.query(`DROP TABLE IF EXISTS \`${table}\``);
-  await db?.end();
-});
+const legacy = legacyDb();
 
 interface Child {
   child: ChildProcess;
@@ -109,16 +93,16 @@ describe("the seed article's Q4M row through `polyqueue migrate`", () => {
   it('is migrated as a valid job and the email worker delivers it', async () => {
     const example = SEED_CORPUS.find((e) => e.id === 'q4m-insert')!;
     const table = `job_queue_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    tables.push(table);
+    legacy.track(table);
     // The article's CREATE TABLE, with InnoDB for ENGINE=QUEUE.
-    await db.query(`CREATE TABLE \`${table}\` (
+    await legacy.db.query(`CREATE TABLE \`${table}\` (
       id INT AUTO_INCREMENT PRIMARY KEY,
       job_type VARCHAR(50) NOT NULL,
       payload TEXT NOT NULL,
       created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
     ) ENGINE=InnoDB`);
     if (example.write.kind !== 'sql') throw new Error('q4m-insert is an SQL producer');
-    await db.query(seedSql(example.write.sql, table));
+    await legacy.db.query(seedSql(example.write.sql, table));
 
     const dir = mkdtempSync(join(tmpdir(), 'pq-migrate-seed-'));
     const outbox = join(dir, 'outbox');

@@ -8,46 +8,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import { type Broker, createWorker, MemoryIdempotencyStore } from '@polyqueue/core';
-import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from '@polyqueue/core';
+import { describe, expect, it } from 'vitest';
+import { drainThroughWorker, legacyDb, MYSQL_URL } from './legacy-db';
 
-const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-const HINT = `MariaDB/MySQL at ${MYSQL_URL} (start: start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd; or set MYSQL_URL)`;
 // The source through tsx, as in development: these tests are about the command's behaviour.
 // (The bundle, apps/cli/dist/main.js, is what `npm run polyqueue` runs.)
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const CWD = fileURLToPath(new URL('..', import.meta.url));
 const BATCH = 100;
 
-let db: mysql.Connection;
-
-beforeAll(async () => {
-  try {
-    db = await mysql.createConnection({ uri: MYSQL_URL, supportBigNumbers: true, bigNumberStrings: true });
-  } catch (error) {
-    throw new Error(`cannot reach ${HINT}: ${(error as Error).message}`);
-  }
-});
-
-afterAll(async () => {
-  await db?.end();
-});
+const legacy = legacyDb();
 
 /** A legacy table shaped like the classic Q4M example, filled with `rows` (job_type, payload). */
-async function legacyTable(rows: [string, string][]): Promise<string> {
-  const table = `legacy_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  await db.query(`CREATE TABLE \`${table}\` (
-    id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-    job_type VARCHAR(64) NOT NULL,
-    payload TEXT NOT NULL,
-    created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
-  )`);
-  for (let i = 0; i < rows.length; i += 1_000) {
-    await db.query(`INSERT INTO \`${table}\` (job_type, payload) VALUES ?`, [rows.slice(i, i + 1_000)]);
-  }
-  return table;
-}
+const legacyTable = (rows: [string, string][]) =>
+  legacy.legacyTable('legacy', rows, 'DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP');
 
 function email(i: number): [string, string] {
   return [
@@ -90,7 +65,7 @@ function cli(args: string[], env: Record<string, string>, onStderrLine?: (line: 
 }
 
 async function recorded(table: string): Promise<number> {
-  const [rows] = await db.query(
+  const [rows] = await legacy.db.query(
     'SELECT COUNT(*) AS n FROM polyqueue_migrations WHERE source = ? AND target = ?',
     [`test.${table}`, 'sqlite'],
   );
@@ -99,36 +74,7 @@ async function recorded(table: string): Promise<number> {
 
 /** Runs every message of the queue through the worker runtime; returns handler calls per job id. */
 async function drain(broker: Broker, queue: string, messages: number): Promise<Map<string, number>> {
-  const calls = new Map<string, number>();
-  let settled = 0;
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  const controller = new AbortController();
-  const worker = createWorker({
-    broker,
-    queue,
-    idempotency: new MemoryIdempotencyStore(),
-    concurrency: 32,
-    backoff: { baseMs: 10, maxMs: 50 },
-    handlers: {
-      send_email: {
-        handle: async (_payload, ctx) =>
-          void calls.set(ctx.envelope.id, (calls.get(ctx.envelope.id) ?? 0) + 1),
-      },
-    },
-    onOutcome: (event) => {
-      if (event.outcome === 'succeeded' || event.outcome === 'skipped_duplicate') settled += 1;
-      if (settled === messages) finish();
-    },
-  });
-  const running = worker.run(controller.signal);
-  const timeout = setTimeout(() => finish(), 120_000);
-  await finished;
-  clearTimeout(timeout);
-  controller.abort();
-  await running;
+  const { calls, settled } = await drainThroughWorker(broker, queue, messages, 120_000);
   expect(settled).toBe(messages);
   return calls;
 }
@@ -196,14 +142,14 @@ describe('polyqueue migrate', () => {
       const stats = await broker.stats('email');
       expect(stats.ready).toBe(total);
       const calls = await drain(broker, 'email', stats.ready);
-      const [ids] = await db.query(`SELECT id FROM \`${table}\` ORDER BY id`);
+      const [ids] = await legacy.db.query(`SELECT id FROM \`${table}\` ORDER BY id`);
       const expected = (ids as { id: number }[]).map((r) => `legacy-${table}-${r.id}`);
       expect(calls.size).toBe(total);
       expect([...calls.keys()].sort()).toEqual(expected.sort());
       expect([...calls.values()].every((n) => n === 1)).toBe(true);
     } finally {
       await broker.close();
-      await db.query(`DROP TABLE \`${table}\``);
+      await legacy.db.query(`DROP TABLE \`${table}\``);
     }
   }, 300_000);
 
@@ -240,7 +186,7 @@ describe('polyqueue migrate', () => {
     expect(reasons['2']).toMatch(/^payload is not JSON/);
     expect(reasons['3']).toMatch(/^invalid send_email payload: to/);
     expect(reasons['4']).toMatch(/^unknown job type "mystery_job"/);
-    const [left] = await db.query(`SELECT COUNT(*) AS n FROM \`${table}\``);
+    const [left] = await legacy.db.query(`SELECT COUNT(*) AS n FROM \`${table}\``);
     expect(Number((left as { n: string }[])[0]!.n)).toBe(5);
 
     const broker = await createBrokerFromEnv({ ...env, BROKER: 'sqlite' });
@@ -248,7 +194,7 @@ describe('polyqueue migrate', () => {
       expect((await broker.stats('email')).ready).toBe(2);
     } finally {
       await broker.close();
-      await db.query(`DROP TABLE \`${table}\``);
+      await legacy.db.query(`DROP TABLE \`${table}\``);
     }
   }, 60_000);
 });
