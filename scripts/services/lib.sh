@@ -113,6 +113,16 @@ stop_pid() {
 # wait_port_closed HOST PORT TIMEOUT_S
 wait_port_closed() { wait_until "$3" 0.2 port_closed "$1" "$2"; }
 
+# one_files NAME CONFIG: the files of a one-process service under $POLYQUEUE_CACHE/NAME-run: sets
+# RUN, PIDFILE (NAME.pid), LOGFILE (server.log) and MARKER, the generated config file RUN/CONFIG,
+# which is on the process's command line and so identifies our process.
+one_files() {
+  RUN="$POLYQUEUE_CACHE/$1-run"
+  PIDFILE="$RUN/$1.pid"
+  LOGFILE="$RUN/server.log"
+  MARKER="$RUN/$2"
+}
+
 # one_whose HOST PORT: sets whose to "ours" (and pid) when our process runs, to "theirs" when
 # something else answers on HOST:PORT, else to "none".
 one_whose() {

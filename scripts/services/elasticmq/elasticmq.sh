@@ -30,12 +30,9 @@ ELASTICMQ_PERSIST="${ELASTICMQ_PERSIST:-0}"
 ENDPOINT="http://$ELASTICMQ_HOST:$ELASTICMQ_PORT"
 
 LIB="$POLYQUEUE_CACHE/elasticmq-$ELASTICMQ_VERSION/lib"
-RUN="$POLYQUEUE_CACHE/elasticmq-run"
-PIDFILE="$RUN/elasticmq.pid"
-LOGFILE="$RUN/server.log"
-CONF="$RUN/elasticmq.conf"
+one_files elasticmq elasticmq.conf
+CONF="$MARKER"
 DATA="${ELASTICMQ_DATA_DIR:-$POLYQUEUE_CACHE/elasticmq-data}"
-MARKER="$CONF" # appears on the server's command line; identifies our process
 
 write_config() {
   mkdir -p "$RUN"

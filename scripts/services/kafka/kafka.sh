@@ -31,11 +31,8 @@ KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 
 LIB="$POLYQUEUE_CACHE/kafka-$KAFKA_VERSION/lib"
 DATA="${KAFKA_DATA_DIR:-$POLYQUEUE_CACHE/kafka-data}"
-RUN="$POLYQUEUE_CACHE/kafka-run"
-PIDFILE="$RUN/kafka.pid"
-LOGFILE="$RUN/server.log"
-PROPS="$RUN/server.properties"
-MARKER="$PROPS" # appears on the broker's command line; identifies our process
+one_files kafka server.properties
+PROPS="$MARKER"
 
 # Fast-starting JVM for the short-lived CLI tools.
 CLI_JAVA=(java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
