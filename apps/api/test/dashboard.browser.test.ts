@@ -128,13 +128,14 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
   });
 
   const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  /** A text as a whole-content pattern (a hasText string would also match a part). */
+  const exactly = (text: string) => new RegExp(`^\\s*${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
   /** Waits until the element matching selector shows exactly text. */
   const shows = (selector: string, text: string | RegExp) =>
     page
       .locator(selector, { hasText: typeof text === 'string' ? exactly(text) : text })
       .first()
       .waitFor({ timeout: 20_000 });
-  const exactly = (text: string) => new RegExp(`^\\s*${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
   const cell = (col: string) => `#queues tr[data-queue="email"] td[data-col="${col}"]`;
 
   async function postEmail(subject: string): Promise<string> {
