@@ -86,19 +86,21 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
   router.get('/v1/queues', auth, async (_req, res) => {
     // One state-store read for every queue; null (unknown) when it fails, never "not paused".
     const paused = controls ? await controls.paused().catch(() => undefined) : undefined;
+    // Unknown counts are null, with the reason: a 0 would read as an empty queue.
+    const unknown = (name: string, flag: boolean | null, error: string) => ({
+      name,
+      ready: null,
+      inFlight: null,
+      delayed: null,
+      dead: null,
+      paused: flag,
+      error,
+    });
     const rows = await Promise.all(
       jobQueues.map(async (name) => {
         const flag = paused ? paused.has(name) : null;
         if (typeof broker.stats !== 'function')
-          return {
-            name,
-            ready: null,
-            inFlight: null,
-            delayed: null,
-            dead: null,
-            paused: flag,
-            error: `the broker ${broker.name} gives no counts`,
-          };
+          return unknown(name, flag, `the broker ${broker.name} gives no counts`);
         try {
           const s = await broker.stats(name);
           return {
@@ -110,16 +112,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
             paused: flag,
           };
         } catch (error) {
-          // Unknown counts are null: a 0 would read as an empty queue.
-          return {
-            name,
-            ready: null,
-            inFlight: null,
-            delayed: null,
-            dead: null,
-            paused: flag,
-            error: errorMessage(error),
-          };
+          return unknown(name, flag, errorMessage(error));
         }
       }),
     );
