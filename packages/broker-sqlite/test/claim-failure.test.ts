@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteBroker } from '@polyqueue/broker-sqlite';
 import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
 import { deferred, HandlerSpy } from '@polyqueue/testkit';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { testBroker } from './test-broker';
 
 const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-busy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -13,16 +13,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('sqlite consumer when a claim fails', () => {
   it('backs off, reports the outage and resumes once the database is writable again', async () => {
     const path = join(dir, 'busy.db');
-    const broker = new SqliteBroker({
-      path,
-      prefix: 'polyqueue',
-      leaseMs: 30_000,
-      pollMinMs: 5,
-      pollMaxMs: 50,
-      synchronous: 'NORMAL',
-      // Short, so a claim gives up with SQLITE_BUSY soon instead of after the default 10 s.
-      busyTimeoutMs: 50,
-    });
+    // Short, so a claim gives up with SQLITE_BUSY soon instead of after the default 10 s.
+    const broker = testBroker(path, { busyTimeoutMs: 50 });
     await broker.stats('busy'); // creates the table before another connection locks the file
     const locker = new Database(path);
     const changes: Array<{ connected: boolean; error?: string }> = [];

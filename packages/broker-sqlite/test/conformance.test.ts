@@ -1,11 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStateStore, drivers, SqliteBroker } from '@polyqueue/broker-sqlite';
+import { createSqliteStateStore, drivers } from '@polyqueue/broker-sqlite';
 import { createEnvelope } from '@polyqueue/core';
 import { connectDriver, runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { testBroker } from './test-broker';
 
 const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-'));
 const path = join(dir, 'queue.db');
@@ -32,15 +33,7 @@ runConformanceSuite({
 
 runStateStoreSuite('sqlite', () => createSqliteStateStore(join(dir, 'state.db')));
 
-const openBroker = () =>
-  new SqliteBroker({
-    path,
-    prefix: 'polyqueue',
-    leaseMs: 30_000,
-    pollMinMs: 5,
-    pollMaxMs: 50,
-    synchronous: 'NORMAL',
-  });
+const openBroker = () => testBroker(path);
 
 describe('sqlite queue specifics', () => {
   it('adds no job whose id the queue already holds', async () => {
