@@ -9,24 +9,22 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createJobRecorder, MemoryStateStore } from '@polyqueue/app-runtime';
+import { MemoryStateStore } from '@polyqueue/app-runtime';
 import { createBrokerFromEnv, createQueueControls, createStateStore } from '@polyqueue/brokers';
 import {
   type CompleteBroker,
-  createWorker,
   MemoryQueueControls,
-  NonRetryableError,
   type QueueControls,
   type StateStore,
 } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
-import { deferred, eventually } from '@polyqueue/testkit';
+import { eventually } from '@polyqueue/testkit';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';
-import { RecordingBroker } from './helpers';
+import { RecordingBroker, startEmailWorker } from './helpers';
 
 const TOKEN = 'admin-s3cret';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -82,24 +80,7 @@ describe.each(backends)('admin API on $name', ({ env: envFor, cleanup }) => {
     controls = await createQueueControls(stateUrl, {});
     app = createServer({ broker, state, controls, apiToken: TOKEN, storageRoot: dir });
     stop = new AbortController();
-    const ready = deferred();
-    const worker = createWorker({
-      broker,
-      queue: 'email',
-      handlers: {
-        send_email: {
-          async handle() {
-            if (failing) throw new NonRetryableError('mailbox unavailable: 550 no such user');
-            return { sent: true };
-          },
-        },
-      },
-      idempotency: state,
-      jobs: state,
-      onOutcome: createJobRecorder({ state, broker }),
-    });
-    running = worker.run(stop.signal, () => ready.resolve());
-    await Promise.race([ready.promise, running]);
+    ({ running } = await startEmailWorker({ broker, state, failing: () => failing, signal: stop.signal }));
   }, 30_000);
 
   afterAll(async () => {

@@ -17,20 +17,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createJobRecorder } from '@polyqueue/app-runtime';
 import { createBrokerFromEnv, createQueueControls, createStateStore } from '@polyqueue/brokers';
-import {
-  type CompleteBroker,
-  createWorker,
-  NonRetryableError,
-  pausable,
-  type QueueControls,
-  type StateStore,
-} from '@polyqueue/core';
+import { type CompleteBroker, pausable, type QueueControls, type StateStore } from '@polyqueue/core';
 import { eventually } from '@polyqueue/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';
+import { startEmailWorker } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'browser-s3cret';
@@ -73,33 +66,19 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-    let ready!: () => void;
-    const started = new Promise<void>((resolve) => {
-      ready = resolve;
-    });
-    const worker = createWorker({
-      broker: pausable(broker, {
+    ({ running } = await startEmailWorker({
+      broker,
+      consumeFrom: pausable(broker, {
         controls,
         pollMs: 100,
         onChange: (_queue, paused) => {
           workerPaused = paused;
         },
       }),
-      queue: 'email',
-      handlers: {
-        send_email: {
-          async handle() {
-            if (failing) throw new NonRetryableError('mailbox unavailable: 550 no such user');
-            return { sent: true };
-          },
-        },
-      },
-      idempotency: state,
-      jobs: state,
-      onOutcome: createJobRecorder({ state, broker }),
-    });
-    running = worker.run(stop.signal, () => ready());
-    await Promise.race([started, running]);
+      state,
+      failing: () => failing,
+      signal: stop.signal,
+    }));
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -1,12 +1,18 @@
-import type {
-  Broker,
-  BrokerAdmin,
-  Capabilities,
-  Envelope,
-  OutgoingMessage,
-  Priority,
-  QueueStats,
+import { createJobRecorder } from '@polyqueue/app-runtime';
+import {
+  type Broker,
+  type BrokerAdmin,
+  type Capabilities,
+  type CompleteBroker,
+  createWorker,
+  type Envelope,
+  NonRetryableError,
+  type OutgoingMessage,
+  type Priority,
+  type QueueStats,
+  type StateStore,
 } from '@polyqueue/core';
+import { deferred } from '@polyqueue/testkit';
 
 /**
  * The part of a broker the API uses, recording what it publishes; set failWith to simulate an
@@ -47,4 +53,39 @@ export class RecordingBroker
   async stats(_queue: string): Promise<QueueStats> {
     return { ready: this.published.length, inFlight: 0, delayed: 0, dead: 0 };
   }
+}
+
+/**
+ * The email worker the admin API's tests run against a real broker: while `failing()` its
+ * handler fails for good (each job goes to the dead letters), after that it succeeds; job
+ * states go to `state`. It consumes through `consumeFrom` (a pause gate, say; the broker by
+ * default). Resolves once it consumes, with its run, which ends on `signal`.
+ */
+export async function startEmailWorker(options: {
+  broker: CompleteBroker;
+  consumeFrom?: Broker;
+  state: StateStore;
+  failing: () => boolean;
+  signal: AbortSignal;
+}): Promise<{ running: Promise<void> }> {
+  const { broker, state } = options;
+  const ready = deferred();
+  const worker = createWorker({
+    broker: options.consumeFrom ?? broker,
+    queue: 'email',
+    handlers: {
+      send_email: {
+        async handle() {
+          if (options.failing()) throw new NonRetryableError('mailbox unavailable: 550 no such user');
+          return { sent: true };
+        },
+      },
+    },
+    idempotency: state,
+    jobs: state,
+    onOutcome: createJobRecorder({ state, broker }),
+  });
+  const running = worker.run(options.signal, () => ready.resolve());
+  await Promise.race([ready.promise, running]);
+  return { running };
 }
