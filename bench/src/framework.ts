@@ -5,6 +5,7 @@ import {
   createEnvelope,
   createWorker,
   MemoryIdempotencyStore,
+  type WorkerOptions,
 } from '@polyqueue/core';
 import { Countdown, type Latency, percentile, perSecond, type Rates } from './measure';
 
@@ -93,17 +94,11 @@ export async function frameworkLatency(options: RunOptions, samples: number): Pr
   const latencies: number[] = [];
   const controller = new AbortController();
   let next: (() => void) | undefined;
-  const worker = createWorker({
-    broker,
-    queue,
-    idempotency: new MemoryIdempotencyStore(),
-    concurrency: options.concurrency,
-    handlers: {
-      bench_job: {
-        handle: async (_p, ctx) => {
-          latencies.push(Date.now() - Date.parse(ctx.envelope.createdAt));
-          next?.();
-        },
+  const worker = benchWorker(broker, queue, options.concurrency, {
+    bench_job: {
+      handle: async (_p, ctx) => {
+        latencies.push(Date.now() - Date.parse(ctx.envelope.createdAt));
+        next?.();
       },
     },
   });
@@ -130,6 +125,27 @@ export async function frameworkLatency(options: RunOptions, samples: number): Pr
   return { p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
 }
 
+/**
+ * The worker runtime as every bench run uses it: `handlers` on `queue` at the run's concurrency,
+ * idempotency claims in memory (no store round trip in the measurement).
+ */
+export function benchWorker(
+  broker: Broker,
+  queue: string,
+  concurrency: number,
+  handlers: WorkerOptions['handlers'],
+  onOutcome?: WorkerOptions['onOutcome'],
+) {
+  return createWorker({
+    broker,
+    queue,
+    idempotency: new MemoryIdempotencyStore(),
+    concurrency,
+    handlers,
+    ...(onOutcome && { onOutcome }),
+  });
+}
+
 async function runWorker(
   broker: Broker,
   queue: string,
@@ -137,17 +153,16 @@ async function runWorker(
   countdown: Countdown,
 ): Promise<number> {
   const controller = new AbortController();
-  const worker = createWorker({
+  const worker = benchWorker(
     broker,
     queue,
-    idempotency: new MemoryIdempotencyStore(),
-    concurrency: options.concurrency,
-    handlers: { bench_job: { handle: async () => {} } },
+    options.concurrency,
+    { bench_job: { handle: async () => {} } },
     // Counted once acked, as the baselines count: the runtime reports success after the ack.
-    onOutcome: (event) => {
+    (event) => {
       if (event.outcome === 'succeeded') countdown.tick();
     },
-  });
+  );
   // Timed from the consumer's attach (queue declared, group joined), the same moment the
   // baselines start their clocks: a Kafka group join alone takes seconds.
   let t0 = performance.now();

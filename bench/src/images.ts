@@ -7,10 +7,11 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import { createEnvelope, createWorker, MemoryIdempotencyStore } from '@polyqueue/core';
+import { createEnvelope } from '@polyqueue/core';
 import { configureSharp, createImageHandler, makeVariants } from '@polyqueue/image-worker';
 import type { ImageVariant } from '@polyqueue/jobs';
 import sharp from 'sharp';
+import { benchWorker } from './framework';
 import { Countdown, perSecond } from './measure';
 
 const THUMBNAIL: ImageVariant = { name: 'thumbnail', width: 256, height: 256, fit: 'cover', format: 'webp' };
@@ -77,12 +78,11 @@ export async function queuedThumbnails(
   const queue = `img${Date.now().toString(36)}`;
   const countdown = new Countdown(paths.length);
   const controller = new AbortController();
-  const worker = createWorker({
+  const worker = benchWorker(
     broker,
     queue,
-    idempotency: new MemoryIdempotencyStore(),
-    concurrency: options.concurrency,
-    handlers: {
+    options.concurrency,
+    {
       process_image: createImageHandler({
         storageRoot: root,
         limitInputPixels: LIMIT_PIXELS,
@@ -90,12 +90,12 @@ export async function queuedThumbnails(
         timeoutMs: 60_000,
       }),
     },
-    onOutcome: (e) => {
+    (e) => {
       if (e.outcome === 'succeeded') countdown.tick();
       if (e.outcome === 'dead' || e.outcome === 'retrying')
         failed(new Error(`bench image job failed: ${e.error}`));
     },
-  });
+  );
   let failed!: (error: Error) => void;
   const failure = new Promise<never>((_, reject) => {
     failed = reject;
