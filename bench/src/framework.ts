@@ -4,6 +4,7 @@ import {
   type BrokerAdmin,
   createEnvelope,
   createWorker,
+  type IdempotencyStore,
   MemoryIdempotencyStore,
   type WorkerOptions,
 } from '@polyqueue/core';
@@ -125,9 +126,21 @@ export async function frameworkLatency(options: RunOptions, samples: number): Pr
   return { p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
 }
 
+/** Where the runtime rows claim and mark done: memory, unless --state names a real store. */
+let sharedIdempotency: IdempotencyStore | undefined;
+
+/**
+ * --state URL: the runtime rows pay what a deployment pays, a claim and a done mark per job in
+ * that state store (batched by the runtime where the store can), instead of a map in memory.
+ */
+export function claimIn(store: IdempotencyStore): void {
+  sharedIdempotency = store;
+}
+
 /**
  * The worker runtime as every bench run uses it: `handlers` on `queue` at the run's concurrency,
- * idempotency claims in memory (no store round trip in the measurement).
+ * idempotency claims in memory (no store round trip in the measurement) unless claimIn() named
+ * a real store.
  */
 export function benchWorker(
   broker: Broker,
@@ -139,7 +152,7 @@ export function benchWorker(
   return createWorker({
     broker,
     queue,
-    idempotency: new MemoryIdempotencyStore(),
+    idempotency: sharedIdempotency ?? new MemoryIdempotencyStore(),
     concurrency,
     handlers,
     ...(onOutcome && { onOutcome }),

@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--scenario queue|images|runtime|api] --broker <name> [--jobs N] [--concurrency C]
- *                  [--batch B] [--runs R] [--latency L] [--images I] [--json FILE]
+ *                  [--batch B] [--runs R] [--latency L] [--images I] [--json FILE] [--state URL]
  *
  * queue (default): polyqueue on one registered broker (enqueue rate, processing rate with a
  * no-op handler, enqueue-to-start latency) and, in the same run, the broker's raw baselines
@@ -13,10 +13,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { brokerNames } from '@polyqueue/brokers';
+import { brokerNames, createStateStore } from '@polyqueue/brokers';
 import { apiAcceptScenario } from './api-accept';
 import { baselines, type ContenderKind } from './baselines/index';
-import { driverOnlyRates, frameworkLatency, frameworkRates } from './framework';
+import { claimIn, driverOnlyRates, frameworkLatency, frameworkRates } from './framework';
 import { configureSharp, imageBenchRoot, makeTestImages, queuedThumbnails, rawSharpLoop } from './images';
 import { fmt, median, type Rates } from './measure';
 import { runtimeContenders } from './runtime-cost';
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     latency: { type: 'string', default: '300' },
     images: { type: 'string', default: '40' },
     json: { type: 'string' },
+    state: { type: 'string' },
   },
 });
 
@@ -101,8 +102,15 @@ async function queueScenario(): Promise<void> {
     concurrency: positive('concurrency', values.concurrency ?? '32'),
     batch: positive('batch', values.batch!),
   };
+  // --state: the runtime row claims and marks done in a real state store (sqlite:, redis://,
+  // mysql://), as a deployment does; the other rows have no such store to pay for.
+  const state = values.state ? await createStateStore(values.state, process.env) : undefined;
+  if (state) claimIn(state);
+  const runtimeLabel = state
+    ? `polyqueue ${broker} (worker runtime, claims in ${new URL(values.state!).protocol.replace(':', '')} state store)`
+    : `polyqueue ${broker} (worker runtime)`;
   const contenders: { label: string; kind: ContenderKind; run: typeof frameworkRates }[] = [
-    { label: `polyqueue ${broker} (worker runtime)`, kind: 'polyqueue', run: frameworkRates },
+    { label: runtimeLabel, kind: 'polyqueue', run: frameworkRates },
     { label: `polyqueue ${broker} driver only (consume + ack)`, kind: 'driver', run: driverOnlyRates },
     ...(baselines[broker] ?? []),
   ];
@@ -172,6 +180,7 @@ async function queueScenario(): Promise<void> {
   console.log(
     `\nenqueue-to-start latency (polyqueue ${broker}, one job at a time): p50 ${fmt(latency.p50Ms, 1)} ms, p99 ${fmt(latency.p99Ms, 1)} ms`,
   );
+  await state?.close?.();
 }
 
 async function imageScenario(): Promise<void> {
