@@ -3,9 +3,10 @@
  * for the two at-least-once drivers. Its restart scenario is a rolling master failover: each
  * master is SIGKILLed and its replica takes over; no job may be lost.
  */
-import { createRedisStateStore, drivers, queueKeys } from '@polyqueue/broker-redis';
-import { connectDriver, runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
+import { createRedisStateStore } from '@polyqueue/broker-redis';
+import { runStateStoreSuite } from '@polyqueue/testkit';
 import { afterAll } from 'vitest';
+import { runRedisConformance } from './redis-brokers';
 import { CLUSTER_HINT, clusterClient, clusterNodes, rollingFailover } from './redis-cluster';
 
 const LEASE_MS = 2_000;
@@ -19,9 +20,6 @@ const env = {
   REDIS_POLL_MS: '100',
 };
 
-/** The package's entry, for the crash scenario's forked consumer. */
-const driverModule = new URL('../src/index.ts', import.meta.url).href;
-
 const raw = clusterClient(cluster.nodes);
 afterAll(() => {
   raw.disconnect();
@@ -30,34 +28,18 @@ afterAll(() => {
 /** Only the cluster the project's script started can be failed over by the test. */
 const restartServer = cluster.local ? rollingFailover(cluster.nodes) : undefined;
 
-runConformanceSuite({
-  broker: 'redis-reliable',
-  createBroker: () => connectDriver(drivers['redis-reliable']!, env),
-  driverModule,
-  env,
-  serverHint: CLUSTER_HINT,
-  leaseMs: LEASE_MS,
-  publishRaw: async (queue, body) => {
-    await raw.rpush(queueKeys(PREFIX, queue).main, body);
-  },
-  restartServer,
-  // AOF and a replica per master: a failover loses nothing that was acknowledged a moment ago.
-  durableAcrossRestart: true,
-});
-
-runConformanceSuite({
-  broker: 'redis-streams',
-  createBroker: () => connectDriver(drivers['redis-streams']!, env),
-  driverModule,
-  env,
-  serverHint: CLUSTER_HINT,
-  leaseMs: LEASE_MS,
-  publishRaw: async (queue, body) => {
-    await raw.xadd(queueKeys(PREFIX, queue).main, '*', 'envelope', body);
-  },
-  restartServer,
-  durableAcrossRestart: true,
-});
+for (const broker of ['redis-reliable', 'redis-streams'] as const) {
+  runRedisConformance(broker, {
+    env,
+    raw,
+    prefix: PREFIX,
+    leaseMs: LEASE_MS,
+    serverHint: CLUSTER_HINT,
+    restartServer,
+    // AOF and a replica per master: a failover loses nothing that was acknowledged a moment ago.
+    durableAcrossRestart: true,
+  });
+}
 
 runStateStoreSuite('redis cluster', async () => {
   try {

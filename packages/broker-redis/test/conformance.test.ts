@@ -1,6 +1,5 @@
-import { drivers, queueKeys } from '@polyqueue/broker-redis';
-import { connectDriver, runConformanceSuite } from '@polyqueue/testkit';
 import { afterAll } from 'vitest';
+import { runRedisConformance } from './redis-brokers';
 import {
   canRestart,
   ensureRedisRunning,
@@ -20,9 +19,6 @@ const env = {
   REDIS_POLL_MS: '100',
 };
 
-/** The package's entry, for the crash scenario's forked consumer. */
-const driverModule = new URL('../src/index.ts', import.meta.url).href;
-
 const raw = rawClient();
 afterAll(async () => {
   raw.disconnect();
@@ -38,34 +34,14 @@ const restartServer = canRestart ? restartRedis : undefined;
  */
 const durableAcrossRestart = false;
 
-for (const broker of ['redis-list', 'redis-reliable'] as const) {
-  runConformanceSuite({
-    broker,
-    createBroker: () => connectDriver(drivers[broker]!, env),
-    driverModule,
+for (const broker of ['redis-list', 'redis-reliable', 'redis-streams'] as const) {
+  runRedisConformance(broker, {
     env,
-    serverHint: SERVER_HINT,
+    raw,
+    prefix: PREFIX,
     leaseMs: LEASE_MS,
-    // A classic producer: RPUSH polyqueue:Q '<json>'.
-    publishRaw: async (queue, body) => {
-      await raw.rpush(queueKeys(PREFIX, queue).main, body);
-    },
+    serverHint: SERVER_HINT,
     restartServer,
     durableAcrossRestart,
   });
 }
-
-runConformanceSuite({
-  broker: 'redis-streams',
-  createBroker: () => connectDriver(drivers['redis-streams']!, env),
-  driverModule,
-  env,
-  serverHint: SERVER_HINT,
-  leaseMs: LEASE_MS,
-
-  publishRaw: async (queue, body) => {
-    await raw.xadd(queueKeys(PREFIX, queue).main, '*', 'envelope', body);
-  },
-  restartServer,
-  durableAcrossRestart,
-});

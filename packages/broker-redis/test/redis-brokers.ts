@@ -4,8 +4,14 @@
  */
 import { drivers, queueKeys } from '@polyqueue/broker-redis';
 import { type CompleteBroker, type Envelope, parseEnv, silentLogger } from '@polyqueue/core';
-import { HandlerSpy, startConsumer } from '@polyqueue/testkit';
-import type { Redis } from 'ioredis';
+import {
+  type ConformanceOptions,
+  connectDriver,
+  HandlerSpy,
+  runConformanceSuite,
+  startConsumer,
+} from '@polyqueue/testkit';
+import type { Cluster, Redis } from 'ioredis';
 import { REDIS_URL, SERVER_HINT } from './redis-server';
 
 /** A driver's broker on REDIS_URL with these settings; fails naming the server to start. */
@@ -38,4 +44,40 @@ export async function consumeHandWrittenEntry(
   await spy.waitFor(() => spy.received.length === 1, `the entry ${fields.join(' ')}`);
   await c.stop();
   return { id, envelope: spy.received[0]!.envelope };
+}
+
+/** The package's entry, for the crash scenario's forked consumer. */
+const driverModule = new URL('../src/index.ts', import.meta.url).href;
+
+/**
+ * Runs the conformance suite on a Redis driver with `env`; a raw message is written as that
+ * driver's classic producer does: RPUSH polyqueue:Q '<json>' for the list drivers, XADD with
+ * an `envelope` field for redis-streams.
+ */
+export function runRedisConformance(
+  broker: 'redis-list' | 'redis-reliable' | 'redis-streams',
+  setup: {
+    env: Record<string, string>;
+    raw: Redis | Cluster;
+    prefix: string;
+    leaseMs: number;
+    serverHint: string;
+  } & Pick<ConformanceOptions, 'restartServer' | 'durableAcrossRestart'>,
+): void {
+  const { env, raw, prefix, leaseMs, serverHint, restartServer, durableAcrossRestart } = setup;
+  runConformanceSuite({
+    broker,
+    createBroker: () => connectDriver(drivers[broker]!, env),
+    driverModule,
+    env,
+    serverHint,
+    leaseMs,
+    publishRaw: async (queue, body) => {
+      const key = queueKeys(prefix, queue).main;
+      if (broker === 'redis-streams') await raw.xadd(key, '*', 'envelope', body);
+      else await raw.rpush(key, body);
+    },
+    restartServer,
+    durableAcrossRestart,
+  });
 }
