@@ -5,7 +5,9 @@
  * It signs in (a wrong token first), pauses a queue and watches jobs posted through the API
  * wait as ready, resumes it and watches them die, redrives one from the dead letters and sees
  * it succeed in the job lookup, retries another, purges, and switches to Japanese.
- * Screenshots of each page go to docs/dashboard/ (docs/dashboard.md shows them).
+ * Screenshots of each page are taken every run; with UPDATE_SCREENSHOTS=1 they replace the
+ * ones in docs/dashboard/ (docs/dashboard.md shows them), otherwise they go to a temp folder so
+ * that running the tests leaves the checkout as it was.
  *
  * Nothing sleeps: the test waits for the page to show a text or an attribute (playwright's
  * waitFor) and for the worker's pause callback. In CI a missing chromium fails the run.
@@ -27,7 +29,9 @@ import { startEmailWorker } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'browser-s3cret';
-const shots = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/dashboard');
+const shots = process.env.UPDATE_SCREENSHOTS
+  ? join(dirname(fileURLToPath(import.meta.url)), '../../../docs/dashboard')
+  : join(tmpdir(), `polyqueue-dashboard-shots-${process.pid}`);
 const haveChromium = existsSync(CHROMIUM);
 // Outside CI a machine without chromium skips this file (said once below); in CI it fails.
 const run = haveChromium || process.env.CI !== undefined;
