@@ -1,6 +1,7 @@
 export * from './conformance';
 export * from './consumers';
 export * from './driver-broker';
+export * from './kill-under-load';
 export * from './local-servers';
 export * from './queue-controls-suite';
 export * from './seed-corpus';

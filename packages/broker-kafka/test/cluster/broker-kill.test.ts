@@ -8,8 +8,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createEnvelope, createLogger, type Envelope, parseEnv } from '@polyqueue/core';
-import { eventually, HandlerSpy, startConsumer } from '@polyqueue/testkit';
+import { createLogger, parseEnv } from '@polyqueue/core';
+import { killUnderLoad, nothingLeft } from '@polyqueue/testkit';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaBroker, kafkaEnvSchema } from '../../src/index';
@@ -112,68 +112,23 @@ describe('Kafka, 3 brokers: one broker SIGKILLed under load', () => {
       config,
       createLogger('kafka-cluster-test', process.env.KAFKA_TEST_LOG_LEVEL ?? 'silent'),
     );
-    const acked = new Set<string>();
-    let failedAcks = 0;
-    const spy = new HandlerSpy(180_000);
-    const consumer = startConsumer(
+    let killedNode = 0;
+    const load = await killUnderLoad({
       broker,
       queue,
-      spy.handler('c1', async (delivery, received) => {
-        try {
-          await delivery.ack();
-          acked.add(received.id);
-        } catch {
-          failedAcks += 1; // the commit did not reach the broker: the job comes again
-        }
-      }),
-      8,
-    );
-    await consumer.ready;
-
-    const published = new Set<string>();
-    let publishRetries = 0;
-    let killedNode = 0;
-    for (let sent = 0; sent < JOBS; sent += BATCH) {
-      const batch: Envelope[] = Array.from({ length: BATCH }, (_, i) =>
-        createEnvelope('load', { n: sent + i }),
-      );
-      // A batch published while a partition elects its new leader may be refused; send it again.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await broker.publish(
-            queue,
-            batch.map((envelope) => ({ envelope, key: envelope.id })),
-          );
-          break;
-        } catch (error) {
-          publishRetries += 1;
-          if (attempt >= 30) throw new Error(`publish failed 30 times: ${(error as Error).message}`);
-          await new Promise((resolve) => setTimeout(resolve, 500));
-        }
-      }
-      for (const envelope of batch) published.add(envelope.id);
-      if (killedNode === 0 && published.size >= JOBS / 3) {
-        // Jobs are flowing (some handled, more queued): kill a leader now.
-        await spy.waitFor(() => acked.size > 0, 'the first handled job', 60_000);
+      jobs: JOBS,
+      batch: BATCH,
+      message: (envelope) => ({ envelope, key: envelope.id }),
+      kill: async () => {
         killedNode = await leaderOfPartitionZero();
         await cluster('kill', String(killedNode));
-      }
-    }
+      },
+    });
     const killedAt = killedNode;
     expect(killedAt, 'a broker was killed').toBeGreaterThan(0);
 
     // 0 lost: every job whose publish resolved is handled and acked.
-    const everyJobHandled = spy
-      .waitFor(
-        () => [...published].every((id) => acked.has(id)),
-        `all ${JOBS} published jobs to be handled`,
-        120_000,
-      )
-      .catch((error: Error) => error);
-    const timedOut = await everyJobHandled;
-    const received = spy.distinctIds();
-    const lost = [...published].filter((id) => !acked.has(id));
-    const neverDelivered = lost.filter((id) => !received.has(id));
+    const { published, acked, lost, neverDelivered, failedAcks, publishRetries, timedOut } = load;
     // Where did they go: read the whole topic with a fresh group. In the log but never
     // delivered is the consumer's fault; missing from the log, the producer's.
     const inLog = neverDelivered.length > 0 ? await idsInTopic() : new Set<string>();
@@ -186,21 +141,14 @@ describe('Kafka, 3 brokers: one broker SIGKILLed under load', () => {
         `did not complete); ${failedAcks} acks failed, ${publishRetries} publish retries, node ${killedNode} killed`,
     ).toEqual([]);
     // 0 stuck: nothing ready or in flight once everything is handled.
-    const stats = await eventually(
-      () => broker!.stats(queue),
-      (s) => s.ready === 0 && s.inFlight === 0,
-      'no job ready or in flight',
-      60_000,
-      500,
-    );
-    const handled = spy.received.length;
+    const stats = await nothingLeft(() => broker!.stats(queue));
     await ctx.annotate(
       `node ${killedAt} of 3 SIGKILLed after ${JOBS / 3} of ${JOBS} publishes: ${published.size} published, ` +
         `${acked.size} handled, 0 lost, 0 stuck (ready ${stats.ready}, in flight ${stats.inFlight}); ` +
-        `${handled - acked.size} redeliveries, ${failedAcks} failed acks, ${publishRetries} publish retries; ` +
+        `${load.handled - acked.size} redeliveries, ${failedAcks} failed acks, ${publishRetries} publish retries; ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    await consumer.stop();
+    await load.stop();
 
     // The killed broker comes back and catches up (no partition under-replicated).
     await cluster('start-node', String(killedAt));

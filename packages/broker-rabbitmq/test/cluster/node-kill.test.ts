@@ -9,8 +9,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createEnvelope, type Envelope, parseEnv, type QueueStats, silentLogger } from '@polyqueue/core';
-import { eventually, HandlerSpy, startConsumer } from '@polyqueue/testkit';
+import { createEnvelope, parseEnv, type QueueStats, silentLogger } from '@polyqueue/core';
+import { killUnderLoad, nothingLeft } from '@polyqueue/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRabbitmqBroker, queueNames, rabbitmqEnvSchema } from '../../src/index';
 
@@ -76,83 +76,29 @@ describe('RabbitMQ, 3 nodes, quorum queue: the leader’s node SIGKILLed under l
     const broker = await connect(urls[other - 1]!);
     brokers.push(broker);
 
-    const acked = new Set<string>();
-    let failedAcks = 0;
-    const spy = new HandlerSpy(180_000);
-    const consumer = startConsumer(
+    const load = await killUnderLoad({
       broker,
       queue,
-      spy.handler('c1', async (delivery, received) => {
-        try {
-          await delivery.ack();
-          acked.add(received.id);
-        } catch {
-          failedAcks += 1; // the channel broke before the ack: the job comes again
-        }
-      }),
-      8,
-    );
-    await consumer.ready;
-
-    const published = new Set<string>([warmUp.id]);
-    let publishRetries = 0;
-    let killed = false;
-    for (let sent = 0; sent < JOBS; sent += BATCH) {
-      const batch: Envelope[] = Array.from({ length: BATCH }, (_, i) =>
-        createEnvelope('load', { n: sent + i }),
-      );
-      // A batch not confirmed while the queue elects its new leader is sent again.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await broker.publish(
-            queue,
-            batch.map((envelope) => ({ envelope })),
-          );
-          break;
-        } catch (error) {
-          publishRetries += 1;
-          if (attempt >= 30) throw new Error(`publish failed 30 times: ${(error as Error).message}`);
-          await new Promise((resolve) => setTimeout(resolve, 500));
-        }
-      }
-      for (const envelope of batch) published.add(envelope.id);
-      if (!killed && published.size >= JOBS / 3) {
-        await spy.waitFor(() => acked.size > 0, 'the first handled job', 60_000);
-        await cluster('kill', String(leader));
-        killed = true;
-      }
-    }
-
-    const timedOut = await spy
-      .waitFor(
-        () => [...published].every((id) => acked.has(id)),
-        `all ${published.size} published jobs to be handled`,
-        120_000,
-      )
-      .catch((error: Error) => error);
-    const received = spy.distinctIds();
-    const lost = [...published].filter((id) => !acked.has(id));
-    const neverDelivered = lost.filter((id) => !received.has(id)).length;
+      jobs: JOBS,
+      batch: BATCH,
+      published: [warmUp.id],
+      kill: () => cluster('kill', String(leader)).then(() => {}),
+    });
+    const { published, acked, lost, neverDelivered, failedAcks, publishRetries, timedOut } = load;
     expect(
       lost,
-      `${timedOut ? `${timedOut.message}: ` : ''}${lost.length} confirmed jobs not acked (${neverDelivered} never ` +
+      `${timedOut ? `${timedOut.message}: ` : ''}${lost.length} confirmed jobs not acked (${neverDelivered.length} never ` +
         `delivered); ${failedAcks} acks failed, ${publishRetries} publish retries`,
     ).toEqual([]);
     const admin = broker as unknown as { stats(queue: string): Promise<QueueStats> };
-    const stats = await eventually(
-      () => admin.stats(queue),
-      (s) => s.ready === 0 && s.inFlight === 0,
-      'no job ready or unacked',
-      60_000,
-      500,
-    );
+    const stats = await nothingLeft(() => admin.stats(queue));
     await ctx.annotate(
       `pq${leader} (the quorum leader's node; worker on pq${other}) SIGKILLed after ${JOBS / 3} of ${JOBS} publishes: ${published.size} confirmed, ` +
         `${acked.size} handled, 0 lost, 0 stuck (ready ${stats.ready}, unacked ${stats.inFlight}); ` +
-        `${spy.received.length - acked.size} redeliveries, ${failedAcks} failed acks, ${publishRetries} publish retries; ` +
+        `${load.handled - acked.size} redeliveries, ${failedAcks} failed acks, ${publishRetries} publish retries; ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    await consumer.stop();
+    await load.stop();
     // The killed node comes back and rejoins the cluster.
     await cluster('start-node', String(leader));
   }, 420_000);
