@@ -14,6 +14,8 @@ export * from './metrics';
 export * from './pull-loop';
 export * from './queue-controls';
 export * from './queue-pause';
+export * from './scheduler';
+export * from './schedules';
 export * from './settle';
 export * from './sleep';
 export * from './slots';
