@@ -47,6 +47,8 @@ export class Scheduler {
   readonly #owner: string;
   /** Per schedule name: the latest tick this replica has handled (fired, or seen done). */
   readonly #handled = new Map<string, number>();
+  /** Keys this replica is firing now: its own claim would answer 'claimed' again (a renewal). */
+  readonly #firing = new Set<string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | undefined;
 
@@ -108,6 +110,17 @@ export class Scheduler {
     if (due.getTime() <= handled) return undefined;
 
     const fire: ScheduledFire = { schedule, fireTime: due, key: scheduleKey(schedule.name, due) };
+    if (this.#firing.has(fire.key)) return undefined;
+    this.#firing.add(fire.key);
+    try {
+      return await this.#fire(fire);
+    } finally {
+      this.#firing.delete(fire.key);
+    }
+  }
+
+  async #fire(fire: ScheduledFire): Promise<ScheduledFire | undefined> {
+    const { schedule, fireTime: due } = fire;
     const { claims } = this.#options;
     const claim = await claims.claim(fire.key, this.#owner, this.#options.leaseMs ?? 10_000);
     if (claim.state === 'done') {
