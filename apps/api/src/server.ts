@@ -10,6 +10,7 @@ import { HttpProblem, problems, sendProblem } from './problem';
 import { adminRoutes } from './routes-admin';
 import { dashboardRoutes } from './routes-dashboard';
 import { imageRoutes } from './routes-images';
+import { jobSearchRoutes } from './routes-job-search';
 import { jobRoutes } from './routes-jobs';
 import { queueRoutes } from './routes-queues';
 import { drain } from './uploads';
@@ -124,6 +125,7 @@ export function createServer(deps: ApiDeps): Express {
   app.use(imageRoutes(context));
   app.use(queueRoutes({ controls: deps.controls, apiToken: deps.apiToken, registry }));
   app.use(adminRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
+  app.use(jobSearchRoutes(deps));
   app.use(dashboardRoutes(deps.apiToken));
 
   app.use((req, _res, next) => {

@@ -1,8 +1,12 @@
 import {
   type CreateJobResult,
+  decodeJobCursor,
   type JobPatch,
   type JobRecord,
+  type JobSearchFilter,
+  type JobSearchPage,
   type JobStatus,
+  jobSearchPage,
   MemoryIdempotencyStore,
   type StateStore,
 } from '@polyqueue/core';
@@ -50,6 +54,30 @@ export class MemoryStateStore extends MemoryIdempotencyStore implements StateSto
     return true;
   }
 
+  /** A scan of every record: this store is for tests and benchmarks, not for large histories. */
+  async searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage> {
+    this.#check();
+    const after = cursor === undefined ? undefined : decodeJobCursor(cursor);
+    const rows = [...this.#jobs.values()]
+      .filter(
+        (j) =>
+          (filter.status === undefined || j.status === filter.status) &&
+          (filter.type === undefined || j.type === filter.type) &&
+          (filter.queue === undefined || j.queue === filter.queue) &&
+          (filter.q === undefined ||
+            j.id === filter.q ||
+            j.idempotencyKey === filter.q ||
+            (j.lastError ?? '').includes(filter.q)) &&
+          (after === undefined || newerFirst(j, after) > 0),
+      )
+      .sort(newerFirst)
+      .slice(0, limit + 1);
+    return jobSearchPage(
+      rows.map((j) => structuredClone(j)),
+      limit,
+    );
+  }
+
   /** Every job record, for assertions. */
   jobs(): JobRecord[] {
     return [...this.#jobs.values()].map((j) => structuredClone(j));
@@ -64,4 +92,11 @@ export class MemoryStateStore extends MemoryIdempotencyStore implements StateSto
   #check(): void {
     if (this.failWith) throw this.failWith;
   }
+}
+
+/** Newest first: below 0 when a comes before b (createdAt, then id, both descending). */
+function newerFirst(a: Pick<JobRecord, 'createdAt' | 'id'>, b: Pick<JobRecord, 'createdAt' | 'id'>): number {
+  const at = Date.parse(b.createdAt) - Date.parse(a.createdAt);
+  if (at !== 0) return at;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }

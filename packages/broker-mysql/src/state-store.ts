@@ -21,10 +21,18 @@ import type {
   JobColumns,
   JobPatch,
   JobRecord,
+  JobSearchFilter,
+  JobSearchPage,
   JobStatus,
   StateStore,
 } from '@polyqueue/core';
-import { CLAIMED, DEFAULT_DONE_TTL_MS, jobFromColumns } from '@polyqueue/core';
+import {
+  CLAIMED,
+  DEFAULT_DONE_TTL_MS,
+  decodeJobCursor,
+  jobFromColumns,
+  jobSearchPage,
+} from '@polyqueue/core';
 import { quoteIdentifier } from './config';
 import { affectedRows, createMysqlPool, matchedRows, type Pool, retryOnStaleConnection } from './pool';
 
@@ -71,7 +79,8 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
       created_at DATETIME(3) NOT NULL,
       updated_at DATETIME(3) NOT NULL,
       PRIMARY KEY (id),
-      UNIQUE KEY idempotency_key (idempotency_key)
+      UNIQUE KEY idempotency_key (idempotency_key),
+      KEY created_at (created_at, id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
     await pool.query(`CREATE TABLE IF NOT EXISTS ${keys} (
       k VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -85,6 +94,8 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
     // Tables made before claims had owners, and before jobs had progress (context.progress).
     await addColumnIfMissing(pool, keys, 'owner', 'VARCHAR(100) CHARACTER SET ascii COLLATE ascii_bin NULL');
     await addColumnIfMissing(pool, jobs, 'progress', 'TEXT NULL');
+    // GET /v1/jobs reads newest first; tables made before the search lack the index.
+    await addIndexIfMissing(pool, jobs, 'created_at', '(created_at, id)');
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
@@ -100,6 +111,19 @@ async function addColumnIfMissing(pool: Pool, table: string, column: string, typ
     await pool.query(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(column)} ${type}`);
   } catch (error) {
     if ((error as { code?: string }).code !== 'ER_DUP_FIELDNAME') throw error;
+  }
+}
+
+/** Adds an index a table made by an earlier version lacks; another process adding it first is fine. */
+async function addIndexIfMissing(pool: Pool, table: string, name: string, columns: string): Promise<void> {
+  const [found] = (await pool.query(`SHOW INDEX FROM ${table} WHERE Key_name = ?`, [name])) as unknown as [
+    unknown[],
+  ];
+  if (found.length > 0) return;
+  try {
+    await pool.query(`ALTER TABLE ${table} ADD INDEX ${quoteIdentifier(name)} ${columns}`);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ER_DUP_KEYNAME') throw error;
   }
 }
 
@@ -177,6 +201,33 @@ class MysqlStateStore implements StateStore {
     }
     const updated = await this.#query(`UPDATE ${this.jobs} SET ${sets.join(', ')} WHERE ${where}`, values);
     return matchedRows(updated) === 1;
+  }
+
+  async searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    for (const column of ['status', 'type', 'queue'] as const) {
+      const value = filter[column];
+      if (value !== undefined) where.push(`${column} = ?`) && values.push(value);
+    }
+    if (filter.q !== undefined) {
+      // LOCATE with a binary operand is case-sensitive, as the other stores' substring match is.
+      where.push('(id = ? OR idempotency_key = ? OR LOCATE(BINARY ?, last_error) > 0)');
+      values.push(filter.q, filter.q, filter.q);
+    }
+    if (cursor !== undefined) {
+      const after = decodeJobCursor(cursor);
+      const at = new Date(after.createdAt);
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      values.push(at, at, after.id);
+    }
+    values.push(limit + 1);
+    const rows = (await this.#query(
+      `SELECT * FROM ${this.jobs} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+      values,
+    )) as JobRow[];
+    return jobSearchPage(rows.map(jobFromColumns), limit);
   }
 
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {

@@ -22,6 +22,11 @@ import { connect, connected, disconnect, ping } from './connection';
  *   polyqueue:idem:<key>        a worker's claim: "claimed:<owner>" with the lease as TTL,
  *                               then "done:<result JSON>" kept for the done TTL
  *
+ * No searchJobs (GET /v1/jobs answers 501): records are hashes found only by id, expiring one by
+ * one; a search would need a sorted set by time kept in step with those expiries (and trimmed),
+ * and would still filter status, type and error text by reading every hash of a page's range.
+ * The SQL stores have that index for free; use one of them for the dashboard's Jobs page.
+ *
  * Every operation is one command or one script, so a crash never leaves half of one behind
  * (taking an Idempotency-Key and writing its record are one script). The claim scripts touch
  * one key; createJob with an Idempotency-Key touches two: the key's owner (found by the key)

@@ -11,17 +11,32 @@ import {
   type CompleteEntry,
   type CreateJobResult,
   DEFAULT_DONE_TTL_MS,
+  decodeJobCursor,
   type JobColumns,
   type JobPatch,
   type JobRecord,
+  type JobSearchFilter,
+  type JobSearchPage,
   type JobStatus,
   jobFromColumns,
+  jobSearchPage,
   type StateStore,
 } from '@polyqueue/core';
 import { type Db, openDatabase, WriteBatcher } from './database';
 
 /** better-sqlite3 returns the ISO text the store wrote. */
 type JobRow = JobColumns<string>;
+
+/** searchJobs' statement: null for a filter not given. */
+interface SearchParams {
+  status: string | null;
+  type: string | null;
+  queue: string | null;
+  q: string | null;
+  after_at: string | null;
+  after_id: string | null;
+  limit: number;
+}
 
 export class SqliteStateStore implements StateStore {
   readonly #db: Db;
@@ -31,6 +46,7 @@ export class SqliteStateStore implements StateStore {
   readonly #jobById;
   readonly #jobByKey;
   readonly #updateJob;
+  readonly #searchJobs;
   readonly #claim;
   readonly #renew;
   readonly #readClaim;
@@ -71,6 +87,8 @@ export class SqliteStateStore implements StateStore {
     const jobColumns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(polyqueue_jobs)').all();
     if (!jobColumns.some((c) => c.name === 'progress'))
       this.#db.exec('ALTER TABLE polyqueue_jobs ADD COLUMN progress TEXT');
+    // GET /v1/jobs reads newest first; IF NOT EXISTS also gives it to files made before the search.
+    this.#db.exec('CREATE INDEX IF NOT EXISTS polyqueue_jobs_created ON polyqueue_jobs (created_at, id)');
     this.#insertJob = this.#db.prepare(
       `INSERT INTO polyqueue_jobs (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at)
        VALUES (@id, @type, @queue, @status, @attempts, @last_error, @result, @idempotency_key, @request_hash, @progress, @created_at, @updated_at)
@@ -86,6 +104,15 @@ export class SqliteStateStore implements StateStore {
          result = CASE WHEN @has_result THEN @result ELSE result END,
          progress = COALESCE(@progress, progress), updated_at = @updated_at
        WHERE id = @id AND (@only_if_status IS NULL OR status = @only_if_status)`,
+    );
+    // Every filter is optional (NULL: any); the index gives the order, so a page stops early.
+    this.#searchJobs = this.#db.prepare<[SearchParams], JobRow>(
+      `SELECT * FROM polyqueue_jobs
+       WHERE (@status IS NULL OR status = @status) AND (@type IS NULL OR type = @type)
+         AND (@queue IS NULL OR queue = @queue)
+         AND (@q IS NULL OR id = @q OR idempotency_key = @q OR instr(last_error, @q) > 0)
+         AND (@after_at IS NULL OR created_at < @after_at OR (created_at = @after_at AND id < @after_id))
+       ORDER BY created_at DESC, id DESC LIMIT @limit`,
     );
     // Take the key if it is free, its lease (or done record) has expired, or the owner holds it.
     this.#claim = this.#db.prepare(
@@ -148,6 +175,20 @@ export class SqliteStateStore implements StateStore {
       updated_at: new Date().toISOString(),
     };
     return this.#jobWrites.write(() => this.#updateJob.run(params).changes === 1);
+  }
+
+  async searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage> {
+    const after = cursor === undefined ? undefined : decodeJobCursor(cursor);
+    const rows = this.#searchJobs.all({
+      status: filter.status ?? null,
+      type: filter.type ?? null,
+      queue: filter.queue ?? null,
+      q: filter.q ?? null,
+      after_at: after?.createdAt ?? null,
+      after_id: after?.id ?? null,
+      limit: limit + 1,
+    });
+    return jobSearchPage(rows.map(jobFromColumns), limit);
   }
 
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {

@@ -102,6 +102,64 @@ export interface JobStateStore {
    * `succeeded`). Resolves true when a record was changed.
    */
   updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean>;
+  /**
+   * Jobs matching every given field of the filter, newest first (createdAt, then id, both
+   * descending), at most `limit`; `cursor` is a page's nextCursor. Absent in a store that has no
+   * index by time (Redis): GET /v1/jobs then answers 501.
+   */
+  searchJobs?(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage>;
+}
+
+/** What GET /v1/jobs searches by; every given field must match. */
+export interface JobSearchFilter {
+  status?: JobStatus | undefined;
+  type?: string | undefined;
+  queue?: string | undefined;
+  /** The job id or the idempotency key (exact), or a part of the last error (case-sensitive). */
+  q?: string | undefined;
+}
+
+export interface JobSearchPage {
+  jobs: JobRecord[];
+  /** Where the next page starts; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** The last job of a page, where the next one starts (after it in newest-first order). */
+export interface JobCursor {
+  createdAt: string;
+  id: string;
+}
+
+/** Opaque to clients: base64url of the last job's createdAt and id. */
+export function encodeJobCursor(job: Pick<JobRecord, 'createdAt' | 'id'>): string {
+  return Buffer.from(JSON.stringify([job.createdAt, job.id])).toString('base64url');
+}
+
+/** The position a cursor names; throws a TypeError for one this function did not make. */
+export function decodeJobCursor(cursor: string): JobCursor {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 2 ||
+    typeof parsed[0] !== 'string' ||
+    typeof parsed[1] !== 'string' ||
+    Number.isNaN(Date.parse(parsed[0]))
+  )
+    throw new TypeError('not a cursor of GET /v1/jobs');
+  return { createdAt: new Date(parsed[0]).toISOString(), id: parsed[1] };
+}
+
+/** A page of `limit` from rows read with `limit + 1`: the extra row only says that more follow. */
+export function jobSearchPage(rows: JobRecord[], limit: number): JobSearchPage {
+  if (rows.length <= limit) return { jobs: rows };
+  const jobs = rows.slice(0, limit);
+  return { jobs, nextCursor: encodeJobCursor(jobs[jobs.length - 1]!) };
 }
 
 /** Job status and idempotency claims in one backend (STATE_URL: sqlite, redis or mysql). */

@@ -139,6 +139,56 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
       }
     });
 
+    it('searches jobs by status, type, queue and text, newest first, a page at a time', async (ctx) => {
+      if (!store.searchJobs) return ctx.skip(); // a store without a time index (GET /v1/jobs: 501)
+      // A type of its own, so records of earlier runs and other cases are not in the results.
+      const type = `search-${randomUUID()}`;
+      const base = Date.parse('2026-01-01T00:00:00.000Z');
+      const at = (i: number) => new Date(base + i * 1000).toISOString();
+      const jobs = [
+        record({ type, createdAt: at(0), updatedAt: at(0), status: 'succeeded' }),
+        record({ type, createdAt: at(1), updatedAt: at(1), queue: 'images', status: 'dead' }),
+        record({ type, createdAt: at(2), updatedAt: at(2), idempotencyKey: `key-${randomUUID()}` }),
+        // Two jobs of one millisecond: the id decides their order, and a page may end between them.
+        record({ type, createdAt: at(3), updatedAt: at(3), id: `b-${randomUUID()}` }),
+        record({ type, createdAt: at(3), updatedAt: at(3), id: `a-${randomUUID()}` }),
+      ];
+      for (const j of jobs) await store.createJob(j);
+      const failed = `SMTP 550 mailbox ${randomUUID()} unavailable`;
+      await store.updateJob(jobs[1]!.id, { lastError: failed });
+      const ids = async (filter: Parameters<NonNullable<StateStore['searchJobs']>>[0]) =>
+        (await store.searchJobs!({ type, ...filter }, 10)).jobs.map((j) => j.id);
+      const [oldest, dead, keyed, late, early] = jobs.map((j) => j.id) as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+
+      expect(await ids({})).toEqual([late, early, keyed, dead, oldest]);
+      expect(await ids({ status: 'queued' })).toEqual([late, early, keyed]);
+      expect(await ids({ queue: 'images' })).toEqual([dead]);
+      expect(await ids({ q: keyed })).toEqual([keyed]);
+      expect(await ids({ q: jobs[2]!.idempotencyKey })).toEqual([keyed]);
+      expect(await ids({ q: failed.slice(4, 30) })).toEqual([dead]); // a part of the error text
+      expect(await ids({ q: failed.toLowerCase() })).toEqual([]); // case-sensitive
+      expect(await ids({ q: 'key-' })).toEqual([]); // the key matches whole, not a part of it
+      expect(await ids({ status: 'dead', queue: 'email' })).toEqual([]);
+      const found = (await store.searchJobs({ q: dead }, 10)).jobs;
+      expect(found).toEqual([{ ...jobs[1], lastError: failed, updatedAt: expect.any(String) }]);
+
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.searchJobs({ type }, 2, cursor);
+        pages.push(page.jobs.map((j) => j.id));
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      expect(pages).toEqual([[late, early], [keyed, dead], [oldest]]);
+      await expect(store.searchJobs({ type }, 2, 'not-a-cursor')).rejects.toThrow(TypeError);
+    });
+
     runIdempotencyBatchCases(() => store);
   });
 }
