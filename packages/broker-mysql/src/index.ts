@@ -6,6 +6,7 @@ export { brokerOptions, type MysqlConfig, mysqlEnvSchema, tableNames } from './c
 export { createMysqlBroker, MYSQL_CAPABILITIES } from './mysql-broker';
 export { createMysqlPool } from './pool';
 export { createMysqlQueueControls } from './queue-controls';
+export { createMysqlScheduleStore } from './schedule-store';
 export { queueTableDdl, rowBody } from './schema';
 export { createMysqlStateStore } from './state-store';
 

@@ -5,6 +5,7 @@ import { SqliteBroker } from './sqlite-broker';
 export { claimSql, queueTableSql } from './schema';
 export { SqliteBroker } from './sqlite-broker';
 export { createSqliteQueueControls, SqliteQueueControls } from './sqlite-queue-controls';
+export { createSqliteScheduleStore, SqliteScheduleStore } from './sqlite-schedule-store';
 export { createSqliteStateStore, SqliteStateStore } from './sqlite-state-store';
 
 export const drivers = {

@@ -1,4 +1,4 @@
-import { ConfigError, type QueueControls, type StateStore } from '@polyqueue/core';
+import { ConfigError, type QueueControls, type ScheduleStore, type StateStore } from '@polyqueue/core';
 
 /**
  * What STATE_URL opens, by URL scheme: sqlite:<path> (default sqlite:./var/state.db),
@@ -76,5 +76,20 @@ export function createQueueControls(
     sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteQueueControls(path),
     redis: (driver, url, options) => driver.createRedisQueueControls(url, options),
     mysql: (driver, url) => driver.createMysqlQueueControls(url),
+  });
+}
+
+/**
+ * STATE_URL -> the schedules (ScheduleStore) in the same backend as the state store: a table
+ * in the sqlite state file, one Redis hash, a MySQL table. Every API replica reads them there.
+ */
+export function createScheduleStore(
+  stateUrl: string,
+  env: Record<string, string | undefined> = {},
+): Promise<ScheduleStore> {
+  return openByStateUrl<ScheduleStore>(stateUrl, env, {
+    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteScheduleStore(path),
+    redis: (driver, url, options) => driver.createRedisScheduleStore(url, options),
+    mysql: (driver, url) => driver.createMysqlScheduleStore(url),
   });
 }

@@ -10,7 +10,7 @@ import {
   silentLogger,
 } from '@polyqueue/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createStateStore } from '../src/state-registry';
+import { createScheduleStore, createStateStore } from '../src/state-registry';
 
 const dir = mkdtempSync(join(tmpdir(), 'pq-schedules-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,6 +19,40 @@ const stateUrls = {
   sqlite: () => `sqlite:${join(dir, 'state.db')}`,
   redis: () => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
 };
+
+const scheduleUrls = {
+  ...stateUrls,
+  mysql: () => process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
+};
+
+describe.each(Object.entries(scheduleUrls))('the schedule store on %s', (_name, url) => {
+  it('is shared by two connections: put, list, replace, delete', async () => {
+    const [a, b] = [await createScheduleStore(url()), await createScheduleStore(url())];
+    try {
+      const name = `s-${randomUUID()}`;
+      const job = { type: 'send_email', payload: { to: 'a@example.com' } };
+      await a.put({ name, cron: '0 9 * * *', timezone: 'Asia/Tokyo', job });
+      expect((await b.list()).find((s) => s.name === name)).toEqual({
+        name,
+        cron: '0 9 * * *',
+        timezone: 'Asia/Tokyo',
+        job,
+      });
+      await b.put({ name, everyMs: 5000, job, catchUp: false });
+      expect((await a.list()).find((s) => s.name === name)).toEqual({
+        name,
+        everyMs: 5000,
+        job,
+        catchUp: false,
+      });
+      expect(await a.delete(name)).toBe(true);
+      expect(await b.delete(name)).toBe(false);
+      expect((await b.list()).some((s) => s.name === name)).toBe(false);
+    } finally {
+      await Promise.all([a.close?.(), b.close?.()]);
+    }
+  });
+});
 
 /**
  * The issue's check: two replicas, each with its own connection to one real state store, run
