@@ -209,6 +209,28 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await shows('#notice', '1 dead letter(s) of email deleted.');
     expect((await broker.stats('email')).dead).toBe(0);
 
+    // The Jobs page finds a job by its Idempotency-Key, and its row opens the job lookup.
+    const key = `order-${Date.now()}`;
+    const keyed = await fetch(`${base}/v1/emails`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${TOKEN}`,
+        'idempotency-key': key,
+      },
+      body: JSON.stringify({ to: 'ops@example.com', subject: 'keyed', body: 'hello' }),
+    });
+    const keyedId = ((await keyed.json()) as { id: string }).id;
+    await untilStatus(keyedId, 'dead');
+    await page.goto(`${base}/dashboard#/jobs`);
+    await page.fill('#search-q', key);
+    await page.click('#job-search button[type=submit]');
+    await page.locator(`#jobs tr[data-id="${keyedId}"]`).waitFor();
+    expect(await page.locator('#jobs tbody tr').count()).toBe(1);
+    await shot('jobs');
+    await page.click(`#jobs tr[data-id="${keyedId}"] a`);
+    await shows('#job-status', 'dead');
+
     // An unknown job id.
     await page.goto(`${base}/dashboard#/job/no-such-job`);
     await shows('#job-error', 'No job with id no-such-job.');

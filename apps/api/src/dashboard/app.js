@@ -1,10 +1,12 @@
 // The dashboard page: hash routes over the admin API (docs/admin-api.md), no framework.
 //   #/overview        broker, capabilities, every queue's counts (polled every 2 s), pause/resume
 //   #/dead/<queue>    dead letters: select + redrive, redrive all, purge with the queue's name typed
+//   #/jobs/<query>    job search (jobs.js): status, type, queue, free text; newest first
 //   #/job/<id>        a job's record, retry when dead (polled while it is not finished)
 // The session cookie rides along with every fetch (same origin); a 401 goes back to sign in.
 import { deadLetters } from '/dashboard/dead-letters.js';
 import { currentLang, initLanguage, t } from '/dashboard/i18n.js';
+import { jobSearch } from '/dashboard/jobs.js';
 import {
   act,
   api,
@@ -217,6 +219,8 @@ async function route() {
   try {
     if (page === 'dead') await deadLetters(arg);
     else if (page === 'job') await jobLookup(arg);
+    // The raw query: its values stay percent-encoded for URLSearchParams.
+    else if (page === 'jobs') await jobSearch(location.hash.slice('#/jobs/'.length));
     else await overview();
   } catch (error) {
     if (error.status !== 401)
