@@ -22,6 +22,8 @@ export const apiEnvSchema = z.object({
    * are closed and the process exits (as the workers' drain, but 10 s: a request is short).
    */
   DRAIN_TIMEOUT_MS: intVariable(10_000, 1),
+  /** A JSON array of schedules (as POST /v1/schedules takes them) put into the store at start. */
+  SCHEDULES_FILE: z.string().trim().min(1).optional(),
 });
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;
@@ -32,5 +34,6 @@ export function loadApiConfig(env: Record<string, string | undefined>): ApiConfi
     ...env,
     API_TOKEN: env.API_TOKEN || undefined,
     HOST: env.HOST || undefined,
+    SCHEDULES_FILE: env.SCHEDULES_FILE || undefined,
   });
 }

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type AppRuntime, openRuntime, runMain } from '@polyqueue/app-runtime';
+import { createScheduleStore } from '@polyqueue/brokers';
 import { errorMessage, type Logger, shutdownSignal } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { loadApiConfig } from './config';
+import { loadSchedulesFile, startScheduler } from './scheduling';
 import { createServer } from './server';
 
 /** The API process: parse the environment once, connect, listen, and on SIGTERM / SIGINT close. */
@@ -11,10 +14,29 @@ async function main(): Promise<void> {
   const runtime = await openRuntime({ name: 'api', env: process.env, config });
   const { logger } = runtime;
   const signal = shutdownSignal(logger);
+  // Every API replica runs the scheduler; the state store's claims let one of them fire a tick.
+  const schedules = await createScheduleStore(config.STATE_URL, process.env);
+  if (config.SCHEDULES_FILE) {
+    const count = await loadSchedulesFile(config.SCHEDULES_FILE, schedules, new Date());
+    logger.info({ file: config.SCHEDULES_FILE, count }, 'schedules loaded');
+  }
+  const scheduler = startScheduler({
+    store: schedules,
+    claims: runtime.state,
+    enqueue: {
+      broker: runtime.broker,
+      jobs: runtime.state,
+      newId: randomUUID,
+      now: () => new Date(),
+      logger,
+    },
+    logger,
+  });
   const app = createServer({
     broker: runtime.broker,
     state: runtime.state,
     controls: runtime.controls,
+    schedules,
     storageRoot: config.STORAGE_ROOT,
     apiToken: config.API_TOKEN,
     limits: { jsonBytes: config.JSON_MAX_BYTES, imageBytes: config.IMAGE_MAX_BYTES },
@@ -53,6 +75,8 @@ async function main(): Promise<void> {
   force.unref();
   await closed;
   clearTimeout(force);
+  await scheduler.stop();
+  await schedules.close?.();
   // Bounded: a state query still waiting on a lock keeps its MySQL connection, and the pool's
   // end() waits for it; runMain's exit then closes what is left.
   await runtime.close();

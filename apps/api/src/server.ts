@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Broker, BrokerAdmin, JobStateStore, Logger, QueueControls } from '@polyqueue/core';
+import type {
+  Broker,
+  BrokerAdmin,
+  JobStateStore,
+  Logger,
+  QueueControls,
+  ScheduleStore,
+} from '@polyqueue/core';
 import { registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
@@ -13,6 +20,7 @@ import { imageRoutes } from './routes-images';
 import { jobSearchRoutes } from './routes-job-search';
 import { jobRoutes } from './routes-jobs';
 import { queueRoutes } from './routes-queues';
+import { scheduleRoutes } from './routes-schedules';
 import { drain } from './uploads';
 
 export interface ApiDeps {
@@ -22,6 +30,8 @@ export interface ApiDeps {
   state: JobStateStore & { ping(): Promise<void> };
   /** The pause flags: POST /v1/queues/:q/pause and /resume are served only with them. */
   controls?: QueueControls;
+  /** The schedules (STATE_URL's backend): /v1/schedules is served only with them. */
+  schedules?: ScheduleStore;
   /** Uploads go to <storageRoot>/uploads/<job id>/, variants come from <storageRoot>/variants/. */
   storageRoot: string;
   /** When set, POST and admin endpoints require it as a bearer token (or the dashboard's session). */
@@ -44,6 +54,7 @@ export interface ApiDeps {
  *   DELETE /v1/jobs/:id           cancel a job not yet finished -> 200 | 202 (running)
  *   GET  /v1/images/:id/:variant  a produced variant
  *   POST /v1/queues/:q/pause, /resume  stop or restart every worker's fetching from a queue
+ *   POST, GET /v1/schedules, DELETE /v1/schedules/:name  recurring jobs (routes-schedules.ts)
  *   GET  /v1/broker, /v1/queues, dead letters ...  the admin API (routes-admin.ts)
  *   GET  /dashboard               the operators' dashboard over the admin API (routes-dashboard.ts)
  *   GET  /healthz, /readyz, /metrics
@@ -124,6 +135,7 @@ export function createServer(deps: ApiDeps): Express {
   app.use(jobRoutes(context));
   app.use(imageRoutes(context));
   app.use(queueRoutes({ controls: deps.controls, apiToken: deps.apiToken, registry }));
+  app.use(scheduleRoutes({ schedules: deps.schedules, ctx: context }));
   app.use(adminRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
   app.use(jobSearchRoutes(deps));
   app.use(dashboardRoutes(deps.apiToken));
