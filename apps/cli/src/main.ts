@@ -5,10 +5,12 @@
  *   dead      list, redrive or purge dead letters (queues/commands.ts)
  *   pause     stop every worker fetching from a queue; resume: fetch again (queues/pause.ts)
  *   cancel    cancel a job by id, as DELETE /v1/jobs/:id does (jobs/cancel.ts)
+ *   schedules list the schedules with their next fire times (jobs/schedules.ts)
  *   migrate   move a legacy queue table (Q4M style) into any broker (see migrate/command.ts)
  */
 import { ConfigError } from '@polyqueue/core';
 import { CANCEL_USAGE, cancelCommand } from './jobs/cancel';
+import { SCHEDULES_USAGE, schedulesCommand } from './jobs/schedules';
 import { MIGRATE_USAGE, migrateCommand, UsageError } from './migrate/command';
 import { deadCommand, QUEUES_USAGE, statsCommand } from './queues/commands';
 import { PAUSE_USAGE, pauseCommand } from './queues/pause';
@@ -21,6 +23,7 @@ commands:
   resume    every worker fetches from a paused queue again
   dead      list, redrive or purge a queue's dead letters
   cancel    cancel a job: it never runs, or its running handler is aborted
+  schedules the recurring jobs and when each fires next
   migrate   move the rows of a legacy MySQL queue table into any broker, exactly once per row id
 
 The broker is the one BROKER and its variables select (default: sqlite, ./var/polyqueue.db).
@@ -30,6 +33,8 @@ ${QUEUES_USAGE}
 ${PAUSE_USAGE}
 
 ${CANCEL_USAGE}
+
+${SCHEDULES_USAGE}
 
 ${MIGRATE_USAGE}`;
 
@@ -47,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return pauseCommand(command, rest, process.env);
     case 'cancel':
       return cancelCommand(rest, process.env);
+    case 'schedules':
+      return schedulesCommand(rest, process.env);
     case undefined:
     case 'help':
     case '--help':
