@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type AppRuntime, openRuntime, runMain } from '@polyqueue/app-runtime';
-import { createScheduleStore } from '@polyqueue/brokers';
+import { createScheduleStore, createWorkerRegistry } from '@polyqueue/brokers';
 import { errorMessage, type Logger, shutdownSignal } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { loadApiConfig } from './config';
@@ -32,11 +32,13 @@ async function main(): Promise<void> {
     },
     logger,
   });
+  const workers = await createWorkerRegistry(config.STATE_URL, process.env);
   const app = createServer({
     broker: runtime.broker,
     state: runtime.state,
     controls: runtime.controls,
     schedules,
+    workers,
     storageRoot: config.STORAGE_ROOT,
     apiToken: config.API_TOKEN,
     limits: { jsonBytes: config.JSON_MAX_BYTES, imageBytes: config.IMAGE_MAX_BYTES },
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
   clearTimeout(force);
   await scheduler.stop();
   await schedules.close?.();
+  await workers.close();
   // Bounded: a state query still waiting on a lock keeps its MySQL connection, and the pool's
   // end() waits for it; runMain's exit then closes what is left.
   await runtime.close();

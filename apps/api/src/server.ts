@@ -6,6 +6,7 @@ import type {
   Logger,
   QueueControls,
   ScheduleStore,
+  WorkerRegistry,
 } from '@polyqueue/core';
 import { registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
@@ -21,6 +22,7 @@ import { jobSearchRoutes } from './routes-job-search';
 import { jobRoutes } from './routes-jobs';
 import { queueRoutes } from './routes-queues';
 import { scheduleRoutes } from './routes-schedules';
+import { workerRoutes } from './routes-workers';
 import { drain } from './uploads';
 
 export interface ApiDeps {
@@ -32,6 +34,8 @@ export interface ApiDeps {
   controls?: QueueControls;
   /** The schedules (STATE_URL's backend): /v1/schedules is served only with them. */
   schedules?: ScheduleStore;
+  /** The worker heartbeats (STATE_URL's backend): GET /v1/workers is served only with them. */
+  workers?: WorkerRegistry;
   /** Uploads go to <storageRoot>/uploads/<job id>/, variants come from <storageRoot>/variants/. */
   storageRoot: string;
   /** When set, POST and admin endpoints require it as a bearer token (or the dashboard's session). */
@@ -138,6 +142,7 @@ export function createServer(deps: ApiDeps): Express {
   app.use(scheduleRoutes({ schedules: deps.schedules, ctx: context }));
   app.use(adminRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
   app.use(jobSearchRoutes(deps));
+  app.use(workerRoutes(deps));
   app.use(dashboardRoutes(deps.apiToken));
 
   app.use((req, _res, next) => {

@@ -5,3 +5,4 @@ export * from './probe-server';
 export * from './run-worker';
 export * from './runtime';
 export * from './storage';
+export * from './worker-heartbeat';

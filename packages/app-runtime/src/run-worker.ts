@@ -16,6 +16,7 @@ import type { WorkerConfig } from './config';
 import { createJobRecorder, JOB_EVENTS_TOPIC } from './job-recorder';
 import { startProbeServer } from './probe-server';
 import { type AppRuntime, closeWithin, DEFAULT_CLOSE_TIMEOUT_MS, openRuntime } from './runtime';
+import { startWorkerHeartbeat } from './worker-heartbeat';
 
 type Env = Record<string, string | undefined>;
 
@@ -80,6 +81,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   const signal = options.signal ?? shutdownSignal(logger);
   let closeHandlers: (() => Promise<void>) | undefined;
   let probe: Awaited<ReturnType<typeof startProbeServer>> | undefined;
+  let stopHeartbeat: (() => Promise<void>) | undefined;
   try {
     checkWorkerBroker(broker, queue, logger, options.needs);
     const { handlers, close } = await options.setup(runtime);
@@ -123,6 +125,17 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       });
       logger.info({ port: probe.port }, 'serving /metrics, /healthz and /readyz');
     }
+    // GET /v1/workers lists this process while it beats (worker-heartbeat.ts).
+    const { STATE_URL: stateUrl, WORKER_CONCURRENCY: concurrency } = config;
+    const inFlight = () => worker.inFlight();
+    stopHeartbeat = await startWorkerHeartbeat({
+      stateUrl,
+      env: options.env,
+      queue,
+      concurrency,
+      inFlight,
+      logger,
+    });
     const running = worker.run(signal, () =>
       logger.info({ queue, broker: broker.name, concurrency: config.WORKER_CONCURRENCY }, 'worker ready'),
     );
@@ -134,6 +147,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
         'jobs still running after DRAIN_TIMEOUT_MS ignored their abort; exiting without them (their deliveries come back after their lease)',
       );
   } finally {
+    await stopHeartbeat?.();
     if (probe) {
       const server = probe.server;
       // A scrape or probe in progress must not hold the exit: idle sockets go now, busy ones soon.

@@ -9,6 +9,7 @@ export { createMysqlQueueControls } from './queue-controls';
 export { createMysqlScheduleStore } from './schedule-store';
 export { queueTableDdl, rowBody } from './schema';
 export { createMysqlStateStore } from './state-store';
+export { createMysqlWorkerRegistry } from './worker-registry';
 
 export const drivers: Record<string, BrokerDriver> = {
   mysql: defineDriver({

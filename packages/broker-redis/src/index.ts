@@ -9,6 +9,7 @@ export { createRedisQueueControls, type RedisQueueControlsOptions } from './queu
 export { createRedisScheduleStore, type RedisScheduleStoreOptions } from './schedule-store';
 export { createRedisStateStore, type RedisStateStoreOptions } from './state-store';
 export { CONSUMER_GROUP, entryBody } from './streams-broker';
+export { createRedisWorkerRegistry, type RedisWorkerRegistryOptions } from './worker-registry';
 
 /** The three Redis drivers, keyed by BROKER name; see the header of each module. */
 export const drivers: Record<string, BrokerDriver> = {

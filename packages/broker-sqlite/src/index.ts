@@ -7,6 +7,7 @@ export { SqliteBroker } from './sqlite-broker';
 export { createSqliteQueueControls, SqliteQueueControls } from './sqlite-queue-controls';
 export { createSqliteScheduleStore, SqliteScheduleStore } from './sqlite-schedule-store';
 export { createSqliteStateStore, SqliteStateStore } from './sqlite-state-store';
+export { createSqliteWorkerRegistry, SqliteWorkerRegistry } from './sqlite-worker-registry';
 
 export const drivers = {
   sqlite: defineDriver({

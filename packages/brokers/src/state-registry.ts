@@ -1,4 +1,10 @@
-import { ConfigError, type QueueControls, type ScheduleStore, type StateStore } from '@polyqueue/core';
+import {
+  ConfigError,
+  type QueueControls,
+  type ScheduleStore,
+  type StateStore,
+  type WorkerRegistry,
+} from '@polyqueue/core';
 
 /**
  * What STATE_URL opens, by URL scheme: sqlite:<path> (default sqlite:./var/state.db),
@@ -76,6 +82,18 @@ export function createQueueControls(
     sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteQueueControls(path),
     redis: (driver, url, options) => driver.createRedisQueueControls(url, options),
     mysql: (driver, url) => driver.createMysqlQueueControls(url),
+  });
+}
+
+/** STATE_URL -> the worker heartbeats (GET /v1/workers) in the same backend as the state store. */
+export function createWorkerRegistry(
+  stateUrl: string,
+  env: Record<string, string | undefined> = {},
+): Promise<WorkerRegistry> {
+  return openByStateUrl<WorkerRegistry>(stateUrl, env, {
+    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteWorkerRegistry(path),
+    redis: (driver, url, options) => driver.createRedisWorkerRegistry(url, options),
+    mysql: (driver, url) => driver.createMysqlWorkerRegistry(url),
   });
 }
 

@@ -22,3 +22,4 @@ export * from './slots';
 export * from './state';
 export * from './wakeups';
 export * from './worker';
+export * from './worker-registry';

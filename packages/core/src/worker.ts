@@ -81,6 +81,8 @@ export type HookAnswer = void | 'cancelled';
 export interface Worker {
   /** Consumes until signal aborts, then drains (bounded by drainTimeoutMs) and resolves. */
   run(signal: AbortSignal, onReady?: () => void): Promise<void>;
+  /** How many jobs its handlers run now (the heartbeat of GET /v1/workers reports it). */
+  inFlight(): number;
 }
 
 /** Whether a port answered later; awaiting a value it gave at once would still cost a promise. */
@@ -356,6 +358,7 @@ export function createWorker(options: WorkerOptions): Worker {
   }
 
   return {
+    inFlight: () => running.size,
     async run(signal, onReady) {
       metrics?.consumers.inc({ queue });
       const beating = setInterval(heartbeat, heartbeatMs);

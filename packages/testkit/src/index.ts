@@ -7,3 +7,4 @@ export * from './queue-controls-suite';
 export * from './seed-corpus';
 export * from './spy';
 export * from './state-store-suite';
+export * from './worker-registry-suite';
