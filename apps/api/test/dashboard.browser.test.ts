@@ -19,8 +19,21 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createBrokerFromEnv, createQueueControls, createStateStore } from '@polyqueue/brokers';
-import { type CompleteBroker, pausable, type QueueControls, type StateStore } from '@polyqueue/core';
+import { startWorkerHeartbeat } from '@polyqueue/app-runtime';
+import {
+  createBrokerFromEnv,
+  createQueueControls,
+  createStateStore,
+  createWorkerRegistry,
+} from '@polyqueue/brokers';
+import {
+  type CompleteBroker,
+  pausable,
+  type QueueControls,
+  type StateStore,
+  silentLogger,
+  type WorkerRegistry,
+} from '@polyqueue/core';
 import { eventually } from '@polyqueue/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +55,8 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
   let broker: CompleteBroker;
   let state: StateStore;
   let controls: QueueControls;
+  let workers: WorkerRegistry;
+  let stopHeartbeat: () => Promise<void>;
   let server: Server;
   let base: string;
   let browser: Browser;
@@ -65,7 +80,8 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     });
     state = await createStateStore(stateUrl, {});
     controls = await createQueueControls(stateUrl, {});
-    const app = createServer({ broker, state, controls, apiToken: TOKEN, storageRoot: dir });
+    workers = await createWorkerRegistry(stateUrl, {});
+    const app = createServer({ broker, state, controls, workers, apiToken: TOKEN, storageRoot: dir });
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -83,6 +99,16 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
       failing: () => failing,
       signal: stop.signal,
     }));
+    // The worker of this test announces itself as run-worker.ts does for a worker process.
+    stopHeartbeat = await startWorkerHeartbeat({
+      stateUrl,
+      env: {},
+      queue: 'email',
+      concurrency: 4,
+      inFlight: () => 0,
+      logger: silentLogger(),
+      registry: workers,
+    });
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -106,7 +132,8 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     stop.abort();
     await running;
     await new Promise((resolve) => server?.close(resolve));
-    await Promise.all([broker?.close(), state?.close(), controls?.close()]);
+    await stopHeartbeat?.();
+    await Promise.all([broker?.close(), state?.close(), controls?.close(), workers?.close()]);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -230,6 +257,27 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await shot('jobs');
     await page.click(`#jobs tr[data-id="${keyedId}"] a`);
     await shows('#job-status', 'dead');
+
+    // The Workers page lists this test's worker by its heartbeat.
+    await page.goto(`${base}/dashboard#/workers`);
+    await page.locator('#workers tbody tr[data-queue="email"]').waitFor();
+    expect(await page.locator('#workers tbody tr').count()).toBe(1);
+    await shot('workers');
+
+    // Without a heartbeat, a queue with ready jobs gets the overview's warning.
+    await stopHeartbeat();
+    await controls.pause('email');
+    await eventually(
+      async () => workerPaused,
+      (p) => p,
+      'the worker sees the pause',
+    );
+    const waiting = await postEmail('nobody runs me');
+    await page.goto(`${base}/dashboard#/overview`);
+    await shows('#worker-warnings p[data-queue="email"]', /no live worker/);
+    await controls.resume('email');
+    await untilStatus(waiting, 'dead');
+    await page.locator('#worker-warnings p').waitFor({ state: 'detached', timeout: 20_000 });
 
     // An unknown job id.
     await page.goto(`${base}/dashboard#/job/no-such-job`);

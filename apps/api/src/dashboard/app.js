@@ -2,6 +2,7 @@
 //   #/overview        broker, capabilities, every queue's counts (polled every 2 s), pause/resume
 //   #/dead/<queue>    dead letters: select + redrive, redrive all, purge with the queue's name typed
 //   #/jobs/<query>    job search (jobs.js): status, type, queue, free text; newest first
+//   #/workers         live worker processes (workers.js), from their heartbeats
 //   #/job/<id>        a job's record, retry when dead (polled while it is not finished)
 // The session cookie rides along with every fetch (same origin); a 401 goes back to sign in.
 import { deadLetters } from '/dashboard/dead-letters.js';
@@ -20,6 +21,7 @@ import {
   statusBadge,
   view,
 } from '/dashboard/ui.js';
+import { workers as workersPage } from '/dashboard/workers.js';
 
 const FINAL = new Set(['succeeded', 'dead', 'cancelled']);
 
@@ -29,8 +31,10 @@ async function overview() {
   const brokerBox = h('section', { 'aria-labelledby': 'broker-h' });
   const tbody = h('tbody');
   const updated = h('p', { class: 'muted', id: 'updated' });
+  const warnings = h('div', { id: 'worker-warnings' });
   view.replaceChildren(
     brokerBox,
+    warnings,
     h(
       'section',
       { 'aria-labelledby': 'queues-h' },
@@ -107,7 +111,25 @@ async function overview() {
       row.toggle.hidden = q.paused === null;
       row.toggle.title = q.paused === null ? t('noPauseFlags') : '';
     }
+    await warnIdle(queues);
     updated.textContent = t('updatedAt', { time: new Date().toLocaleTimeString(currentLang()) });
+  }
+  /** A queue with ready jobs and no live worker: nothing will run them. Unknown: no warning. */
+  async function warnIdle(queues) {
+    const live = await api('/v1/workers').catch(() => null);
+    if (!live) return warnings.replaceChildren();
+    const served = new Set(live.map((w) => w.queue));
+    warnings.replaceChildren(
+      ...queues
+        .filter((q) => q.ready > 0 && !served.has(q.name))
+        .map((q) =>
+          h(
+            'p',
+            { class: 'warning', 'data-queue': q.name },
+            t('noWorkers', { queue: q.name, count: q.ready }),
+          ),
+        ),
+    );
   }
   await refresh();
   poll.every(refresh);
@@ -220,6 +242,7 @@ async function route() {
     if (page === 'dead') await deadLetters(arg);
     else if (page === 'job') await jobLookup(arg);
     // The raw query: its values stay percent-encoded for URLSearchParams.
+    else if (page === 'workers') await workersPage();
     else if (page === 'jobs') await jobSearch(location.hash.slice('#/jobs/'.length));
     else await overview();
   } catch (error) {
