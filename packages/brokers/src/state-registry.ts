@@ -13,7 +13,7 @@ import {
  * state store and the pause flags share the URL, and so this one parse of it.
  */
 interface StateBackends<T> {
-  sqlite(path: string): T | Promise<T>;
+  sqlite(driver: typeof import('@polyqueue/broker-sqlite'), path: string): T | Promise<T>;
   redis(
     driver: typeof import('@polyqueue/broker-redis'),
     url: string,
@@ -37,7 +37,10 @@ async function openByStateUrl<T>(
   }
   switch (url.protocol) {
     case 'sqlite:':
-      return open.sqlite(decodeURIComponent(stateUrl.slice('sqlite:'.length)));
+      return open.sqlite(
+        await import('@polyqueue/broker-sqlite'),
+        decodeURIComponent(stateUrl.slice('sqlite:'.length)),
+      );
     case 'redis:':
     case 'rediss:': {
       const redis = await import('@polyqueue/broker-redis');
@@ -64,7 +67,7 @@ export function createStateStore(
   env: Record<string, string | undefined> = {},
 ): Promise<StateStore> {
   return openByStateUrl<StateStore>(stateUrl, env, {
-    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteStateStore(path),
+    sqlite: (driver, path) => driver.createSqliteStateStore(path),
     redis: (driver, url, options) => driver.createRedisStateStore(url, options),
     mysql: (driver, url) => driver.createMysqlStateStore(url),
   });
@@ -79,7 +82,7 @@ export function createQueueControls(
   env: Record<string, string | undefined> = {},
 ): Promise<QueueControls> {
   return openByStateUrl<QueueControls>(stateUrl, env, {
-    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteQueueControls(path),
+    sqlite: (driver, path) => driver.createSqliteQueueControls(path),
     redis: (driver, url, options) => driver.createRedisQueueControls(url, options),
     mysql: (driver, url) => driver.createMysqlQueueControls(url),
   });
@@ -91,7 +94,7 @@ export function createWorkerRegistry(
   env: Record<string, string | undefined> = {},
 ): Promise<WorkerRegistry> {
   return openByStateUrl<WorkerRegistry>(stateUrl, env, {
-    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteWorkerRegistry(path),
+    sqlite: (driver, path) => driver.createSqliteWorkerRegistry(path),
     redis: (driver, url, options) => driver.createRedisWorkerRegistry(url, options),
     mysql: (driver, url) => driver.createMysqlWorkerRegistry(url),
   });
@@ -106,7 +109,7 @@ export function createScheduleStore(
   env: Record<string, string | undefined> = {},
 ): Promise<ScheduleStore> {
   return openByStateUrl<ScheduleStore>(stateUrl, env, {
-    sqlite: async (path) => (await import('@polyqueue/broker-sqlite')).createSqliteScheduleStore(path),
+    sqlite: (driver, path) => driver.createSqliteScheduleStore(path),
     redis: (driver, url, options) => driver.createRedisScheduleStore(url, options),
     mysql: (driver, url) => driver.createMysqlScheduleStore(url),
   });
