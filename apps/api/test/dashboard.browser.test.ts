@@ -252,7 +252,11 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await page.goto(`${base}/dashboard#/jobs`);
     await page.fill('#search-q', key);
     await page.click('#job-search button[type=submit]');
-    await page.locator(`#jobs tr[data-id="${keyedId}"]`).waitFor();
+    // The unfiltered list (which holds this job too) stays on screen until the search's own
+    // table replaces it: wait for the table that answers `q=<key>` to have finished loading.
+    const search = new URLSearchParams({ q: key }).toString();
+    await page.locator(`#jobs[data-search="${search}"][aria-busy="false"]`).waitFor();
+    expect(await page.locator(`#jobs tr[data-id="${keyedId}"]`).count()).toBe(1);
     expect(await page.locator('#jobs tbody tr').count()).toBe(1);
     await shot('jobs');
     await page.click(`#jobs tr[data-id="${keyedId}"] a`);

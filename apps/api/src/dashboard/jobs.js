@@ -64,7 +64,10 @@ export async function jobSearch(query) {
     form,
     h(
       'table',
-      { id: 'jobs' },
+      // data-search names the search this table answers and aria-busy says whether its rows are
+      // still loading: after a new search, the previous view stays on screen until this one
+      // replaces it, so a reader (or a test) waits for both to match.
+      { id: 'jobs', 'data-search': params.toString(), 'aria-busy': 'true' },
       h(
         'thead',
         {},
@@ -82,8 +85,10 @@ export async function jobSearch(query) {
     more,
   );
 
+  const table = view.querySelector('#jobs');
   let cursor = null;
   async function load() {
+    table.setAttribute('aria-busy', 'true');
     const page = new URLSearchParams({ limit: '50' });
     for (const name of FIELDS) if (params.get(name)) page.set(name, params.get(name));
     if (cursor) page.set('cursor', cursor);
@@ -92,6 +97,7 @@ export async function jobSearch(query) {
     cursor = found.nextCursor ?? null;
     more.hidden = !cursor;
     empty.hidden = tbody.children.length > 0;
+    table.setAttribute('aria-busy', 'false');
   }
   more.addEventListener('click', () =>
     act(more, async () => {
