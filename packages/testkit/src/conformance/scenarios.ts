@@ -1,5 +1,6 @@
 import { ackDurability } from './ack-durability';
 import { batchOnce, publishConsumeAck } from './basic';
+import { cancelledDelayedNeverRuns, cancelledQueuedNeverRuns, cancelledRunningAborts } from './cancellation';
 import { crashRedelivery } from './crash';
 import { delayedPublish, priorityOrder } from './delivery-options';
 import { drainOnStop } from './drain';
@@ -34,5 +35,8 @@ export const SCENARIOS: readonly Scenario[] = [
   extendLease,
   heartbeatThroughRuntime,
   pauseStopsEveryConsumer,
+  cancelledQueuedNeverRuns,
+  cancelledDelayedNeverRuns,
+  cancelledRunningAborts,
   serverRestart,
 ];
