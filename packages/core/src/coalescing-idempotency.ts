@@ -25,10 +25,13 @@ export function coalesceIdempotency(store: IdempotencyStore): IdempotencyStore {
 }
 
 /**
- * Claims and done marks gathered into batches, one batch of each in flight at a time: a call
- * made while none is in flight goes out at once, alone, through the single method (no timer,
- * so a quiet worker waits no longer than before); calls made while one is in flight go out
- * together as the next batch when it returns. Each caller gets its own entry's answer, after
+ * Claims and done marks gathered into batches, one batch of each in flight at a time: the calls
+ * made in one turn of the event loop while none is in flight go out together once that turn's
+ * promise work is done (a nextTick after the microtasks, no timer, so a quiet worker waits no
+ * longer than before; a lone call goes through the single method); calls made while one is in
+ * flight go out together as the next batch when it returns. The jobs of one fetched batch,
+ * started in one turn, so share one claim call rather than a lone first one and a batch of the
+ * rest behind it (two round trips). Each caller gets its own entry's answer, after
  * the store has answered the whole batch, so a done mark is as durable when its promise
  * resolves as complete() would have made it.
  *
@@ -86,6 +89,7 @@ interface Waiter<E, R> {
 class Coalescer<E, R> {
   #waiting: Waiter<E, R>[] = [];
   #inFlight = false;
+  #scheduled = false;
 
   constructor(
     private readonly many: (entries: E[]) => Promise<R[]>,
@@ -95,9 +99,18 @@ class Coalescer<E, R> {
   submit(entry: E): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#waiting.push({ entry, resolve, reject });
-      if (!this.#inFlight) this.#send();
+      if (this.#inFlight || this.#scheduled) return;
+      this.#scheduled = true;
+      // A microtask then a nextTick: the tick runs once the microtask queue is drained, so the
+      // calls of every handler this turn started (each a few awaits deep) are in the batch.
+      queueMicrotask(() => process.nextTick(this.#sendScheduled));
     });
   }
+
+  readonly #sendScheduled = (): void => {
+    this.#scheduled = false;
+    if (!this.#inFlight && this.#waiting.length > 0) this.#send();
+  };
 
   #send(): void {
     let batch = this.#waiting;
