@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CLAIMED,
   type ClaimEntry,
@@ -7,12 +8,15 @@ import {
   DEFAULT_DONE_TTL_MS,
   type JobPatch,
   type JobRecord,
+  type JobSearchFilter,
+  type JobSearchPage,
   type JobStatus,
   type StateStore,
   silentLogger,
 } from '@polyqueue/core';
 import type { RedisClient } from './connection';
 import { connect, connected, disconnect, ping } from './connection';
+import { expiryMember, INDEX_LUA, jobIndexNames, searchJobIndex, timeScore } from './job-index';
 
 /**
  * Job status and idempotency claims in Redis (STATE_URL=redis://...).
@@ -22,10 +26,8 @@ import { connect, connected, disconnect, ping } from './connection';
  *   polyqueue:idem:<key>        a worker's claim: "claimed:<owner>" with the lease as TTL,
  *                               then "done:<result JSON>" kept for the done TTL
  *
- * No searchJobs (GET /v1/jobs answers 501): records are hashes found only by id, expiring one by
- * one; a search would need a sorted set by time kept in step with those expiries (and trimmed),
- * and would still filter status, type and error text by reading every hash of a page's range.
- * The SQL stores have that index for free; use one of them for the dashboard's Jobs page.
+ * searchJobs (GET /v1/jobs) reads sorted sets by time that the record scripts keep in step with
+ * the records, expiry included: see job-index.ts for their names and how a search reads them.
  *
  * Every operation is one command or one script, so a crash never leaves half of one behind
  * (taking an Idempotency-Key and writing its record are one script). The claim scripts touch
@@ -121,27 +123,70 @@ return 0
 `;
 
 // KEYS: the record, then the Idempotency-Key's owner when the job has one. ARGV: ttl ms, job
-// id, then field name/value pairs. Returns {1} when created, {0, owner id} when the key is taken.
-const CREATE_JOB = `
+// id, its score by time, its jobs-expiry member, then the index names (INDEX_ARGS), then field
+// name/value pairs. Returns {1} when created, {0, owner id} when the key is taken. The record
+// enters the search index (job-index.ts) in the same script.
+const CREATE_JOB = `${INDEX_LUA}
 if #KEYS == 2 then
   local owner = redis.call('GET', KEYS[2])
   if owner then return {0, owner} end
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local id, score, record_prefix, by_time, expiry = ARGV[2], ARGV[3], ARGV[5], ARGV[6], ARGV[7]
+local f = redis.call('HMGET', KEYS[1], 'status', 'type', 'queue')
+redis.call('ZADD', by_time, score, id)
+redis.call('ZADD', by_time .. ':status:' .. f[1], score, id)
+redis.call('ZADD', by_time .. ':type:' .. f[2], score, id)
+redis.call('ZADD', by_time .. ':queue:' .. f[3], score, id)
+redis.call('ZADD', expiry, now_ms() + tonumber(ARGV[1]), ARGV[4])
+prune(expiry, record_prefix, by_time, ARGV[1])
 return {1}
 `;
 
-// KEYS: the record. ARGV: ttl ms, the status it must have ('' for any), then name/value pairs.
-// Only an existing record is updated.
-const UPDATE_JOB = `
+// KEYS: the record. ARGV: ttl ms, the status it must have ('' for any), the index names
+// (INDEX_ARGS), then name/value pairs. Only an existing record is updated; an indexed one moves
+// to its new status's set and its expiry follows the record's.
+const UPDATE_JOB = `${INDEX_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+local before = redis.call('HGET', KEYS[1], 'status')
+if ARGV[2] ~= '' and before ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local record_prefix, by_time, expiry = ARGV[3], ARGV[4], ARGV[5]
+local id = string.sub(KEYS[1], #record_prefix + 1)
+local score = redis.call('ZSCORE', by_time, id)
+if score then
+  local f = redis.call('HMGET', KEYS[1], 'status', 'type', 'queue')
+  if f[1] ~= before then
+    redis.call('ZREM', by_time .. ':status:' .. before, id)
+    redis.call('ZADD', by_time .. ':status:' .. f[1], score, id)
+  end
+  redis.call('ZADD', expiry, now_ms() + tonumber(ARGV[1]), f[3] .. '\\n' .. f[2] .. '\\n' .. id)
+end
+prune(expiry, record_prefix, by_time, ARGV[1])
 return 1
 `;
+
+const digests = new Map<string, string>();
+
+/**
+ * EVALSHA by the script's digest, and EVAL only when the server lacks it (after a restart or
+ * SCRIPT FLUSH; EVAL caches it again): the claim and done-mark scripts run twice per job, and
+ * sent in full each time their text cost more than the keys they carry.
+ */
+function evalCached(redis: RedisClient, lua: string, numKeys: number, ...args: (string | number)[]) {
+  let sha = digests.get(lua);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(lua).digest('hex');
+    digests.set(lua, sha);
+  }
+  return redis.evalsha(sha, numKeys, ...args).catch((error: unknown) => {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return redis.eval(lua, numKeys, ...args);
+  });
+}
 
 const RECORD_FIELDS = [
   'id',
@@ -192,6 +237,17 @@ class RedisStateStore implements StateStore {
     return `${this.jobs}:job:${id}`;
   }
 
+  /** INDEX_ARGS: the record prefix, jobs-by-time and jobs-expiry names the record scripts take. */
+  #indexArgs(): [string, string, string] {
+    const names = jobIndexNames(this.jobs);
+    return [names.recordPrefix, names.byTime, names.expiry];
+  }
+
+  /** Newest first over the index (job-index.ts), filtered as it reads; MAX_SCAN bounds a page. */
+  searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage> {
+    return searchJobIndex(this.redis, jobIndexNames(this.jobs), fromHash, filter, limit, cursor);
+  }
+
   async createJob(record: JobRecord): Promise<CreateJobResult> {
     const keys = [this.#job(record.id)];
     if (record.idempotencyKey !== undefined) keys.push(`${this.jobs}:job-key:${record.idempotencyKey}`);
@@ -202,6 +258,9 @@ class RedisStateStore implements StateStore {
       ...keys,
       JOB_TTL_MS,
       record.id,
+      timeScore(record.createdAt),
+      expiryMember(record),
+      ...this.#indexArgs(),
       ...fields,
     )) as [number, string | undefined];
     if (created === 1) return { created: true };
@@ -227,13 +286,14 @@ class RedisStateStore implements StateStore {
       this.#job(id),
       JOB_TTL_MS,
       onlyIfStatus ?? '',
+      ...this.#indexArgs(),
       ...Object.entries(fields).flat(),
     );
     return updated === 1;
   }
 
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
-    const answer = await this.redis.eval(CLAIM, 1, this.#idem(key), ms(leaseMs), owner);
+    const answer = await evalCached(this.redis, CLAIM, 1, this.#idem(key), ms(leaseMs), owner);
     return claimResult(answer as ClaimAnswer);
   }
 
@@ -242,17 +302,17 @@ class RedisStateStore implements StateStore {
     if (this.cluster) return Promise.all(entries.map((e) => this.claim(e.key, e.owner, e.leaseMs)));
     const args: (string | number)[] = entries.map((e) => this.#idem(e.key));
     for (const e of entries) args.push(ms(e.leaseMs), e.owner);
-    const answers = (await this.redis.eval(CLAIM_MANY, entries.length, ...args)) as ClaimAnswer[];
+    const answers = (await evalCached(this.redis, CLAIM_MANY, entries.length, ...args)) as ClaimAnswer[];
     return answers.map(claimResult);
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
-    return (await this.redis.eval(RENEW, 1, this.#idem(key), ms(leaseMs), owner)) === 1;
+    return (await evalCached(this.redis, RENEW, 1, this.#idem(key), ms(leaseMs), owner)) === 1;
   }
 
   async complete(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): Promise<boolean> {
     const json = JSON.stringify(result ?? null);
-    return (await this.redis.eval(COMPLETE, 1, this.#idem(key), ms(ttlMs), owner, json)) === 1;
+    return (await evalCached(this.redis, COMPLETE, 1, this.#idem(key), ms(ttlMs), owner, json)) === 1;
   }
 
   async completeMany(entries: readonly CompleteEntry[]): Promise<boolean[]> {
@@ -262,12 +322,12 @@ class RedisStateStore implements StateStore {
     const args: (string | number)[] = entries.map((e) => this.#idem(e.key));
     for (const e of entries)
       args.push(ms(e.ttlMs ?? DEFAULT_DONE_TTL_MS), e.owner, JSON.stringify(e.result ?? null));
-    const answers = (await this.redis.eval(COMPLETE_MANY, entries.length, ...args)) as number[];
+    const answers = (await evalCached(this.redis, COMPLETE_MANY, entries.length, ...args)) as number[];
     return answers.map((done) => done === 1);
   }
 
   async release(key: string, owner: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.#idem(key), owner);
+    await evalCached(this.redis, RELEASE, 1, this.#idem(key), owner);
   }
 
   #idem(key: string) {
