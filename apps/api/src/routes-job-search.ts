@@ -2,10 +2,9 @@ import type { JobStateStore } from '@polyqueue/core';
 import { Router } from 'express';
 import { z } from 'zod';
 import { bearerAuth } from './http';
-import { fieldErrors, HttpProblem, problems } from './problem';
+import { fieldErrors, problems } from './problem';
 
 export interface JobSearchRoutesDeps {
-  /** Its searchJobs; a store without one (Redis) answers 501. */
   state: Pick<JobStateStore, 'searchJobs'>;
   apiToken?: string | undefined;
 }
@@ -37,17 +36,10 @@ export function jobSearchRoutes(deps: JobSearchRoutesDeps): Router {
   const router = Router();
   router.get('/v1/jobs', bearerAuth(deps.apiToken), async (req, res) => {
     const { state } = deps;
-    if (typeof state.searchJobs !== 'function')
-      throw new HttpProblem(
-        501,
-        'not-implemented',
-        `the state store ${state.constructor.name} cannot search jobs (it has no index by time); use a sqlite or mysql STATE_URL`,
-        { store: state.constructor.name },
-      );
     const parsed = querySchema.safeParse(req.query);
     if (!parsed.success) throw problems.validation(fieldErrors(parsed.error), 'invalid query');
     const { cursor, limit = DEFAULT_LIMIT, ...filter } = parsed.data;
-    let page: Awaited<ReturnType<NonNullable<JobStateStore['searchJobs']>>>;
+    let page: Awaited<ReturnType<JobStateStore['searchJobs']>>;
     try {
       page = await state.searchJobs(filter, limit, cursor);
     } catch (error) {

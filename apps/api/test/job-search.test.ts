@@ -1,7 +1,7 @@
 /**
  * GET /v1/jobs (routes-job-search.ts) over a real sqlite state store: jobs posted through the
- * API are found by their Idempotency-Key, by status and a page at a time; a Redis state store,
- * which has no index by time, answers 501 naming itself.
+ * API are found by their Idempotency-Key, by status and a page at a time; and on the real Redis,
+ * whose store searches its sorted sets by time (broker-redis/src/job-index.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -88,14 +88,23 @@ describe('GET /v1/jobs on a sqlite state store', () => {
 });
 
 describe('GET /v1/jobs on a Redis state store', () => {
-  it('answers 501 naming the store, which has no index by time', async () => {
-    const state = await createStateStore('redis://127.0.0.1:6379', {});
+  it('finds a job posted through the API by its idempotency key, over the index by time', async () => {
+    const state = await createStateStore('redis://127.0.0.1:6379', {}).catch((error: Error) => {
+      throw new Error(
+        `cannot reach Redis at 127.0.0.1:6379 (redis-server --daemonize yes): ${error.message}`,
+      );
+    });
     try {
       const app = createServer({ broker: new RecordingBroker(), state, storageRoot: '/nonexistent' });
-      const res = await request(app).get('/v1/jobs').query({ q: 'x' });
-      expect(res.status).toBe(501);
-      expect(res.body).toMatchObject({ type: 'urn:polyqueue:problem:not-implemented' });
-      expect(res.body.detail).toMatch(/cannot search jobs/);
+      const key = `redis-search-${randomUUID()}`;
+      const posted = await request(app)
+        .post('/v1/jobs')
+        .set('Idempotency-Key', key)
+        .send({ type: 'send_email', payload: email });
+      expect(posted.status).toBe(202);
+      const res = await request(app).get('/v1/jobs').query({ q: key, status: 'queued', type: 'send_email' });
+      expect(res.status).toBe(200);
+      expect(res.body.jobs).toEqual([expect.objectContaining({ id: posted.body.id, idempotencyKey: key })]);
     } finally {
       await state.close();
     }

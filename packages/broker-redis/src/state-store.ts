@@ -16,6 +16,7 @@ import {
 } from '@polyqueue/core';
 import type { RedisClient } from './connection';
 import { connect, connected, disconnect, ping } from './connection';
+import { redisJobAttempts } from './job-attempts';
 import { expiryMember, INDEX_LUA, jobIndexNames, searchJobIndex, timeScore } from './job-index';
 
 /**
@@ -220,7 +221,9 @@ export async function createRedisStateStore(
   const prefix = options.prefix ?? 'polyqueue';
   // One server: the historic names. A cluster: records and key owners under one hash tag.
   const jobs = target.clusterNodes ? `{${prefix}:jobs}` : prefix;
-  return new RedisStateStore(redis, prefix, jobs, Boolean(target.clusterNodes));
+  const store = new RedisStateStore(redis, prefix, jobs, Boolean(target.clusterNodes));
+  // Attempt histories: a list per job beside its record (job-attempts.ts).
+  return Object.assign(store, redisJobAttempts(redis, jobs, JOB_TTL_MS));
 }
 
 class RedisStateStore implements StateStore {

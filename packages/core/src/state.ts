@@ -1,4 +1,8 @@
 import type { IdempotencyStore } from './idempotency';
+import type { JobAttemptLog } from './job-attempts';
+
+// The attempt history's types and helpers are part of the state stores' contract.
+export * from './job-attempts';
 
 /**
  * What a job record says, each word for one thing:
@@ -104,10 +108,13 @@ export interface JobStateStore {
   updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean>;
   /**
    * Jobs matching every given field of the filter, newest first (createdAt, then id, both
-   * descending), at most `limit`; `cursor` is a page's nextCursor. Absent in a store that has no
-   * index by time (Redis): GET /v1/jobs then answers 501.
+   * descending), at most `limit`; `cursor` is a page's nextCursor. A store may answer fewer than
+   * `limit` jobs with a nextCursor when it bounds the records one call reads (Redis).
    */
-  searchJobs?(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage>;
+  searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage>;
+  /** The job's attempt history (job-attempts.ts): every store of polyqueue keeps one. */
+  recordAttempt?: JobAttemptLog['recordAttempt'];
+  listAttempts?: JobAttemptLog['listAttempts'];
 }
 
 /** What GET /v1/jobs searches by; every given field must match. */
