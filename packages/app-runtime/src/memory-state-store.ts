@@ -1,6 +1,10 @@
 import {
+  ATTEMPTS_KEPT,
+  attemptHistory,
+  boundedAttempt,
   type CreateJobResult,
   decodeJobCursor,
+  type JobAttempt,
   type JobPatch,
   type JobRecord,
   type JobSearchFilter,
@@ -18,6 +22,7 @@ import {
 export class MemoryStateStore extends MemoryIdempotencyStore implements StateStore {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #byKey = new Map<string, string>();
+  readonly #attempts = new Map<string, JobAttempt[]>();
   readonly #clock: () => number;
   /** Set to an error to make ping() and every job call fail (tests of /readyz and outages). */
   failWith: Error | undefined;
@@ -52,6 +57,19 @@ export class MemoryStateStore extends MemoryIdempotencyStore implements StateSto
     const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     Object.assign(job, structuredClone(defined), { updatedAt: new Date(this.#clock()).toISOString() });
     return true;
+  }
+
+  async recordAttempt(jobId: string, attempt: JobAttempt): Promise<void> {
+    this.#check();
+    const kept = this.#attempts.get(jobId) ?? [];
+    kept.push(boundedAttempt(structuredClone(attempt)));
+    // Start and end entries both, until the cap: attemptHistory keeps the last of each.
+    this.#attempts.set(jobId, kept.slice(-2 * ATTEMPTS_KEPT));
+  }
+
+  async listAttempts(jobId: string): Promise<JobAttempt[]> {
+    this.#check();
+    return attemptHistory(structuredClone(this.#attempts.get(jobId) ?? []));
   }
 
   /** A scan of every record: this store is for tests and benchmarks, not for large histories. */

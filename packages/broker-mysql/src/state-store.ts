@@ -34,6 +34,7 @@ import {
   jobSearchPage,
 } from '@polyqueue/core';
 import { quoteIdentifier } from './config';
+import { createMysqlJobAttempts } from './job-attempts';
 import { affectedRows, createMysqlPool, matchedRows, type Pool, retryOnStaleConnection } from './pool';
 
 /** mysql2 returns DATETIME columns as Dates. */
@@ -64,6 +65,7 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
   const pool = await createMysqlPool(url.toString(), { connectionLimit: 10 });
   const jobs = quoteIdentifier(`${prefix}_jobs`);
   const keys = quoteIdentifier(`${prefix}_idempotency`);
+  let attempts: Awaited<ReturnType<typeof createMysqlJobAttempts>>;
   try {
     await pool.query(`CREATE TABLE IF NOT EXISTS ${jobs} (
       id VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -96,11 +98,12 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
     await addColumnIfMissing(pool, jobs, 'progress', 'TEXT NULL');
     // GET /v1/jobs reads newest first; tables made before the search lack the index.
     await addIndexIfMissing(pool, jobs, 'created_at', '(created_at, id)');
+    attempts = await createMysqlJobAttempts(pool, prefix); // `${prefix}_job_attempts`
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
   }
-  return new MysqlStateStore(pool, jobs, keys);
+  return Object.assign(new MysqlStateStore(pool, jobs, keys), attempts);
 }
 
 /** Adds a column a table made by an earlier version lacks; another process adding it first is fine. */

@@ -12,6 +12,7 @@ import {
   type CreateJobResult,
   DEFAULT_DONE_TTL_MS,
   decodeJobCursor,
+  type JobAttempt,
   type JobColumns,
   type JobPatch,
   type JobRecord,
@@ -23,6 +24,7 @@ import {
   type StateStore,
 } from '@polyqueue/core';
 import { type Db, openDatabase, WriteBatcher } from './database';
+import { SqliteJobAttempts } from './sqlite-job-attempts';
 
 /** better-sqlite3 returns the ISO text the store wrote. */
 type JobRow = JobColumns<string>;
@@ -39,8 +41,13 @@ interface SearchParams {
 }
 
 export class SqliteStateStore implements StateStore {
+  /** Its writes share a commit per event-loop turn (#jobWrites): the runtime need not coalesce them. */
+  readonly groupCommit = true;
   readonly #db: Db;
-  /** Job records: the creates and updates of one event-loop turn share one commit (one sync). */
+  /**
+   * Every write of this store (job records, claims, done marks) asked for in one event-loop turn
+   * shares one commit (one sync).
+   */
   readonly #jobWrites: WriteBatcher;
   readonly #insertJob;
   readonly #jobById;
@@ -52,6 +59,7 @@ export class SqliteStateStore implements StateStore {
   readonly #readClaim;
   readonly #complete;
   readonly #release;
+  readonly #attempts: SqliteJobAttempts;
 
   constructor(path: string) {
     this.#db = openDatabase(path);
@@ -135,6 +143,7 @@ export class SqliteStateStore implements StateStore {
     this.#release = this.#db.prepare(
       'DELETE FROM polyqueue_idempotency WHERE key = ? AND owner = ? AND done = 0',
     );
+    this.#attempts = new SqliteJobAttempts(this.#db);
   }
 
   /**
@@ -177,6 +186,15 @@ export class SqliteStateStore implements StateStore {
     return this.#jobWrites.write(() => this.#updateJob.run(params).changes === 1);
   }
 
+  /** Shares the commit of this event-loop turn with the job record's own write. */
+  async recordAttempt(jobId: string, attempt: JobAttempt): Promise<void> {
+    await this.#jobWrites.write(() => this.#attempts.write(jobId, attempt));
+  }
+
+  async listAttempts(jobId: string): Promise<JobAttempt[]> {
+    return this.#attempts.list(jobId);
+  }
+
   async searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage> {
     const after = cursor === undefined ? undefined : decodeJobCursor(cursor);
     const rows = this.#searchJobs.all({
@@ -191,16 +209,19 @@ export class SqliteStateStore implements StateStore {
     return jobSearchPage(rows.map(jobFromColumns), limit);
   }
 
+  /**
+   * Claims, renewals, done marks and releases share the group commit of the job records
+   * (#jobWrites): every write a worker asks for in one event-loop turn (its jobs' claims, their
+   * `processing` and `succeeded` records, their done marks) is one transaction and one sync, and
+   * each answer comes after that commit, as a lone commit's would.
+   */
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
-    return this.#claimNow(key, owner, leaseMs);
+    return this.#jobWrites.write(() => this.#claimNow(key, owner, leaseMs));
   }
 
   /** A batch's claims in one transaction: one commit, so one sync of the WAL, for all of them. */
   async claimMany(entries: readonly ClaimEntry[]): Promise<ClaimResult[]> {
-    const claimAll = this.#db.transaction(() =>
-      entries.map((e) => this.#claimNow(e.key, e.owner, e.leaseMs)),
-    );
-    return claimAll.immediate();
+    return this.#jobWrites.write(() => entries.map((e) => this.#claimNow(e.key, e.owner, e.leaseMs)));
   }
 
   #claimNow(key: string, owner: string, leaseMs: number): ClaimResult {
@@ -213,19 +234,20 @@ export class SqliteStateStore implements StateStore {
   }
 
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
-    return this.#renew.run({ key, owner, expires: Date.now() + leaseMs }).changes === 1;
+    return this.#jobWrites.write(
+      () => this.#renew.run({ key, owner, expires: Date.now() + leaseMs }).changes === 1,
+    );
   }
 
   async complete(key: string, owner: string, result: unknown, ttlMs?: number): Promise<boolean> {
-    return this.#completeNow(key, owner, result, ttlMs);
+    return this.#jobWrites.write(() => this.#completeNow(key, owner, result, ttlMs));
   }
 
   /** A batch's done marks in one transaction: durable together, at one commit. */
   async completeMany(entries: readonly CompleteEntry[]): Promise<boolean[]> {
-    const completeAll = this.#db.transaction(() =>
+    return this.#jobWrites.write(() =>
       entries.map((e) => this.#completeNow(e.key, e.owner, e.result, e.ttlMs)),
     );
-    return completeAll.immediate();
   }
 
   #completeNow(key: string, owner: string, result: unknown, ttlMs = DEFAULT_DONE_TTL_MS): boolean {
@@ -234,7 +256,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   async release(key: string, owner: string): Promise<void> {
-    this.#release.run(key, owner);
+    await this.#jobWrites.write(() => this.#release.run(key, owner));
   }
 
   async ping(): Promise<void> {

@@ -11,27 +11,16 @@ import { type JobContextShared, RuntimeJobContext } from './job-context';
 import type { JobHandler } from './job-handler';
 import { silentLogger } from './logger';
 import type { RuntimeMetrics } from './metrics';
+import type { Outcome, OutcomeEvent } from './outcome';
 import type { JobStateStore } from './state';
 
-/** `cancelled`: the job's record said so (DELETE /v1/jobs/:id); acked, never retried. */
-export type Outcome = 'succeeded' | 'retrying' | 'dead' | 'skipped_duplicate' | 'cancelled';
+export type { Outcome, OutcomeEvent } from './outcome';
 
 /**
  * The lease of a running job's idempotency claim on a broker that has no lease of its own
  * (RabbitMQ, Kafka): how long a dead worker's job waits before another worker may run it.
  */
 export const DEFAULT_LEASE_MS = 10_000;
-
-export interface OutcomeEvent {
-  envelope: Envelope | undefined;
-  messageId: string;
-  queue: string;
-  outcome: Outcome | 'processing';
-  attempt: number;
-  error?: string;
-  result?: unknown;
-  retryInMs?: number;
-}
 
 export interface WorkerOptions {
   broker: Broker;
@@ -180,6 +169,7 @@ export function createWorker(options: WorkerOptions): Worker {
     delivery: Delivery,
     envelope: Envelope | undefined,
     reason: string,
+    failure?: unknown,
   ): Promise<void> {
     await delivery.deadLetter(reason);
     count(envelope?.type ?? 'unknown', 'dead');
@@ -191,6 +181,7 @@ export function createWorker(options: WorkerOptions): Worker {
       outcome: 'dead',
       attempt: attemptFor(delivery, envelope),
       error: reason,
+      failure,
     });
   }
 
@@ -307,9 +298,9 @@ export function createWorker(options: WorkerOptions): Worker {
 
     await idempotency.release(key, owner);
     const reason = errorMessage(failure);
-    if (failure instanceof NonRetryableError) return deadLetter(delivery, envelope, reason);
+    if (failure instanceof NonRetryableError) return deadLetter(delivery, envelope, reason, failure);
     if (attempt >= maxAttempts) {
-      return deadLetter(delivery, envelope, `failed after ${attempt} attempts: ${reason}`);
+      return deadLetter(delivery, envelope, `failed after ${attempt} attempts: ${reason}`, failure);
     }
     const jittered = backoffDelay(attempt, backoff, random);
     const retryInMs =
@@ -326,6 +317,7 @@ export function createWorker(options: WorkerOptions): Worker {
       outcome: 'retrying',
       attempt: attempt,
       error: reason,
+      failure,
       retryInMs,
     });
   }
