@@ -1,7 +1,9 @@
 /**
  * The consumer of one SQLite queue table: core's pull loop with this broker's commands. A fetch
- * is one claim statement (claimSql) committed together with the acks queued since the last
- * commit, so a busy consumer pays one sync for a claim and a batch of acks.
+ * hands out rows leased ahead (consumer-batches.ts) or, when none are left, runs one transaction
+ * that deletes the acks waiting since the last one, puts back rows that waited too long, and
+ * claims the free slots plus a measured prefetch (claimSql); so a busy consumer pays one sync
+ * per claim batch, acks included.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -12,9 +14,11 @@ import {
   runPullLoop,
   type Wakeups,
 } from '@polyqueue/core';
+import { ConsumerBatches } from './consumer-batches';
 import type { WriteBatcher } from './database';
 import { SqliteDelivery } from './delivery';
 import type { QueueTable } from './queue-table';
+import type { Row } from './schema';
 
 /**
  * The pause after a failed claim (SQLITE_BUSY past the busy timeout, SQLITE_FULL, an I/O
@@ -28,6 +32,8 @@ export interface ConsumerContext {
   /** Woken by publishes in this process, keyed by queue name; other processes' work is polled. */
   wakeups: Wakeups;
   leaseMs: number;
+  /** SQLITE_CLAIM_BATCH: the most rows one claim leases (at least the consumer's concurrency). */
+  claimBatch: number;
   pollMinMs: number;
   pollMaxMs: number;
   logger?: Logger;
@@ -43,6 +49,27 @@ export async function runConsumer(
   const { writes, wakeups, leaseMs } = ctx;
   const owner = randomUUID();
   const wake = () => wakeups.wake(queue);
+  const deleteAcks = (ids: readonly number[]) => {
+    if (ids.length > 0) table.ackMany.run(owner, JSON.stringify(ids));
+  };
+  const giveBack = (rows: readonly Row[]) => {
+    if (rows.length > 0) table.giveBack.run(owner, JSON.stringify(rows.map((r) => r.id)));
+  };
+  const batches = new ConsumerBatches(
+    options.concurrency,
+    Math.max(options.concurrency, ctx.claimBatch),
+    () => {
+      // Taken now, not when the write runs: a batch that fails is run again, write by write.
+      const ids = batches.takeAcks();
+      writes.defer(() => deleteAcks(ids));
+    },
+  );
+  const handOut = (rows: readonly Row[]) => {
+    const deliveries = new Array<SqliteDelivery>(rows.length);
+    for (let i = 0; i < rows.length; i++)
+      deliveries[i] = new SqliteDelivery(table, writes, batches, rows[i]!, owner, wake);
+    return deliveries;
+  };
   options.onReady?.();
   await runPullLoop({
     signal: options.signal,
@@ -52,7 +79,7 @@ export async function runConsumer(
     ...(ctx.logger ? { logger: ctx.logger } : {}),
     ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {}),
     // A locked or full file is an outage, not the end of the consumer: the acks of the failed
-    // claim's transaction failed with it (their rows come back after their lease).
+    // claim's transaction wait for the next one.
     backoff: CLAIM_BACKOFF,
     // Claim in batches: with work in hand, wait until half the slots are free rather than
     // issuing one UPDATE per finished job.
@@ -63,17 +90,36 @@ export async function runConsumer(
       wait: (ms, signal) => wakeups.wait(queue, ms, signal),
     },
     fetch: (max) => {
+      const stale: Row[] = [];
+      const ready = batches.take(max, leaseMs, stale);
+      if (ready.length > 0) {
+        if (stale.length > 0) writes.defer(() => giveBack(stale));
+        return handOut(ready);
+      }
       const now = Date.now();
-      // The acks queued since the last commit go in the same transaction as the claim.
-      const rows = writes.flushWith(() =>
-        table.claim.all({ owner, expires: now + leaseMs, now, limit: max }),
-      );
+      const acked = batches.takeAcks();
+      let rows: Row[];
+      try {
+        // The writes queued since the last commit and the waiting acks go in the claim's transaction.
+        rows = writes.flushWith(() => {
+          deleteAcks(acked);
+          giveBack(stale);
+          return table.claim.all({ owner, expires: now + leaseMs, now, limit: batches.claimLimit(max) });
+        });
+      } catch (error) {
+        batches.restoreAcks(acked);
+        throw error;
+      }
       rows.sort((a, b) => a.priority - b.priority || a.id - b.id);
-      const deliveries = new Array<SqliteDelivery>(rows.length);
-      for (let i = 0; i < rows.length; i++)
-        deliveries[i] = new SqliteDelivery(table, writes, rows[i]!, owner, wake);
-      return deliveries;
+      for (let i = max; i < rows.length; i++) batches.buffer.push({ row: rows[i]!, claimedAt: now });
+      return handOut(rows.length > max ? rows.slice(0, max) : rows);
     },
   });
-  writes.flush();
+  // Rows leased and never started go back now rather than after their lease.
+  const unstarted = batches.buffer.splice(0).map((b) => b.row);
+  const acked = batches.takeAcks();
+  writes.flushWith(() => {
+    deleteAcks(acked);
+    giveBack(unstarted);
+  });
 }

@@ -1,4 +1,5 @@
 import { AlreadySettledError, type Delivery, type SettleOutcome } from '@polyqueue/core';
+import type { ConsumerBatches } from './consumer-batches';
 import type { WriteBatcher } from './database';
 import type { QueueTable } from './queue-table';
 import type { Row } from './schema';
@@ -13,10 +14,12 @@ export class SqliteDelivery implements Delivery {
   readonly body: string;
   readonly attempt: number;
   #settled = false;
+  readonly #handedOut = performance.now();
 
   constructor(
     private readonly table: QueueTable,
     private readonly writes: WriteBatcher,
+    private readonly batches: ConsumerBatches,
     private readonly row: Row,
     private readonly owner: string,
     private readonly wakeConsumers: () => void,
@@ -32,10 +35,13 @@ export class SqliteDelivery implements Delivery {
     this.#settled = true;
   }
 
-  /** Resolves at once: the DELETE is committed with the next batch or claim (see WriteBatcher.defer). */
+  /**
+   * Resolves at once: the DELETE is committed with the consumer's next claim, or within
+   * ACK_MAX_WAIT_MS in a commit of its own (consumer-batches.ts).
+   */
   async ack(): Promise<void> {
     this.#settle('ack');
-    this.writes.defer(() => this.table.ack.run(this.row.id, this.owner));
+    this.batches.ack(this.row.id, performance.now() - this.#handedOut);
   }
 
   async retry(delayMs: number): Promise<void> {

@@ -6,6 +6,8 @@ export class QueueTable {
   readonly insert;
   readonly claim;
   readonly ack;
+  readonly ackMany;
+  readonly giveBack;
   readonly retry;
   readonly extend;
   readonly toDead;
@@ -30,6 +32,15 @@ export class QueueTable {
     // lease expired (their worker died) are claimable again.
     this.claim = db.prepare<ClaimParams, Row>(claimSql(table));
     this.ack = db.prepare(`DELETE FROM "${table}" WHERE id = ? AND lease_owner = ?`);
+    // Many acks or give-backs in one statement: the ids as a JSON array, the owner's lease checked.
+    this.ackMany = db.prepare<[string, string]>(
+      `DELETE FROM "${table}" WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))`,
+    );
+    // Claimed rows never handed to a handler: due now, and the claim's attempt not counted.
+    this.giveBack = db.prepare<[string, string]>(
+      `UPDATE "${table}" SET lease_owner = NULL, lease_expires_at = 0, attempts = attempts - 1
+       WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))`,
+    );
     this.retry = db.prepare(
       `UPDATE "${table}" SET lease_owner = NULL, lease_expires_at = 0, available_at = ? WHERE id = ? AND lease_owner = ?`,
     );

@@ -5,9 +5,11 @@
  * Guarantees: at-least-once. A claimed row carries a lease (owner + expiry); a worker that
  * dies leaves its lease to expire and the next claim takes the row again. Every claim counts
  * as an attempt, so a job that kills its worker every time still reaches maxAttempts.
- * Ack durability 'eventually': ack() resolves at once and its DELETE commits with the next
- * write batch or claim (one macrotask later); a process killed in between leaves the row
- * leased, and it comes back after its lease like any interrupted job.
+ * Ack durability 'eventually': ack() resolves at once and its DELETE commits with the
+ * consumer's next claim, or within 20 ms on its own; a process killed in between leaves the row
+ * leased, and it comes back after its lease like any interrupted job. A claim leases the free
+ * slots plus about 100 ms of measured handler time (at most 100 rows), so fast jobs cost one
+ * commit per 100.
  * Native: delayed delivery and retries (available_at), priority (a column in the claim's
  * ORDER BY), dead letters (table polyqueue_Q_dead). Emulated: pub/sub, as one queue table per
  * subscribed group, filled by publishEvent in one transaction.
@@ -48,8 +50,13 @@ export interface SqliteBrokerOptions {
   synchronous: 'NORMAL' | 'FULL';
   /** How long a write waits for another connection's lock before SQLITE_BUSY (default 10 s). */
   busyTimeoutMs?: number;
+  /** The most rows one claim leases, prefetch included (default 100; never below concurrency). */
+  claimBatch?: number;
   logger?: Logger;
 }
+
+/** The most rows one claim leases by default: one commit per 100 fast jobs, as the best raw loop. */
+const DEFAULT_CLAIM_BATCH = 100;
 
 /** Publishes of at least this many messages commit at once instead of joining the next batch. */
 const DIRECT_COMMIT_BATCH = 10;
@@ -64,7 +71,7 @@ export class SqliteBroker implements Broker, BrokerEvents, BrokerAdmin {
     pubsub: 'emulated',
     leaseExtension: true,
     delivery: 'at-least-once',
-    // ack() resolves at once; its DELETE commits with the next write batch or claim.
+    // ack() resolves at once; its DELETE commits with the next claim, or within 20 ms.
     ackDurable: 'eventually',
     crossProcess: true,
   };
@@ -137,6 +144,7 @@ export class SqliteBroker implements Broker, BrokerEvents, BrokerAdmin {
         writes: this.#writes,
         wakeups: this.#wakeups,
         leaseMs,
+        claimBatch: this.options.claimBatch ?? DEFAULT_CLAIM_BATCH,
         pollMinMs,
         pollMaxMs,
         ...(logger ? { logger } : {}),
