@@ -16,6 +16,10 @@
  * fires at the later of its mark and that, so one fault's recovery is measured on its own. Then the run waits for every accepted job's email, bounded by the last
  * fault + 3 leases + settle time, lingers two leases more to catch late resends, stops every
  * service with SIGTERM (timing the drain), and hands the facts to the report.
+ *
+ * Flow control stays on meanwhile: a schedule (schedule-probe.ts) fires an email every second
+ * from before the first request until the client and the faults are done, each tick counted;
+ * with --rate-limit, the email queue's rate limit (rate-limit-probe.ts) is set for the whole run.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +31,9 @@ import { type BrokerName, type BrokerServer, openBroker, type RunTraces } from '
 import { faultInjector, faultPlan, runFaults } from './faults';
 import { LoadClient, type PostedJob } from './load-client';
 import { Service, sleep } from './processes';
+import { setRateLimit } from './rate-limit-probe';
 import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, withJobIds } from './report';
+import { collectScheduleFacts, type ScheduleFacts, startScheduleProbe } from './schedule-probe';
 import { type SmtpSink, startSmtpSink } from './smtp-sink';
 
 export interface ChaosOptions {
@@ -55,6 +61,10 @@ export interface ChaosOptions {
   keep: boolean;
   /** Skip the faults: a baseline run. */
   noFaults: boolean;
+  /** A schedule (an email a second) active from the first request to the last fault; counted per tick. */
+  schedule: boolean;
+  /** A rate limit (jobs/s) on the email queue for the whole run, through PUT /v1/queues/email/limits. */
+  rateLimitPerS?: number;
   /**
    * redis-reliable, redis-streams: run on the local Redis Cluster (scripts/services/redis-cluster),
    * the state store there too unless stateUrl says otherwise; the broker restart is a master failover.
@@ -155,6 +165,14 @@ export async function runChaos(
     // The API first: it creates the queues some brokers need before a consumer can attach.
     await api.start();
     await Promise.all(workers.map((w) => w.start()));
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const flowNotes: string[] = [];
+    if (options.rateLimitPerS !== undefined)
+      flowNotes.push(await setRateLimit(apiUrl, 'email', options.rateLimitPerS));
+    const probe = options.schedule ? await startScheduleProbe(apiUrl, runId) : undefined;
+    if (probe)
+      flowNotes.push(`schedule ${probe.name}: an email a second while the client posts and the faults land`);
+    for (const note of flowNotes) say(note);
     say(
       `services up after ${(now() / 1000).toFixed(1)} s; posting ${options.n} emails at ${options.ratePerS}/s`,
     );
@@ -200,6 +218,7 @@ export async function runChaos(
           say,
         });
     await Promise.all([posting, chaos]);
+    await probe?.stop();
 
     // Wait for every accepted job's email: bounded by the last fault + 3 leases + settle time.
     const lastFault = faults.reduce((last, f) => Math.max(last, clientStart + f.backAt), 0);
@@ -225,6 +244,28 @@ export async function runChaos(
     const endNotes = (await broker.endNotes?.().catch((error) => [`end notes: ${error}`])) ?? [];
     const shutdown = [];
     for (const svc of services) shutdown.push(await svc.stop(options.drainTimeoutMs + 15_000));
+    let deliveries = sink.deliveries.map((d) => ({
+      ...d,
+      at: d.at - clientStart,
+      ...(d.rcptAt !== undefined ? { rcptAt: d.rcptAt - clientStart } : {}),
+    }));
+    let schedule: ScheduleFacts | undefined;
+    if (probe) {
+      try {
+        const counted = await collectScheduleFacts({
+          stateUrl,
+          probe,
+          deliveries,
+          clientJobIds: new Set(acceptedIds()),
+          toReportClock: (wallMs) => wallMs - t0 - clientStart,
+        });
+        schedule = counted.facts;
+        // The schedule's emails are counted per tick, not as the client's orphans or resends.
+        deliveries = deliveries.filter((d) => !counted.scheduled.has(d.jobId));
+      } catch (error) {
+        flowNotes.push(`schedule ticks not counted: ${(error as Error).message}`);
+      }
+    }
     const facts: RunFacts = {
       broker: options.broker,
       atLeastOnce: broker.atLeastOnce,
@@ -235,11 +276,8 @@ export async function runChaos(
       jobs: client.jobs.map((j) =>
         j.acceptedAt === undefined ? j : { ...j, acceptedAt: j.acceptedAt - clientStart },
       ),
-      deliveries: sink.deliveries.map((d) => ({
-        ...d,
-        at: d.at - clientStart,
-        ...(d.rcptAt !== undefined ? { rcptAt: d.rcptAt - clientStart } : {}),
-      })),
+      deliveries,
+      ...(schedule ? { schedule } : {}),
       faults: faults.map((f) => withJobIds(f, client.jobs)),
       clientDoneAt: clientDoneAt - clientStart,
       endAt: endAt - clientStart,
@@ -263,6 +301,7 @@ export async function runChaos(
           ? 'state store: sqlite file'
           : `STATE_URL ${stateUrl}${options.redisCluster && !options.stateUrl ? ' on the cluster (REDIS_CLUSTER_NODES)' : ''}`,
         ...(options.noFaults ? ['no faults (baseline)'] : []),
+        ...flowNotes,
       ],
       elapsedS: (Date.now() - t0) / 1000,
       options: { ...options },

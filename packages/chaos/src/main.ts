@@ -37,6 +37,9 @@ const usage = `usage: npm run chaos -- --broker <${BROKERS.join('|')}> [options]
   --repo <dir>             run the services from this checkout (this repo)
   --commit <label>         label the report with this instead of git rev-parse
   --no-faults              a baseline run without kills
+  --no-schedule            no schedule during the run (by default one fires an email every
+                           second, through POST /v1/schedules, and each tick is counted)
+  --rate-limit <per s>     PUT /v1/queues/email/limits {ratePerSec} for the whole run
   --keep                   keep the temp dir (service logs, the sink's log)
   --json <file>            append the facts and summary as one JSON line
   --row <file>             append the docs/reliability.md table row
@@ -65,6 +68,8 @@ const { values } = parseArgs({
     rev: { type: 'string' },
     commit: { type: 'string' },
     'no-faults': { type: 'boolean', default: false },
+    'no-schedule': { type: 'boolean', default: false },
+    'rate-limit': { type: 'string' },
     keep: { type: 'boolean', default: false },
     json: { type: 'string' },
     row: { type: 'string' },
@@ -122,6 +127,8 @@ const options: ChaosOptions = {
   repoRoot: snapshot?.root ?? (values.repo ? resolve(values.repo) : thisRepo),
   keep: values.keep ?? false,
   noFaults: values['no-faults'] ?? false,
+  schedule: !values['no-schedule'],
+  ...(values['rate-limit'] !== undefined ? { rateLimitPerS: int('rate-limit', 1, 100_000) } : {}),
   ...(values['redis-cluster'] ? { redisCluster: true } : {}),
 };
 

@@ -3,6 +3,7 @@
  * verdict) and the row of the docs/reliability.md table. What it shows is counted in report.ts.
  */
 import { type Redelivery, type RunFacts, type Summary, s } from './report';
+import { scheduleLine, scheduleNote } from './schedule-probe';
 
 const pad = (text: string, width: number) => text.padEnd(width);
 
@@ -63,6 +64,7 @@ export function formatReport(facts: RunFacts, summary: Summary): string {
       .map(([status, count]) => `${status} ${count}`)
       .join(', ')}; not succeeded although the email arrived: ${summary.unfinishedDelivered}`,
   );
+  if (facts.schedule && summary.schedule) out.push(`  ${scheduleLine(facts.schedule, summary.schedule)}`);
   out.push(
     `  shutdown (SIGTERM): ${facts.shutdown
       .map((r) => `${r.name} ${r.forced ? 'SIGKILLed after' : `exit ${r.code ?? r.signal} in`} ${s(r.ms)} s`)
@@ -136,6 +138,7 @@ export function tableRow(facts: RunFacts, summary: Summary): string {
       : '',
     summary.unanswered > 0 ? `${summary.unanswered} unanswered` : '',
     summary.orphanEmails > 0 ? `${summary.orphanEmails} emails for unknown ids` : '',
+    summary.schedule ? scheduleNote(summary.schedule) : '',
     !facts.atLeastOnce ? 'at-most-once (documented)' : '',
   ].filter(Boolean);
   const recovery =

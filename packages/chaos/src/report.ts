@@ -24,6 +24,7 @@
 import { messageIdFor } from '@polyqueue/email-worker';
 import type { PostedJob } from './load-client';
 import type { Exit, StopResult } from './processes';
+import { type ScheduleFacts, type ScheduleSummary, summarizeSchedule } from './schedule-probe';
 import type { SinkDelivery } from './smtp-sink';
 
 export const MESSAGE_ID_DOMAIN = 'chaos.test';
@@ -188,7 +189,10 @@ export interface RunFacts {
   commit: string;
   n: number;
   jobs: PostedJob[];
+  /** The client's jobs' emails (and any unknown ones); the schedule's are in `schedule`. */
   deliveries: SinkDelivery[];
+  /** The schedule active during the run, tick by tick (absent with --no-schedule and in older runs). */
+  schedule?: ScheduleFacts;
   faults: FaultRecord[];
   /** ms on the run's clock when the client had every answer (or gave up). */
   clientDoneAt: number;
@@ -242,6 +246,7 @@ export interface Summary {
   unfinishedDelivered: number;
   /** Status -> count at the end. */
   statusCounts: Record<string, number>;
+  schedule?: ScheduleSummary;
   verdict: 'pass' | 'fail' | 'at-most-once';
   reasons: string[];
 }
@@ -312,7 +317,10 @@ export function summarize(facts: RunFacts): Summary {
   if (unanswered > 0) reasons.push(`${unanswered} request(s) never answered despite retries`);
   if (rejected > 0) reasons.push(`${rejected} request(s) rejected with a 4xx`);
   if (wrongMessageId > 0) reasons.push(`${wrongMessageId} email(s) without the job's Message-ID`);
-  const hardFail = unanswered > 0 || rejected > 0 || wrongMessageId > 0;
+  const schedule = facts.schedule ? summarizeSchedule(facts.schedule, facts.faults) : undefined;
+  const ticksLost = facts.atLeastOnce ? (schedule?.lost ?? 0) : 0;
+  if (ticksLost > 0) reasons.push(`${ticksLost} fired schedule tick(s) never delivered`);
+  const hardFail = unanswered > 0 || rejected > 0 || wrongMessageId > 0 || ticksLost > 0;
   const verdict = !facts.atLeastOnce
     ? hardFail
       ? 'fail'
@@ -327,6 +335,8 @@ export function summarize(facts: RunFacts): Summary {
   if (facts.atLeastOnce && maxRedeliveryMs !== undefined && maxRedeliveryMs > redeliveryTargetMs)
     reasons.push(`max redelivery ${s(maxRedeliveryMs)} s > 2 leases (${s(redeliveryTargetMs)} s)`);
   if (resent > inFlightAtKills) reasons.push(`resent ${resent} > ${inFlightAtKills} in flight at the kills`);
+  if (schedule && schedule.skippedOtherwise > 0)
+    reasons.push(`${schedule.skippedOtherwise} schedule tick(s) not fired with no fault near`);
   return {
     broker: facts.broker,
     n: facts.n,
@@ -357,6 +367,7 @@ export function summarize(facts: RunFacts): Summary {
     unfinished: unfinished.length,
     unfinishedDelivered: unfinished.filter((id) => byJob.has(id)).length,
     statusCounts,
+    ...(schedule ? { schedule } : {}),
     verdict,
     reasons,
   };

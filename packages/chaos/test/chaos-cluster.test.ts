@@ -44,6 +44,7 @@ describe('chaos run on a Redis Cluster', () => {
         repoRoot,
         keep: false,
         noFaults: false,
+        schedule: true,
       },
       (line) => lines.push(line),
       (h) => {

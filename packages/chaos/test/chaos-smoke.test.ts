@@ -28,6 +28,7 @@ const base: ChaosOptions = {
   repoRoot,
   keep: false,
   noFaults: false,
+  schedule: true,
 };
 
 let handle: ChaosHandle | undefined;
@@ -62,6 +63,10 @@ describe('chaos harness on sqlite', () => {
       verdict: 'pass',
     });
     expect(summary.statusCounts).toEqual({ succeeded: 20 });
+    // The schedule's emails are counted per tick, apart from the client's (no orphans above).
+    expect(summary.schedule, lines.join('\n')).toMatchObject({ lost: 0, resent: 0, skippedOtherwise: 0 });
+    expect(summary.schedule!.fired).toBe(summary.schedule!.ticks);
+    expect(summary.schedule!.ticks).toBeGreaterThanOrEqual(1);
     expect(facts.shutdown.map((s) => [s.name, s.code])).toEqual([
       ['api', 0],
       ['email-worker-1', 0],
@@ -93,5 +98,6 @@ describe('chaos harness on sqlite', () => {
     }
     expect(summary.redeliveries.map((r) => r.kind)).toEqual(['kill-worker', 'kill-worker']);
     expect(summary.redeliveryTargetS).toBe(4);
+    expect(summary.schedule, lines.join('\n')).toMatchObject({ lost: 0 });
   }, 90_000);
 });

@@ -10,6 +10,7 @@ import {
   withJobIds,
 } from '../src/report';
 import { formatReport, tableRow } from '../src/report-text';
+import type { ScheduleFacts, TickFact } from '../src/schedule-probe';
 import type { SinkDelivery } from '../src/smtp-sink';
 
 const job = (index: number, acceptedAt?: number, extra: Partial<PostedJob> = {}): PostedJob => ({
@@ -152,6 +153,70 @@ describe('summarize', () => {
     expect(tableRow(f, summarize(f))).toBe(
       '| sqlite | 3 | 0 | 0 | none timed / 6.0 n/a | 1.0 | in flight at kills 1; interrupted in SMTP 0/1 (of the gauge); 0 replayed 202s |',
     );
+  });
+});
+
+describe('the schedule active during the run', () => {
+  const tick = (at: number, fired: boolean, emails: number): TickFact => ({
+    tick: new Date(1_000_000 + at).toISOString(),
+    at,
+    fired,
+    jobIds: emails > 0 ? [`tick-${at}`] : [],
+    emails,
+  });
+  const schedule = (ticks: TickFact[]): ScheduleFacts => ({
+    name: 'chaos-x',
+    everyMs: 1_000,
+    createdAt: 0,
+    deletedAt: 10_000,
+    ticks,
+  });
+
+  it('counts each fired tick once, resent or lost, and tells ticks skipped in a fault from others', () => {
+    const f = facts({
+      jobs: [job(0, 100)],
+      deliveries: [email('job-0', 1_000)],
+      // The API is down from t=3 s to t=4 s: ticks up to 2 s after it may pass unfired.
+      faults: [fault('kill-api', 3_000, 0)],
+      schedule: schedule([
+        tick(1_000, true, 1),
+        tick(2_000, true, 2),
+        tick(3_000, false, 0),
+        tick(5_000, false, 0),
+        tick(6_000, true, 1),
+        tick(8_000, false, 0),
+      ]),
+    });
+    const summary = summarize(f);
+    expect(summary.schedule).toEqual({
+      ticks: 6,
+      fired: 3,
+      once: 2,
+      resent: 1,
+      lost: 0,
+      skippedInFaults: 2,
+      skippedOtherwise: 1,
+    });
+    expect(summary.verdict).toBe('pass');
+    expect(summary.reasons).toContain('1 schedule tick(s) not fired with no fault near');
+    expect(tableRow(f, summary)).toContain(
+      'schedule 3/6 ticks fired, 0 lost, 1 resent, 1 skipped outside faults',
+    );
+    expect(formatReport(f, summary)).toContain(
+      'schedule: every 1.0 s from t=0.0 to t=10.0: 6 ticks, 3 fired, 2 delivered exactly once, 1 resent, 0 lost',
+    );
+  });
+
+  it('fails an at-least-once broker on a fired tick whose email never came', () => {
+    const f = facts({
+      jobs: [job(0, 100)],
+      deliveries: [email('job-0', 1_000)],
+      schedule: schedule([tick(1_000, true, 1), tick(2_000, true, 0)]),
+    });
+    const summary = summarize(f);
+    expect(summary.schedule).toMatchObject({ fired: 2, lost: 1 });
+    expect(summary.verdict).toBe('fail');
+    expect(summary.reasons).toContain('1 fired schedule tick(s) never delivered');
   });
 });
 
