@@ -14,6 +14,7 @@ export interface JobAttempt {
   attempt: number;
   /** ISO 8601. With `attempt`, what names the entry: the end's write replaces the start's. */
   startedAt: string;
+  /** When the worker settled it (ack, retry or dead letter), just after its handler returned. */
   endedAt?: string;
   durationMs?: number;
   /** The worker process that ran it: its id in GET /v1/workers (host:pid:suffix). */
