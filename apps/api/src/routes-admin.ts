@@ -2,6 +2,7 @@ import {
   type Broker,
   type BrokerAdmin,
   type DeadLetterStore,
+  deadLettersMatching,
   describeDeadLetter,
   errorMessage,
   type JobStateStore,
@@ -36,6 +37,8 @@ const redriveSchema = z.union([
     dryRun: z.boolean().optional(),
   }),
   z.strictObject({ all: z.literal(true), dryRun: z.boolean().optional() }),
+  // Every letter whose reason contains the text (bulk by filter, issue 17).
+  z.strictObject({ match: z.string().min(1).max(500), dryRun: z.boolean().optional() }),
 ]);
 
 /**
@@ -45,7 +48,7 @@ const redriveSchema = z.union([
  *   GET    /v1/broker                        its name and capabilities
  *   GET    /v1/queues                        every queue's counts and pause flag
  *   GET    /v1/queues/:q/dead?limit=&cursor= the dead letters, oldest first
- *   POST   /v1/queues/:q/dead/redrive        {ids} | {all: true}, dryRun -> how many
+ *   POST   /v1/queues/:q/dead/redrive        {ids} | {all: true} | {match: text}, dryRun -> how many
  *   DELETE /v1/queues/:q/dead?confirm=<q>    purge -> how many
  *   POST   /v1/jobs/:id/retry                a dead job back to its queue
  *
@@ -137,9 +140,17 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     const { store, stats } = deadLettersOf(queue);
     const parsed = redriveSchema.safeParse(req.body);
     if (!parsed.success)
-      throw problems.validation(fieldErrors(parsed.error), 'expected {ids: [...]} or {all: true}');
+      throw problems.validation(
+        fieldErrors(parsed.error),
+        'expected {ids: [...]}, {all: true} or {match: "text"}',
+      );
     const body = parsed.data;
     const dryRun = body.dryRun === true;
+    if ('match' in body) {
+      const { ids, capped } = await deadLettersMatching(store, (await stats(queue)).dead, body.match);
+      if (dryRun) return void res.json({ queue, dryRun, count: ids.length, capped });
+      return void res.json({ queue, redriven: ids.length === 0 ? 0 : await store.redrive(ids), capped });
+    }
     if ('all' in body) {
       if (dryRun) return void res.json({ queue, dryRun, count: (await stats(queue)).dead });
       return void res.json({ queue, redriven: await store.redrive('all') });

@@ -16,6 +16,7 @@ import type { ApiContext } from './context';
 import { toProblem } from './http';
 import { HttpProblem, problems, sendProblem } from './problem';
 import { adminRoutes } from './routes-admin';
+import { bulkRoutes } from './routes-bulk';
 import { dashboardRoutes } from './routes-dashboard';
 import { imageRoutes } from './routes-images';
 import { jobSearchRoutes } from './routes-job-search';
@@ -60,6 +61,7 @@ export interface ApiDeps {
  *   POST /v1/queues/:q/pause, /resume  stop or restart every worker's fetching from a queue
  *   POST, GET /v1/schedules, DELETE /v1/schedules/:name  recurring jobs (routes-schedules.ts)
  *   GET  /v1/broker, /v1/queues, dead letters ...  the admin API (routes-admin.ts)
+ *   POST /v1/jobs/bulk            retry or cancel every job a search matches (routes-bulk.ts)
  *   GET  /dashboard               the operators' dashboard over the admin API (routes-dashboard.ts)
  *   GET  /healthz, /readyz, /metrics
  *
@@ -142,6 +144,7 @@ export function createServer(deps: ApiDeps): Express {
   app.use(scheduleRoutes({ schedules: deps.schedules, ctx: context }));
   app.use(adminRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
   app.use(jobSearchRoutes(deps));
+  app.use(bulkRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
   app.use(workerRoutes(deps));
   app.use(dashboardRoutes(deps.apiToken));
 

@@ -43,3 +43,7 @@ export async function missingDeadLetters(
   const present = new Set((await store.list(bound)).map((d) => d.id));
   return [...new Set(ids)].filter((id) => !present.has(id));
 }
+
+// Bulk redrive by reason, and bulk retry / cancel by search (issue 17), exported beside the
+// dead-letter helpers they build on.
+export * from './bulk-jobs';
