@@ -14,15 +14,23 @@
 
   Returns a flat array { token1, body1, token2, body2, ... }.
 ]]
-local out = {}
+local out, scores, fields, tokens = {}, {}, {}, {}
 for i = 2, #ARGV do
   local body = redis.call('LMOVE', KEYS[1], KEYS[3], 'LEFT', 'RIGHT')
   if not body then body = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT') end
   if not body then break end
-  redis.call('ZADD', KEYS[4], ARGV[1], ARGV[i])
-  redis.call('HSET', KEYS[5], ARGV[i], body)
-  redis.call('SADD', KEYS[6], ARGV[i])
+  scores[#scores + 1] = ARGV[1]
+  scores[#scores + 1] = ARGV[i]
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = body
+  tokens[#tokens + 1] = ARGV[i]
   out[#out + 1] = ARGV[i]
   out[#out + 1] = body
+end
+-- Every job's lease in three variadic commands, not three per job (same script, so atomic).
+if #tokens > 0 then
+  redis.call('ZADD', KEYS[4], unpack(scores))
+  redis.call('HSET', KEYS[5], unpack(fields))
+  redis.call('SADD', KEYS[6], unpack(tokens))
 end
 return out

@@ -25,14 +25,29 @@
 ]]
 local extra = { ack = 0, retry = 2, dead = 3 }
 
+-- Tokens whose lease bookkeeping goes: dropped by three variadic commands once every job is
+-- settled (still inside this script, so no one sees a job gone and its lease left).
+local finished = {}
+
+local function forget()
+  if #finished == 0 then return end
+  redis.call('ZREM', KEYS[2], unpack(finished))
+  redis.call('HDEL', KEYS[3], unpack(finished))
+  redis.call('SREM', KEYS[4], unpack(finished))
+end
+
 local function settle(i, action)
   local token, body = ARGV[i], ARGV[i + 1]
+  if action == 'ack' then
+    -- LREM answers 0 when the job is no longer held: the check and the removal in one command.
+    local removed = redis.call('LREM', KEYS[1], 1, body)
+    finished[#finished + 1] = token
+    return removed > 0 and 1 or 0
+  end
   -- Does this consumer still hold the job? Lost (recovery gave it to another): do nothing
   -- but drop this token's lease bookkeeping.
   if not redis.call('LPOS', KEYS[1], body) then
-    redis.call('ZREM', KEYS[2], token)
-    redis.call('HDEL', KEYS[3], token)
-    redis.call('SREM', KEYS[4], token)
+    finished[#finished + 1] = token
     return 0
   end
   -- The write first, the removal after: a write that fails (a wrong key type, maxmemory)
@@ -49,9 +64,7 @@ local function settle(i, action)
       'deadAt', ARGV[i + 5])
   end
   redis.call('LREM', KEYS[1], 1, body)
-  redis.call('ZREM', KEYS[2], token)
-  redis.call('HDEL', KEYS[3], token)
-  redis.call('SREM', KEYS[4], token)
+  finished[#finished + 1] = token
   return 1
 end
 
@@ -60,7 +73,10 @@ local i = 1
 while i <= #ARGV do
   local action = ARGV[i + 2]
   local n = extra[action]
-  if n == nil then return redis.error_reply('settle-reliable: unknown action ' .. tostring(action)) end
+  if n == nil then
+    forget()
+    return redis.error_reply('settle-reliable: unknown action ' .. tostring(action))
+  end
   local ok, result = pcall(settle, i, action)
   if ok then
     results[#results + 1] = result
@@ -70,4 +86,5 @@ while i <= #ARGV do
   end
   i = i + 3 + n
 end
+forget()
 return results

@@ -21,7 +21,17 @@
 local stream, delayed, dead, group = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 local extra = { ack = 0, retry = 2, dead = 4 }
 
+-- The entries acked, deleted by one XDEL once every job is settled (still in this script, so
+-- no one sees an entry acked and not deleted).
+local acked = {}
+
 local function settle(i, action)
+  if action == 'ack' then
+    -- XACK answers 1 only for an entry that was pending: the check and the ack in one command.
+    if redis.call('XACK', stream, group, ARGV[i]) == 0 then return 0 end
+    acked[#acked + 1] = ARGV[i]
+    return 1
+  end
   -- Pending in the group? (XPENDING over the one id.) Not pending: already settled, do nothing.
   if #redis.call('XPENDING', stream, group, ARGV[i], ARGV[i], 1) == 0 then return 0 end
   -- The write first, the ack after: a write that fails (a wrong key type, maxmemory) raises
@@ -37,7 +47,7 @@ local function settle(i, action)
       'deadAt', ARGV[i + 5])
   end
   redis.call('XACK', stream, group, ARGV[i])
-  redis.call('XDEL', stream, ARGV[i])
+  acked[#acked + 1] = ARGV[i]
   return 1
 end
 
@@ -46,7 +56,10 @@ local i = 2
 while i <= #ARGV do
   local action = ARGV[i + 1]
   local n = extra[action]
-  if n == nil then return redis.error_reply('settle-stream: unknown action ' .. tostring(action)) end
+  if n == nil then
+    if #acked > 0 then redis.call('XDEL', stream, unpack(acked)) end
+    return redis.error_reply('settle-stream: unknown action ' .. tostring(action))
+  end
   local ok, result = pcall(settle, i, action)
   if ok then
     results[#results + 1] = result
@@ -56,4 +69,5 @@ while i <= #ARGV do
   end
   i = i + 2 + n
 end
+if #acked > 0 then redis.call('XDEL', stream, unpack(acked)) end
 return results
