@@ -8,6 +8,7 @@ import {
   sleep,
 } from '@polyqueue/core';
 import type { RedisClient } from './connection';
+import { ReadAhead } from './read-ahead';
 
 /**
  * A failed fetch (Redis down) is retried after core's full-jitter backoff from 100 ms up to 2 s,
@@ -19,13 +20,25 @@ const FETCH_BACKOFF: BackoffOptions = { baseMs: 100, maxMs: 2_000 };
  * The loop every Redis consumer shares: core's pull loop with the driver's fetch (BLPOP,
  * BLMOVE, XREADGROUP: they block in Redis, so no idle pause here). Connection changes are
  * reported by watchConnection from the blocking client's own events, not by the loop. Resolves
- * when signal has aborted and every handler started has finished.
+ * when signal has aborted and every handler started has finished (with read-ahead, also those
+ * of the deliveries it still held).
  */
-export function runConsumeLoop(options: ConsumeLoopOptions): Promise<void> {
-  return runPullLoop({
+export async function runConsumeLoop(options: ConsumeLoopOptions): Promise<void> {
+  const concurrency = Math.max(1, options.concurrency);
+  const ahead =
+    options.readNow && options.leaseMs !== undefined
+      ? new ReadAhead({
+          read: options.fetch,
+          readNow: options.readNow,
+          capacity: concurrency,
+          leaseMs: options.leaseMs,
+          logger: options.logger,
+        })
+      : undefined;
+  await runPullLoop({
     signal: options.signal,
-    concurrency: Math.max(1, options.concurrency),
-    fetch: options.fetch,
+    concurrency,
+    fetch: ahead ? (max) => ahead.fetch(max) : options.fetch,
     handler: options.handler,
     logger: options.logger,
     what: 'redis consumer',
@@ -33,15 +46,23 @@ export function runConsumeLoop(options: ConsumeLoopOptions): Promise<void> {
     // A busy consumer reads again once a quarter of its slots are free, not at every finished
     // job: one XREADGROUP / LPOP / BLMOVE batch for several jobs instead of a round trip each.
     // An idle one (nothing running) reads at once, so latency at low load is unchanged.
-    minFree: Math.ceil(Math.max(1, options.concurrency) / 4),
+    minFree: Math.ceil(concurrency / 4),
     abandonFetch: options.abandonFetch,
   });
+  await ahead?.drain(options.handler, options.abandonFetch);
 }
 
 interface ConsumeLoopOptions {
   signal: AbortSignal;
   concurrency: number;
   fetch: (max: number) => Promise<Delivery[]>;
+  /**
+   * A leased driver's fetch without blocking (what is there now): with it and leaseMs, the
+   * next batch of a backlog is read while the last one runs (read-ahead.ts).
+   */
+  readNow?: (max: number) => Promise<Delivery[]>;
+  /** The lease of a read delivery, renewed while it waits to be handled. */
+  leaseMs?: number;
   handler: DeliveryHandler;
   logger: Logger;
   /**

@@ -151,7 +151,12 @@ class RedisListBroker extends RedisBrokerBase {
             'consumer maintenance',
           ),
         ];
-        return { fetch: (max) => started.fetch(max), tasks };
+        const { fetchNow } = started;
+        return {
+          fetch: (max) => started.fetch(max),
+          ...(fetchNow && { readNow: (max: number) => fetchNow(max) }),
+          tasks,
+        };
       },
       finish: async () => {
         await consumer

@@ -21,6 +21,8 @@ export interface ListConsumer {
   start(): Promise<void>;
   /** Up to max deliveries; blocks at most blockMs when the queue is empty. */
   fetch(max: number): Promise<Delivery[]>;
+  /** reliable: the same without blocking, for reading ahead (none when the queue is empty). */
+  fetchNow?(max: number): Promise<Delivery[]>;
   /** Heartbeat and recovery; returns when to run again (ms). */
   maintain(): Promise<number>;
   /** After the last handler finished: unregister (reliable: return anything left unsettled). */
@@ -319,28 +321,33 @@ export function reliableConsumer({ redis, blocking, keys, settings }: Context): 
     );
   }
 
+  /** Takes and leases up to max ready jobs in one script call, without blocking. */
+  async function fetchNow(max: number): Promise<Delivery[]> {
+    // fetch-reliable-6.lua: its 6 KEYS, the lease deadline, then one fresh token per job wanted.
+    const args: (string | number)[] = [
+      keys.main,
+      keys.low,
+      processing,
+      keys.leases,
+      keys.leased,
+      tokens,
+      Date.now() + settings.leaseMs,
+    ];
+    for (let i = 0; i < max; i++) args.push(`${consumerId}:${++sequence}`);
+    const flat = (await fetchReliable(...args)) as string[];
+    const taken: Delivery[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      taken.push(new ReliableDelivery(consumer, flat[i]!, flat[i + 1]!));
+    }
+    return taken;
+  }
+
   return {
     start: heartbeat,
+    fetchNow,
     async fetch(max) {
-      // fetch-reliable-6.lua: its 6 KEYS, the lease deadline, then one fresh token per job wanted.
-      const args: (string | number)[] = [
-        keys.main,
-        keys.low,
-        processing,
-        keys.leases,
-        keys.leased,
-        tokens,
-        Date.now() + settings.leaseMs,
-      ];
-      for (let i = 0; i < max; i++) args.push(`${consumerId}:${++sequence}`);
-      const flat = (await fetchReliable(...args)) as string[];
-      if (flat.length > 0) {
-        const taken: Delivery[] = [];
-        for (let i = 0; i + 1 < flat.length; i += 2) {
-          taken.push(new ReliableDelivery(consumer, flat[i]!, flat[i + 1]!));
-        }
-        return taken;
-      }
+      const taken = await fetchNow(max);
+      if (taken.length > 0) return taken;
       const body = await blocking.blmove(keys.main, processing, 'LEFT', 'RIGHT', settings.blockMs / 1000);
       if (body === null) return [];
       const token = `${consumerId}:${++sequence}`;

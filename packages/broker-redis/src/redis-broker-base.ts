@@ -38,7 +38,12 @@ export interface ConsumerLife {
   start(
     blocking: RedisClient,
     maintenance: AbortSignal,
-  ): Promise<{ fetch: (max: number) => Promise<Delivery[]>; tasks: Promise<void>[] }>;
+  ): Promise<{
+    fetch: (max: number) => Promise<Delivery[]>;
+    /** The fetch without blocking, for a leased driver: its consumer reads ahead (read-ahead.ts). */
+    readNow?: (max: number) => Promise<Delivery[]>;
+    tasks: Promise<void>[];
+  }>;
   /** Runs last, after the maintenance stopped and the blocking connection closed. */
   finish(): Promise<void>;
 }
@@ -174,6 +179,7 @@ export abstract class RedisBrokerBase implements Broker, BrokerEvents, BrokerAdm
         signal: options.signal,
         concurrency: options.concurrency,
         fetch: started.fetch,
+        ...(started.readNow && { readNow: started.readNow, leaseMs: this.settings.leaseMs }),
         handler,
         logger: this.logger,
         abandonFetch: () => blocking.status !== 'ready',

@@ -178,7 +178,9 @@ class RedisStreamsBroker extends RedisBrokerBase {
       settle: streamSettles(scriptCommand(redis, 'settle-stream'), keys),
     };
 
-    const fetch = async (blocking: RedisClient, max: number): Promise<Delivery[]> => {
+    // `block`: wait up to REDIS_BLOCK_MS for a first entry (the blocking connection); without
+    // it, what is there now (read-ahead, on the command connection).
+    const fetch = async (connection: RedisClient, max: number, block: boolean): Promise<Delivery[]> => {
       if (Date.now() >= nextReclaim) {
         nextReclaim = Date.now() + reclaimEvery;
         const flat = (await runScript(
@@ -205,18 +207,29 @@ class RedisStreamsBroker extends RedisBrokerBase {
       }
       let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = (await blocking.xreadgroup(
-          'GROUP',
-          CONSUMER_GROUP,
-          consumerId,
-          'COUNT',
-          max,
-          'BLOCK',
-          settings.blockMs,
-          'STREAMS',
-          keys.main,
-          '>',
-        )) as [string, [string, string[]][]][] | null;
+        reply = (await (block
+          ? connection.xreadgroup(
+              'GROUP',
+              CONSUMER_GROUP,
+              consumerId,
+              'COUNT',
+              max,
+              'BLOCK',
+              settings.blockMs,
+              'STREAMS',
+              keys.main,
+              '>',
+            )
+          : connection.xreadgroup(
+              'GROUP',
+              CONSUMER_GROUP,
+              consumerId,
+              'COUNT',
+              max,
+              'STREAMS',
+              keys.main,
+              '>',
+            ))) as [string, [string, string[]][]][] | null;
       } catch (error) {
         // The group is gone (a server restart without persistence, a deleted key): join again.
         if ((error as Error).message.includes('NOGROUP')) {
@@ -260,7 +273,11 @@ class RedisStreamsBroker extends RedisBrokerBase {
             ),
           );
         }
-        return { fetch: (max) => fetch(blocking, max), tasks };
+        return {
+          fetch: (max) => fetch(blocking, max, true),
+          readNow: (max) => fetch(redis, max, false),
+          tasks,
+        };
       },
       finish: async () => {
         // Settles still on their way are answered first, so the entries they ack count as done.
