@@ -1,6 +1,7 @@
 export * from './config';
 export * from './job-recorder';
 export * from './memory-state-store';
+export * from './outcome-history';
 export * from './probe-server';
 export * from './run-worker';
 export * from './runtime';

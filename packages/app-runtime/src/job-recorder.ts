@@ -9,6 +9,7 @@ import {
   type OutcomeEvent,
   silentLogger,
 } from '@polyqueue/core';
+import type { OutcomeObserver } from './outcome-history';
 
 /** The pub/sub topic of job lifecycle events. */
 export const JOB_EVENTS_TOPIC = 'job-events';
@@ -30,6 +31,8 @@ export interface JobRecorderOptions {
   broker: Pick<BrokerEvents, 'publishEvent'>;
   logger?: Logger;
   topic?: string;
+  /** Counts each outcome for the dashboard's charts (startOutcomeHistory); never throws. */
+  history?: OutcomeObserver;
 }
 
 /**
@@ -50,6 +53,7 @@ export function createJobRecorder(options: JobRecorderOptions): (event: OutcomeE
   const { state, broker, topic = JOB_EVENTS_TOPIC, logger = silentLogger() } = options;
 
   return async function recordOutcome(event) {
+    options.history?.observe(event);
     const jobId = event.envelope?.id ?? event.messageId;
     if (event.outcome === 'processing' && event.envelope) return markProcessing(state, jobId, event.attempt);
     const type = event.envelope?.type ?? 'unknown';

@@ -14,6 +14,7 @@ import {
 } from '@polyqueue/core';
 import type { WorkerConfig } from './config';
 import { createJobRecorder, JOB_EVENTS_TOPIC } from './job-recorder';
+import { startOutcomeHistory } from './outcome-history';
 import { startProbeServer } from './probe-server';
 import { type AppRuntime, closeWithin, DEFAULT_CLOSE_TIMEOUT_MS, openRuntime } from './runtime';
 import { startWorkerHeartbeat } from './worker-heartbeat';
@@ -82,10 +83,13 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   let closeHandlers: (() => Promise<void>) | undefined;
   let probe: Awaited<ReturnType<typeof startProbeServer>> | undefined;
   let stopHeartbeat: (() => Promise<void>) | undefined;
+  let history: Awaited<ReturnType<typeof startOutcomeHistory>> | undefined;
   try {
     checkWorkerBroker(broker, queue, logger, options.needs);
     const { handlers, close } = await options.setup(runtime);
     closeHandlers = close;
+    // Throughput and waits per minute for the dashboard's charts, flushed every few seconds.
+    history = await startOutcomeHistory({ stateUrl: config.STATE_URL, env: options.env, logger, registry });
     // What the consumer last said of its connection: /readyz fails while it is lost, so a worker
     // that is reconnecting is not reported ready even where ping() on another connection works.
     let consumerOutage: Error | undefined;
@@ -103,7 +107,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
       logger,
       metrics: createRuntimeMetrics(registry),
-      onOutcome: createJobRecorder({ state, broker, logger }),
+      onOutcome: createJobRecorder({ state, broker, logger, history }),
       // A running job's record is read every second, so DELETE /v1/jobs/:id aborts its signal.
       jobs: state,
       onConnectionChange: (connected, error) => {
@@ -148,6 +152,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
       );
   } finally {
     await stopHeartbeat?.();
+    await history?.stop();
     if (probe) {
       const server = probe.server;
       // A scrape or probe in progress must not hold the exit: idle sockets go now, busy ones soon.

@@ -3,6 +3,7 @@ import { brokerOptions, mysqlEnvSchema } from './config';
 import { createMysqlBroker } from './mysql-broker';
 
 export { brokerOptions, type MysqlConfig, mysqlEnvSchema, tableNames } from './config';
+export { createMysqlMetricsHistory } from './metrics-history';
 export { createMysqlBroker, MYSQL_CAPABILITIES } from './mysql-broker';
 export { createMysqlPool } from './pool';
 export { createMysqlQueueControls } from './queue-controls';

@@ -5,6 +5,7 @@ import { createStreamsBroker } from './streams-broker';
 
 export { parseClusterNodes, type RedisEnv, type RedisSettings, redisEnvSchema, settingsFrom } from './config';
 export { groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
+export { createRedisMetricsHistory, type RedisMetricsHistoryOptions } from './metrics-history';
 export { createRedisQueueControls, type RedisQueueControlsOptions } from './queue-controls';
 export { createRedisScheduleStore, type RedisScheduleStoreOptions } from './schedule-store';
 export { createRedisStateStore, type RedisStateStoreOptions } from './state-store';

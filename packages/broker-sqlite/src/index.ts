@@ -4,6 +4,7 @@ import { SqliteBroker } from './sqlite-broker';
 
 export { claimSql, queueTableSql } from './schema';
 export { SqliteBroker } from './sqlite-broker';
+export { createSqliteMetricsHistory, SqliteMetricsHistory } from './sqlite-metrics-history';
 export { createSqliteQueueControls, SqliteQueueControls } from './sqlite-queue-controls';
 export { createSqliteScheduleStore, SqliteScheduleStore } from './sqlite-schedule-store';
 export { createSqliteStateStore, SqliteStateStore } from './sqlite-state-store';

@@ -1,5 +1,6 @@
 import {
   ConfigError,
+  type MetricsHistory,
   type QueueControls,
   type ScheduleStore,
   type StateStore,
@@ -112,5 +113,21 @@ export function createScheduleStore(
     sqlite: (driver, path) => driver.createSqliteScheduleStore(path),
     redis: (driver, url, options) => driver.createRedisScheduleStore(url, options),
     mysql: (driver, url) => driver.createMysqlScheduleStore(url),
+  });
+}
+
+/**
+ * STATE_URL -> the per-minute throughput and waiting time (MetricsHistory) in the same backend
+ * as the state store: a table in the sqlite state file, Redis hashes per hour, a MySQL table.
+ * Workers write it (batched); GET /v1/queues/:q/history reads it.
+ */
+export function createMetricsHistory(
+  stateUrl: string,
+  env: Record<string, string | undefined> = {},
+): Promise<MetricsHistory> {
+  return openByStateUrl<MetricsHistory>(stateUrl, env, {
+    sqlite: (driver, path) => driver.createSqliteMetricsHistory(path),
+    redis: (driver, url, options) => driver.createRedisMetricsHistory(url, options),
+    mysql: (driver, url) => driver.createMysqlMetricsHistory(url),
   });
 }

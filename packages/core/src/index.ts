@@ -11,6 +11,7 @@ export * from './idempotency';
 export * from './job-handler';
 export * from './logger';
 export * from './metrics';
+export * from './metrics-history';
 export * from './pull-loop';
 export * from './queue-controls';
 export * from './queue-pause';

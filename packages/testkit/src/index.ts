@@ -3,6 +3,7 @@ export * from './consumers';
 export * from './driver-broker';
 export * from './kill-under-load';
 export * from './local-servers';
+export * from './metrics-history-suite';
 export * from './queue-controls-suite';
 export * from './seed-corpus';
 export * from './spy';
