@@ -6,6 +6,7 @@ import {
   type Logger,
 } from '@polyqueue/core';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { AckCoalescer } from './ack-coalescer';
 import type { QueueNames } from './config';
 import { type AmqpConnection, closeQuietly } from './connection';
 import { deliverAtOf, tierIndexFor } from './delay';
@@ -21,6 +22,8 @@ export interface ConsumerSpec {
   options: ConsumeOptions;
   logger: Logger;
   reconnectMaxMs: number;
+  /** AMQP_PREFETCH: deliveries held unacked, at least `concurrency`; the rest wait here for a slot. */
+  prefetch: number;
   /** Deliveries held by handlers, shared by the queue's consumers, for stats().inFlight. */
   inFlight: { count: number };
   /** Called when the queue vanished under a consumer, so the next start declares it again. */
@@ -38,8 +41,10 @@ export interface RunningConsumer {
 const UNSETTLED_REQUEUE_PAUSE_MS = 1_000;
 
 /**
- * Consumes one queue with manual acks and prefetch = concurrency, so RabbitMQ never hands this
- * consumer more messages than it has handlers. When the channel or connection is lost (broker
+ * Consumes one queue with manual acks and a prefetch of max(concurrency, AMQP_PREFETCH): the
+ * deliveries beyond the free handler slots wait here, in arrival order, so the next one is at
+ * hand when a handler finishes instead of a round trip away. Acks are coalesced per turn of the
+ * event loop (ack-coalescer.ts). When the channel or connection is lost (broker
  * restart, channel error, queue deleted) it starts again: re-declares the topology, reopens a
  * channel and consumes, with backoff, reporting the outage through onConnectionChange and the
  * log until it is back. Messages the lost channel held unacked are requeued by the broker.
@@ -52,7 +57,10 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
   // rather than a set of promises, so the consume path allocates nothing per message for it.
   let active = 0;
   let onIdle: (() => void) | undefined;
-  let session: { channel: ConfirmChannel; consumerTag: string } | undefined;
+  let session: { channel: ConfirmChannel; consumerTag: string; acks: AckCoalescer } | undefined;
+  // Handlers running, and the deliveries held for a free slot (their channel's acks with them).
+  let handling = 0;
+  let waiting: Array<{ channel: ConfirmChannel; acks: AckCoalescer; message: ConsumeMessage }> = [];
   let restarting = false;
   let stopping = false;
   let wakeRestart: (() => void) | undefined;
@@ -72,7 +80,10 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
     await spec.prepare();
     const channel = await connection.confirmChannel();
     try {
+      const acks = new AckCoalescer(channel);
       channel.on('close', () => {
+        // What this channel held unacked is requeued by the broker: the held ones are not run.
+        dropWaiting(channel);
         if (session?.channel !== channel) return;
         session = undefined;
         if (!stopping) {
@@ -80,16 +91,16 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
           void restart();
         }
       });
-      await channel.prefetch(options.concurrency);
+      await channel.prefetch(Math.max(options.concurrency, spec.prefetch));
       const { consumerTag } = await channel.consume(
         names.work,
         (message) => {
-          if (message) onMessage(channel, message);
+          if (message) onMessage(channel, acks, message);
           else onCancelledByBroker(channel);
         },
         { noAck: false },
       );
-      session = { channel, consumerTag };
+      session = { channel, consumerTag, acks };
       if (stopping) {
         // stop() ran while this start was under way and found nothing to cancel.
         session = undefined;
@@ -141,16 +152,46 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
     }
   }
 
-  function onMessage(channel: ConfirmChannel, message: ConsumeMessage): void {
+  function onMessage(channel: ConfirmChannel, acks: AckCoalescer, message: ConsumeMessage): void {
+    acks.received(message);
     if (stopping) {
       // Arrived between basic.cancel and its reply: give it back for another consumer.
-      safely(() => channel.nack(message, false, true));
+      giveBack(channel, acks, message);
       return;
     }
     active++;
     const deliverAt = deliverAtOf(message.properties.headers);
-    if (deliverAt !== undefined && deliverAt > Date.now()) void hop(channel, message, deliverAt);
-    else void handle(channel, message);
+    if (deliverAt !== undefined && deliverAt > Date.now()) void hop(channel, acks, message, deliverAt);
+    else if (handling < options.concurrency) void handle(channel, acks, message);
+    else waiting.push({ channel, acks, message });
+  }
+
+  /** A handler finished: the oldest held delivery takes its slot, or goes back when stopping. */
+  function nextWaiting(): void {
+    const next = waiting.shift();
+    if (!next) return;
+    if (stopping) {
+      giveBack(next.channel, next.acks, next.message);
+      done();
+      for (const rest of waiting.splice(0)) {
+        giveBack(rest.channel, rest.acks, rest.message);
+        done();
+      }
+      return;
+    }
+    void handle(next.channel, next.acks, next.message);
+  }
+
+  function dropWaiting(channel: ConfirmChannel): void {
+    const kept = waiting.filter((w) => w.channel !== channel);
+    const dropped = waiting.length - kept.length;
+    waiting = kept;
+    for (let i = 0; i < dropped; i++) done();
+  }
+
+  function giveBack(channel: ConfirmChannel, acks: AckCoalescer, message: ConsumeMessage): void {
+    acks.release(message);
+    safely(() => channel.nack(message, false, true));
   }
 
   /** Counts a message taken by onMessage as finished; wakes drain() when it was the last. */
@@ -159,24 +200,30 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
   }
 
   /** Sends a delayed message that came back early from its tier on its next hop. */
-  async function hop(channel: ConfirmChannel, message: ConsumeMessage, deliverAt: number): Promise<void> {
+  async function hop(
+    channel: ConfirmChannel,
+    acks: AckCoalescer,
+    message: ConsumeMessage,
+    deliverAt: number,
+  ): Promise<void> {
     try {
       const tier = names.tiers[tierIndexFor(deliverAt - Date.now())]!;
       const options = propertiesOf(message.properties, headersOf(message));
       await publishRouted(channel, { exchange: '', routingKey: tier, body: message.content, options });
-      channel.ack(message);
+      acks.ack(message);
     } catch (error) {
       logger.warn({ err: error, queue: names.work }, 'could not move a delayed message to its next tier');
-      await requeueLater(channel, message);
+      await requeueLater(channel, acks, message);
     } finally {
       done();
     }
   }
 
-  async function handle(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+  async function handle(channel: ConfirmChannel, acks: AckCoalescer, message: ConsumeMessage): Promise<void> {
     const { inFlight } = spec;
+    handling++;
     try {
-      const delivery = new RabbitDelivery(channel, message, names);
+      const delivery = new RabbitDelivery(channel, acks, message, names);
       inFlight.count++;
       try {
         await spec.handler(delivery);
@@ -193,15 +240,21 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
           { queue: names.work, messageId: delivery.messageId },
           'delivery left unsettled; requeueing it',
         );
-        await requeueLater(channel, message);
+        await requeueLater(channel, acks, message);
       }
     } finally {
+      handling--;
       done();
+      nextWaiting();
     }
   }
 
   /** Gives an unsettled message back to the queue, after a pause unless the consumer is stopping. */
-  async function requeueLater(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+  async function requeueLater(
+    channel: ConfirmChannel,
+    acks: AckCoalescer,
+    message: ConsumeMessage,
+  ): Promise<void> {
     if (!stopping) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, UNSETTLED_REQUEUE_PAUSE_MS);
@@ -219,7 +272,7 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
       .prepare()
       .catch((error) => logger.warn({ err: error, queue: names.work }, 'could not declare the queue again'));
     // If the channel is gone the broker has requeued the message already.
-    safely(() => channel.nack(message, false, true));
+    giveBack(channel, acks, message);
   }
 
   /** Pauses to cut short when stopping. */
@@ -238,12 +291,18 @@ export function runConsumer(spec: ConsumerSpec): RunningConsumer {
         // The channel is already gone; nothing more arrives on it.
       }
     }
+    // Held deliveries no handler has started go back for another consumer now.
+    for (const rest of waiting.splice(0)) {
+      giveBack(rest.channel, rest.acks, rest.message);
+      done();
+    }
     if (active > 0) {
       await new Promise<void>((resolve) => {
         onIdle = resolve;
       });
     }
     session = undefined;
+    current?.acks.flush();
     if (current) await closeQuietly(current.channel);
     unsubscribe();
     finish();

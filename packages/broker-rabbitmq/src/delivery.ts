@@ -6,6 +6,7 @@ import {
   withAttempt,
 } from '@polyqueue/core';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { AckCoalescer } from './ack-coalescer';
 import type { QueueNames } from './config';
 import { deadLetterHeaders } from './dead-letters';
 import { DELIVER_AT_HEADER } from './delay';
@@ -43,6 +44,7 @@ export class RabbitDelivery implements Delivery {
 
   constructor(
     private readonly channel: ConfirmChannel,
+    private readonly acks: AckCoalescer,
     private readonly message: ConsumeMessage,
     private readonly names: QueueNames,
   ) {
@@ -53,7 +55,7 @@ export class RabbitDelivery implements Delivery {
 
   async ack(): Promise<void> {
     this.claim('ack');
-    this.channel.ack(this.message);
+    this.acks.ack(this.message);
     this.acked = true;
   }
 
@@ -71,7 +73,7 @@ export class RabbitDelivery implements Delivery {
     if (route.headers[DELIVER_AT_HEADER] === undefined) delete headers[DELIVER_AT_HEADER];
     const options = { ...propertiesOf(message.properties, headers), messageId };
     await publishRouted(this.channel, { exchange: '', routingKey: route.routingKey, body, options });
-    this.channel.ack(message);
+    this.acks.ack(message);
     this.acked = true;
   }
 
@@ -87,7 +89,7 @@ export class RabbitDelivery implements Delivery {
       body: message.content,
       options,
     });
-    this.channel.ack(message);
+    this.acks.ack(message);
     this.acked = true;
   }
 

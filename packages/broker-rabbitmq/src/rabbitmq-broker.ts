@@ -2,7 +2,8 @@
  * RabbitMQ driver (BROKER=rabbitmq), on amqplib.
  *
  * Guarantees: at-least-once. Queues are durable, messages persistent, publish() resolves only
- * after publisher confirms, consumers ack manually with prefetch = concurrency. A consumer that
+ * after publisher confirms, consumers ack manually (coalesced per event-loop turn, `multiple`
+ * for a run of settled deliveries) with a prefetch of max(concurrency, AMQP_PREFETCH). A consumer that
  * dies holding messages (process killed, connection dropped) gets them requeued by the broker
  * when its connection closes (redeliveryAfterCrash: 'connection'); there are no leases, so a
  * live but stuck handler keeps its message (extend() is a no-op). Ack durability 'eventually':
@@ -26,6 +27,7 @@
  * Connection string: AMQP_URL (amqp://user:pass@host:5672/vhost, amqps:// for TLS).
  * Options: AMQP_QUEUE_TYPE classic|quorum (quorum: replicated, no priority), AMQP_DELIVERY_LIMIT
  * (quorum: returns before RabbitMQ dead-letters a message to P.Q.dead), POLYQUEUE_PREFIX,
+ * AMQP_PREFETCH (256: deliveries held per consumer, the extra ones waiting for a handler slot),
  * AMQP_RECONNECT_MAX_MS, AMQP_CONNECT_TIMEOUT_MS, AMQP_HEARTBEAT_S.
  */
 import type {
@@ -213,6 +215,7 @@ class RabbitmqBroker implements Broker, BrokerEvents, BrokerAdmin {
       options,
       logger: this.logger,
       reconnectMaxMs: this.config.AMQP_RECONNECT_MAX_MS,
+      prefetch: this.config.AMQP_PREFETCH,
       inFlight: this.inFlightOf(names.work),
       forgetTopology: () => this.topology.forget(names),
     });
