@@ -7,7 +7,17 @@ import { errorMessage, type Logger, startHeartbeat, type WorkerRegistry } from '
 /** This package's version, what GET /v1/workers shows; the worker apps ship with it. */
 const VERSION: string = createRequire(import.meta.url)('../package.json').version;
 
+/**
+ * A new id for this worker process as GET /v1/workers lists it (host:pid:random): the attempt
+ * history names each attempt's worker by the same id.
+ */
+export function workerProcessId(): string {
+  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+}
+
 export interface WorkerHeartbeatOptions {
+  /** This process's id (workerProcessId()); a new one when absent. */
+  id?: string;
   stateUrl: string;
   env: Record<string, string | undefined>;
   queue: string;
@@ -32,7 +42,7 @@ export async function startWorkerHeartbeat(options: WorkerHeartbeatOptions): Pro
     return async () => {};
   }
   const host = hostname();
-  const id = `${host}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const id = options.id ?? workerProcessId();
   const startedAt = new Date().toISOString();
   let warned = false;
   const stop = startHeartbeat(
