@@ -5,10 +5,12 @@
  *   dead      list, redrive or purge dead letters (queues/commands.ts)
  *   pause     stop every worker fetching from a queue; resume: fetch again (queues/pause.ts)
  *   cancel    cancel a job by id, as DELETE /v1/jobs/:id does (jobs/cancel.ts)
+ *   jobs      retry or cancel every job a filter matches, as POST /v1/jobs/bulk does (jobs/bulk.ts)
  *   schedules list the schedules with their next fire times (jobs/schedules.ts)
  *   migrate   move a legacy queue table (Q4M style) into any broker (see migrate/command.ts)
  */
 import { ConfigError } from '@polyqueue/core';
+import { JOBS_USAGE, jobsCommand } from './jobs/bulk';
 import { CANCEL_USAGE, cancelCommand } from './jobs/cancel';
 import { SCHEDULES_USAGE, schedulesCommand } from './jobs/schedules';
 import { MIGRATE_USAGE, migrateCommand, UsageError } from './migrate/command';
@@ -23,6 +25,7 @@ commands:
   resume    every worker fetches from a paused queue again
   dead      list, redrive or purge a queue's dead letters
   cancel    cancel a job: it never runs, or its running handler is aborted
+  jobs      retry or cancel every job a filter matches (--dry-run counts them)
   schedules the recurring jobs and when each fires next
   migrate   move the rows of a legacy MySQL queue table into any broker, exactly once per row id
 
@@ -33,6 +36,8 @@ ${QUEUES_USAGE}
 ${PAUSE_USAGE}
 
 ${CANCEL_USAGE}
+
+${JOBS_USAGE}
 
 ${SCHEDULES_USAGE}
 
@@ -52,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
       return pauseCommand(command, rest, process.env);
     case 'cancel':
       return cancelCommand(rest, process.env);
+    case 'jobs':
+      return jobsCommand(rest, process.env);
     case 'schedules':
       return schedulesCommand(rest, process.env);
     case undefined:

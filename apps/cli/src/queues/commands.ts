@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createBrokerFromEnv } from '@polyqueue/brokers';
-import type { Broker, BrokerAdmin } from '@polyqueue/core';
+import { type Broker, type BrokerAdmin, deadLettersMatching, MAX_BULK_JOBS } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { UsageError } from '../migrate/command';
 import { pausedQueues } from './pause';
@@ -15,7 +15,7 @@ type Print = (line: string) => void;
 
 export const QUEUES_USAGE = `usage: polyqueue stats [<queue>...] [--json]        ready / in flight / delayed / dead, paused (default: ${jobQueues.join(' ')})
        polyqueue dead list <queue> [--limit 20] [--json]
-       polyqueue dead redrive <queue> (--all | <id>...)
+       polyqueue dead redrive <queue> (--all | <id>... | --match <text>) [--dry-run]   --match: the reason holds the text
        polyqueue dead purge <queue> --yes`;
 
 async function withBroker<T>(env: Env, run: (broker: Broker & BrokerAdmin) => Promise<T>): Promise<T> {
@@ -64,6 +64,8 @@ export async function deadCommand(args: string[], env: Env, print: Print = conso
     options: {
       limit: { type: 'string', default: '20' },
       all: { type: 'boolean', default: false },
+      match: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
       yes: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -85,8 +87,23 @@ export async function deadCommand(args: string[], env: Env, print: Print = conso
       return 0;
     }
     if (action === 'redrive') {
+      if (values.match !== undefined) {
+        const { ids: matching, capped } = await deadLettersMatching(
+          dead,
+          (await broker.stats(queue)).dead,
+          values.match,
+        );
+        const more = capped ? ` (more match: run again for the next ${MAX_BULK_JOBS})` : '';
+        const letters = `${matching.length} dead letter${matching.length === 1 ? '' : 's'}`;
+        if (values['dry-run']) print(`dry run: ${letters} of ${queue} match${more}; nothing changed`);
+        else
+          print(
+            `redrove ${matching.length === 0 ? 0 : await dead.redrive(matching)} of ${letters} matching back to ${queue}${more}`,
+          );
+        return 0;
+      }
       if (!values.all && ids.length === 0)
-        throw new UsageError('dead redrive: name the ids to redrive, or --all');
+        throw new UsageError('dead redrive: name the ids to redrive, or --all, or --match <text>');
       const moved = await dead.redrive(values.all ? 'all' : ids);
       print(`redrove ${moved} dead letter${moved === 1 ? '' : 's'} back to ${queue}`);
       return 0;
