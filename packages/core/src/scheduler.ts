@@ -25,7 +25,19 @@ export interface SchedulerOptions {
   leaseMs?: number;
   /** This replica's claim owner; random by default. */
   owner?: string;
+  /**
+   * How far back a running replica fires the ticks it missed (a pass that stalled past a tick,
+   * a publish that failed while the broker was down): each one late, oldest first; 60 s by
+   * default. Older ticks are treated as downtime.
+   */
+  missedTickWindowMs?: number;
 }
+
+/** At most this many missed ticks are fired late in one pass (a cron with seconds, a long window). */
+const MAX_LATE_TICKS = 100;
+
+/** What became of one tick's claim: published here, already done, held by another, or not published. */
+type FireOutcome = 'fired' | 'done' | 'busy' | 'failed';
 
 export function scheduleKey(name: string, fireTime: Date): string {
   return `schedule:${name}:${fireTime.toISOString()}`;
@@ -38,8 +50,11 @@ export function scheduleKey(name: string, fireTime: Date): string {
  * and marks the key done, so a later replica sees 'done'. A replica that finds the key 'busy'
  * (another is firing it) tries again next pass, so a firer that died between claim and
  * complete is replaced once its lease ends; its publish, if it happened, is deduplicated by
- * the idempotency key. Only the latest due tick fires: after downtime (or a stalled pass) the
- * ticks missed are collapsed into one fire when catchUp is true, none when it is false.
+ * the idempotency key. A replica that has been running fires every tick since the last one it
+ * handled (within missedTickWindowMs), so a pass that stalled past a tick, or a publish refused
+ * while the broker restarted, fires it late rather than never. A replica that starts has no such
+ * history: for it the ticks missed before it (downtime) are collapsed into one fire when catchUp
+ * is true, none when it is false.
  */
 export class Scheduler {
   readonly #options: SchedulerOptions;
@@ -89,12 +104,12 @@ export class Scheduler {
     const names = new Set(schedules.map((s) => s.name));
     for (const name of this.#handled.keys()) if (!names.has(name)) this.#handled.delete(name);
     const fired = await Promise.all(schedules.map((schedule) => this.#fireDue(schedule, now)));
-    return fired.filter((fire): fire is ScheduledFire => fire !== undefined);
+    return fired.flat();
   }
 
-  async #fireDue(schedule: Schedule, now: Date): Promise<ScheduledFire | undefined> {
+  async #fireDue(schedule: Schedule, now: Date): Promise<ScheduledFire[]> {
     const due = latestTick(schedule, now);
-    if (!due) return undefined;
+    if (!due) return [];
     let handled = this.#handled.get(schedule.name);
     if (handled === undefined) {
       // First sight of the schedule (start-up, or just created): the due tick is a missed one
@@ -103,14 +118,44 @@ export class Scheduler {
       const catchUp = (schedule.catchUp ?? true) && due.getTime() >= created;
       if (!catchUp) {
         this.#handled.set(schedule.name, due.getTime());
-        return undefined;
+        return [];
       }
       handled = Number.NEGATIVE_INFINITY;
     }
-    if (due.getTime() <= handled) return undefined;
+    if (due.getTime() <= handled) return [];
 
-    const fire: ScheduledFire = { schedule, fireTime: due, key: scheduleKey(schedule.name, due) };
-    if (this.#firing.has(fire.key)) return undefined;
+    const fired: ScheduledFire[] = [];
+    // Every tick up to the first one left open (busy or failed) counts as handled.
+    let open = false;
+    for (const tick of this.#ticksToFire(schedule, handled, due, now)) {
+      const fire: ScheduledFire = { schedule, fireTime: tick, key: scheduleKey(schedule.name, tick) };
+      const outcome = await this.#fireOnce(fire);
+      if (outcome === 'fired') fired.push(fire);
+      if (outcome === 'busy' || outcome === 'failed') open = true;
+      else if (!open) this.#handled.set(schedule.name, tick.getTime());
+      // The broker refused it: the later ticks wait for the next pass, in order.
+      if (outcome === 'failed') break;
+    }
+    return fired;
+  }
+
+  /**
+   * The ticks to fire now, oldest first: the due one, and for a replica that handled an earlier
+   * tick, every tick since it within missedTickWindowMs (late, but once each).
+   */
+  #ticksToFire(schedule: Schedule, handled: number, due: Date, now: Date): Date[] {
+    if (!Number.isFinite(handled)) return [due];
+    const from = Math.max(handled, now.getTime() - (this.#options.missedTickWindowMs ?? 60_000));
+    const ticks: Date[] = [];
+    for (let tick = nextTick(schedule, new Date(from)); tick < due; tick = nextTick(schedule, tick))
+      ticks.push(tick);
+    ticks.push(due);
+    return ticks.slice(-MAX_LATE_TICKS);
+  }
+
+  async #fireOnce(fire: ScheduledFire): Promise<FireOutcome> {
+    // This replica is firing it already (overlapping passes): its own claim would renew.
+    if (this.#firing.has(fire.key)) return 'busy';
     this.#firing.add(fire.key);
     try {
       return await this.#fire(fire);
@@ -119,29 +164,25 @@ export class Scheduler {
     }
   }
 
-  async #fire(fire: ScheduledFire): Promise<ScheduledFire | undefined> {
-    const { schedule, fireTime: due } = fire;
+  async #fire(fire: ScheduledFire): Promise<FireOutcome> {
+    const { schedule, fireTime } = fire;
     const { claims } = this.#options;
     const claim = await claims.claim(fire.key, this.#owner, this.#options.leaseMs ?? 10_000);
-    if (claim.state === 'done') {
-      this.#handled.set(schedule.name, due.getTime());
-      return undefined;
-    }
+    if (claim.state === 'done') return 'done';
     // Another replica is firing it: look again next pass, in case it dies before it is done.
-    if (claim.state === 'busy') return undefined;
+    if (claim.state === 'busy') return 'busy';
     try {
       await this.#options.publish(fire);
     } catch (error) {
       await claims.release(fire.key, this.#owner);
       this.#options.logger.error(
-        { err: error, schedule: schedule.name, fireTime: due.toISOString() },
+        { err: error, schedule: schedule.name, fireTime: fireTime.toISOString() },
         'scheduled job not published; retrying next pass',
       );
-      return undefined;
+      return 'failed';
     }
     await claims.complete(fire.key, this.#owner, { publishedAt: this.#now().toISOString() });
-    this.#handled.set(schedule.name, due.getTime());
-    return fire;
+    return 'fired';
   }
 }
 

@@ -149,4 +149,72 @@ describe('Scheduler', () => {
     await scheduler.runOnce();
     expect(published).toEqual([scheduleKey('e', new Date(5_000))]);
   });
+
+  it('fires late, once each, the ticks a running replica missed while a pass stalled', async () => {
+    const store = new MemoryScheduleStore([{ name: 'e', everyMs: 1000, job, catchUp: false }]);
+    const claims = new MemoryIdempotencyStore();
+    const clock = { now: new Date(10_500) };
+    const stalled = replica(store, claims, clock);
+    const other = replica(store, claims, clock);
+    await stalled.scheduler.runOnce();
+    clock.now = new Date(11_100);
+    await stalled.scheduler.runOnce();
+    // Its next pass comes 3.5 s later. A replica starting meanwhile leaves 13 s (its first sight,
+    // catchUp false): the stalled one, running all along, fires it late.
+    clock.now = new Date(13_200);
+    await other.scheduler.runOnce();
+    clock.now = new Date(14_600);
+    await stalled.scheduler.runOnce();
+    expect(stalled.fires.map((f) => f.fireTime.getTime())).toEqual([11_000, 12_000, 13_000, 14_000]);
+    await other.scheduler.runOnce();
+    expect(other.fires).toEqual([]);
+  });
+
+  it('fires every tick once, in order, after a broker outage refused their publishes', async () => {
+    const store = new MemoryScheduleStore([{ name: 'e', everyMs: 1000, job }]);
+    let brokerUp = true;
+    const published: number[] = [];
+    const clock = { now: new Date(20_100) };
+    const scheduler = new Scheduler({
+      store,
+      claims: new MemoryIdempotencyStore(),
+      publish: async (fire) => {
+        if (!brokerUp) throw new Error('broker down');
+        published.push(fire.fireTime.getTime());
+      },
+      logger: silentLogger(),
+      now: () => clock.now,
+    });
+    await scheduler.runOnce();
+    brokerUp = false;
+    for (const t of [21_100, 22_100, 23_100]) {
+      clock.now = new Date(t);
+      await scheduler.runOnce();
+    }
+    brokerUp = true;
+    clock.now = new Date(23_600);
+    await scheduler.runOnce();
+    await scheduler.runOnce();
+    expect(published).toEqual([20_000, 21_000, 22_000, 23_000]);
+  });
+
+  it('treats ticks older than missedTickWindowMs as downtime', async () => {
+    const store = new MemoryScheduleStore([{ name: 'e', everyMs: 1000, job, catchUp: false }]);
+    const published: number[] = [];
+    const clock = { now: new Date(30_100) };
+    const scheduler = new Scheduler({
+      store,
+      claims: new MemoryIdempotencyStore(),
+      publish: async (fire) => {
+        published.push(fire.fireTime.getTime());
+      },
+      logger: silentLogger(),
+      now: () => clock.now,
+      missedTickWindowMs: 2_500,
+    });
+    await scheduler.runOnce();
+    clock.now = new Date(40_100);
+    await scheduler.runOnce();
+    expect(published).toEqual([38_000, 39_000, 40_000]);
+  });
 });
