@@ -24,6 +24,11 @@ export const apiEnvSchema = z.object({
   DRAIN_TIMEOUT_MS: intVariable(10_000, 1),
   /** A JSON array of schedules (as POST /v1/schedules takes them) put into the store at start. */
   SCHEDULES_FILE: z.string().trim().min(1).optional(),
+  /**
+   * When set (http://prometheus:9090), GET /v1/queues/:q/history reads the dashboard's charts
+   * from this Prometheus (query_range) instead of the state store's own per-minute history.
+   */
+  PROMETHEUS_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;
@@ -35,5 +40,6 @@ export function loadApiConfig(env: Record<string, string | undefined>): ApiConfi
     API_TOKEN: env.API_TOKEN || undefined,
     HOST: env.HOST || undefined,
     SCHEDULES_FILE: env.SCHEDULES_FILE || undefined,
+    PROMETHEUS_URL: env.PROMETHEUS_URL || undefined,
   });
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type AppRuntime, openRuntime, runMain } from '@polyqueue/app-runtime';
-import { createScheduleStore, createWorkerRegistry } from '@polyqueue/brokers';
+import { createMetricsHistory, createScheduleStore, createWorkerRegistry } from '@polyqueue/brokers';
 import { errorMessage, type Logger, shutdownSignal } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { loadApiConfig } from './config';
@@ -33,12 +33,18 @@ async function main(): Promise<void> {
     logger,
   });
   const workers = await createWorkerRegistry(config.STATE_URL, process.env);
+  // The workers write it; with PROMETHEUS_URL the charts come from Prometheus instead.
+  const history = config.PROMETHEUS_URL
+    ? undefined
+    : await createMetricsHistory(config.STATE_URL, process.env);
   const app = createServer({
     broker: runtime.broker,
     state: runtime.state,
     controls: runtime.controls,
     schedules,
     workers,
+    ...(history ? { history } : {}),
+    ...(config.PROMETHEUS_URL ? { prometheusUrl: config.PROMETHEUS_URL } : {}),
     storageRoot: config.STORAGE_ROOT,
     apiToken: config.API_TOKEN,
     limits: { jsonBytes: config.JSON_MAX_BYTES, imageBytes: config.IMAGE_MAX_BYTES },
@@ -80,6 +86,7 @@ async function main(): Promise<void> {
   await scheduler.stop();
   await schedules.close?.();
   await workers.close();
+  await history?.close();
   // Bounded: a state query still waiting on a lock keeps its MySQL connection, and the pool's
   // end() waits for it; runMain's exit then closes what is left.
   await runtime.close();

@@ -4,6 +4,7 @@ import type {
   BrokerAdmin,
   JobStateStore,
   Logger,
+  MetricsHistory,
   QueueControls,
   ScheduleStore,
   WorkerRegistry,
@@ -18,6 +19,7 @@ import { HttpProblem, problems, sendProblem } from './problem';
 import { adminRoutes } from './routes-admin';
 import { bulkRoutes } from './routes-bulk';
 import { dashboardRoutes } from './routes-dashboard';
+import { historyRoutes } from './routes-history';
 import { imageRoutes } from './routes-images';
 import { jobSearchRoutes } from './routes-job-search';
 import { jobRoutes } from './routes-jobs';
@@ -37,6 +39,10 @@ export interface ApiDeps {
   schedules?: ScheduleStore;
   /** The worker heartbeats (STATE_URL's backend): GET /v1/workers is served only with them. */
   workers?: WorkerRegistry;
+  /** The workers' per-minute throughput (STATE_URL's backend): GET /v1/queues/:q/history reads it. */
+  history?: MetricsHistory;
+  /** PROMETHEUS_URL: the history is read from Prometheus instead of `history`. */
+  prometheusUrl?: string;
   /** Uploads go to <storageRoot>/uploads/<job id>/, variants come from <storageRoot>/variants/. */
   storageRoot: string;
   /** When set, POST and admin endpoints require it as a bearer token (or the dashboard's session). */
@@ -61,6 +67,7 @@ export interface ApiDeps {
  *   POST /v1/queues/:q/pause, /resume  stop or restart every worker's fetching from a queue
  *   POST, GET /v1/schedules, DELETE /v1/schedules/:name  recurring jobs (routes-schedules.ts)
  *   GET  /v1/broker, /v1/queues, dead letters ...  the admin API (routes-admin.ts)
+ *   GET  /v1/queues/:q/history    throughput and waits for the charts (routes-history.ts)
  *   POST /v1/jobs/bulk            retry or cancel every job a search matches (routes-bulk.ts)
  *   GET  /dashboard               the operators' dashboard over the admin API (routes-dashboard.ts)
  *   GET  /healthz, /readyz, /metrics
@@ -146,6 +153,7 @@ export function createServer(deps: ApiDeps): Express {
   app.use(jobSearchRoutes(deps));
   app.use(bulkRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
   app.use(workerRoutes(deps));
+  app.use(historyRoutes(deps));
   app.use(dashboardRoutes(deps.apiToken));
 
   app.use((req, _res, next) => {
