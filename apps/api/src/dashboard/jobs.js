@@ -1,6 +1,8 @@
 // Job search (#/jobs?status=&type=&queue=&q=): GET /v1/jobs, newest first, 50 a page with
 // "Load more"; a row's id opens the job lookup. The form's fields live in the hash, so a search
 // can be bookmarked and Back returns to it.
+
+import { bulkActions } from '/dashboard/bulk-actions.js';
 import { t } from '/dashboard/i18n.js';
 import { act, api, formatTime, h, statusBadge, view } from '/dashboard/ui.js';
 
@@ -58,10 +60,23 @@ export async function jobSearch(query) {
     t('loadMore'),
   );
   const empty = h('p', { class: 'muted', id: 'jobs-empty', hidden: true }, t('search.none'));
+  // Bulk actions only for a filtered search: the API refuses to act on every job at once.
+  const filter = Object.fromEntries(
+    FIELDS.filter((name) => params.get(name)).map((name) => [name, params.get(name)]),
+  );
+  const bulk =
+    Object.keys(filter).length > 0
+      ? bulkActions(filter, async () => {
+          tbody.replaceChildren();
+          cursor = null;
+          await load();
+        })
+      : undefined;
   view.replaceChildren(
     h('h2', {}, t('search.title')),
     h('p', { class: 'muted' }, t('search.help')),
     form,
+    bulk,
     h(
       'table',
       // data-search names the search this table answers and aria-busy says whether its rows are
