@@ -51,9 +51,22 @@ interface PlainContext {
   keys: QueueKeys;
   /** Tokens of this consumer's jobs in flight (refreshed in the leases set by maintain()). */
   handling: Set<string>;
+  /** Acks: one ZREM of many in-flight records per round trip (plainAcks). */
+  acks: SettleBatcher;
 }
 
-/** A job popped by redis-list: settling removes its in-flight record, in one MULTI with a retry. */
+/** One consumer's acks: each job's token, removed from the in-flight records by one ZREM per batch. */
+function plainAcks(redis: RedisClient, keys: QueueKeys): SettleBatcher {
+  return new SettleBatcher(async (jobs) => {
+    await redis.zrem(keys.leases, ...jobs.map(([token]) => token!));
+    return jobs.map(() => 1);
+  });
+}
+
+/**
+ * A job popped by redis-list: settling removes its in-flight record, batched with the other
+ * acks of its consumer, or in one MULTI with a retry or dead letter.
+ */
 class PlainDelivery extends BodyDelivery implements Delivery {
   readonly #consumer: PlainContext;
   readonly #token: string;
@@ -108,8 +121,12 @@ class PlainDelivery extends BodyDelivery implements Delivery {
   ): Promise<void> {
     if (this.#settled) throw new AlreadySettledError(this.messageId, outcome);
     this.#settled = true;
-    const { redis, keys, handling } = this.#consumer;
+    const { redis, keys, handling, acks } = this.#consumer;
     handling.delete(this.#token);
+    if (!steps) {
+      await acks.settle([this.#token]);
+      return;
+    }
     const multi = redis.multi().zrem(keys.leases, this.#token);
     steps?.(multi);
     await execOrThrow(multi);
@@ -179,7 +196,7 @@ class ReliableDelivery extends ScriptedDelivery {
 export function plainConsumer({ redis, blocking, keys, settings, logger }: Context): ListConsumer {
   const consumerId = randomUUID();
   const handling = new Set<string>();
-  const consumer: PlainContext = { redis, keys, handling };
+  const consumer: PlainContext = { redis, keys, handling, acks: plainAcks(redis, keys) };
   let sequence = 0;
   let readySince = Date.now();
   const onReady = () => {
@@ -244,12 +261,12 @@ export function plainConsumer({ redis, blocking, keys, settings, logger }: Conte
       const expiresAt = Date.now() + settings.leaseMs;
       const tokens = bodies.map(() => `${consumerId}:${++sequence}`);
       for (const token of tokens) handling.add(token);
-      try {
-        await redis.zadd(keys.leases, ...tokens.flatMap((token) => [expiresAt, token]));
-      } catch (error) {
-        // The jobs are popped already: handle them anyway; maintain() records them when Redis answers.
-        logger.warn({ err: error }, 'could not record popped jobs as in flight');
-      }
+      // Not awaited: the jobs are popped already and are handled whatever Redis answers
+      // (maintain() records them when it can); an ack's ZREM, sent later on this connection,
+      // still comes after it.
+      redis
+        .zadd(keys.leases, ...tokens.flatMap((token) => [expiresAt, token]))
+        .catch((error) => logger.warn({ err: error }, 'could not record popped jobs as in flight'));
       return bodies.map((body, i) => new PlainDelivery(consumer, tokens[i]!, body));
     },
     async maintain() {
@@ -262,6 +279,7 @@ export function plainConsumer({ redis, blocking, keys, settings, logger }: Conte
     async finish() {
       clearInterval(watchdog);
       blocking.off('ready', onReady);
+      await consumer.acks.idle();
       if (handling.size > 0) await redis.zrem(keys.leases, ...handling);
     },
   };
