@@ -8,6 +8,8 @@ import type Mail from 'nodemailer/lib/mailer';
 export interface SendResult {
   transport: 'smtp' | 'outbox';
   messageId: string;
+  /** The SMTP envelope: MAIL FROM and RCPT TO (the outbox reports what it would send). */
+  envelope: { from: string | false; to: string[] };
   accepted: string[];
   rejected: string[];
   /** The SMTP server's final reply, e.g. "250 2.0.0 Ok: queued as 1234". */
@@ -60,6 +62,7 @@ export function createSmtpTransport(url: string, poolSize: number): MailTranspor
       return {
         transport: 'smtp',
         messageId: info.messageId,
+        envelope: { from: info.envelope.from, to: [...(info.envelope.to ?? [])] },
         accepted: addresses(info.accepted),
         rejected: addresses(info.rejected),
         response: info.response,
@@ -85,22 +88,43 @@ export function createOutboxTransport(dir: string): MailTransport {
   const crlf = (message: Buffer) =>
     Buffer.from(message.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
   const folder = resolve(dir);
+  // Made once, not per message (a syscall per email); made again if it is removed meanwhile.
+  let folderMade: Promise<unknown> | undefined;
+  const write = async (file: string, temp: string, content: Buffer) => {
+    try {
+      folderMade ??= mkdir(folder, { recursive: true });
+      await folderMade;
+      await writeFile(temp, content);
+    } catch (error) {
+      folderMade = undefined;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await mkdir(folder, { recursive: true });
+      await writeFile(temp, content);
+    }
+    await rename(temp, file);
+  };
   return {
     kind: 'outbox',
     async send(message, name) {
       const info = await builder.sendMail(message);
-      await mkdir(folder, { recursive: true });
       const file = join(folder, `${name.replace(/[^\w.-]/g, '_')}.eml`);
       const temp = `${file}.${randomUUID()}.tmp`;
       try {
-        await writeFile(temp, crlf(info.message as Buffer));
-        await rename(temp, file);
+        await write(file, temp, crlf(info.message as Buffer));
       } catch (error) {
         await unlink(temp).catch(() => {});
         throw error;
       }
       const recipients = [...(info.envelope.to ?? [])];
-      return { transport: 'outbox', messageId: info.messageId, accepted: recipients, rejected: [], file };
+      const envelope = { from: info.envelope.from, to: recipients };
+      return {
+        transport: 'outbox',
+        messageId: info.messageId,
+        envelope,
+        accepted: recipients,
+        rejected: [],
+        file,
+      };
     },
     async close() {
       builder.close();

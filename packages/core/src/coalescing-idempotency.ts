@@ -17,10 +17,11 @@ export function hasBatches(store: IdempotencyStore): store is BatchingIdempotenc
 /**
  * The store the runtime uses: one that has claimMany and completeMany gets its claims and done
  * marks coalesced (see CoalescingIdempotencyStore); any other is used as it is (an in-process
- * store answers at once, and coalescing would only cost it promises).
+ * store answers at once, and coalescing would only cost it promises; a store with its own group
+ * commit, `groupCommit`, already shares one commit among a turn's calls).
  */
 export function coalesceIdempotency(store: IdempotencyStore): IdempotencyStore {
-  if (store instanceof CoalescingIdempotencyStore || !hasBatches(store)) return store;
+  if (store instanceof CoalescingIdempotencyStore || store.groupCommit || !hasBatches(store)) return store;
   return new CoalescingIdempotencyStore(store);
 }
 

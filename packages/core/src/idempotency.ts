@@ -60,6 +60,12 @@ export interface IdempotencyStore {
   claimMany?(entries: readonly ClaimEntry[]): Promise<ClaimResult[]>;
   /** Many done marks in one round trip: each entry answered as complete() would, in order. */
   completeMany?(entries: readonly CompleteEntry[]): Promise<boolean[]>;
+  /**
+   * True when the store itself gathers the calls made in one event-loop turn into one commit
+   * (the SQLite store's group commit): the runtime then calls it directly, as coalescing would
+   * only hold a call made while a batch is in flight back for the next commit.
+   */
+  readonly groupCommit?: boolean;
   close?(): Promise<void>;
 }
 

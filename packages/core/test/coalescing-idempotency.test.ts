@@ -72,6 +72,11 @@ describe('coalescing idempotency store', () => {
     expect(coalesceIdempotency(wrapped)).toBe(wrapped);
   });
 
+  it('leaves a store with its own group commit as it is', () => {
+    const store = Object.assign(new CountingStore(), { groupCommit: true });
+    expect(coalesceIdempotency(store)).toBe(store);
+  });
+
   it('sends a lone call at once through the single method', async () => {
     const store = new CountingStore();
     const wrapped = coalesceIdempotency(store);
