@@ -255,7 +255,8 @@ class RedisStateStore implements StateStore {
     const keys = [this.#job(record.id)];
     if (record.idempotencyKey !== undefined) keys.push(`${this.jobs}:job-key:${record.idempotencyKey}`);
     const fields = Object.entries(toHash(record)).flat();
-    const [created, ownerId] = (await this.redis.eval(
+    const [created, ownerId] = (await evalCached(
+      this.redis,
       CREATE_JOB,
       keys.length,
       ...keys,
@@ -283,7 +284,8 @@ class RedisStateStore implements StateStore {
 
   async updateJob(id: string, patch: JobPatch, onlyIfStatus?: JobStatus): Promise<boolean> {
     const fields = toHash({ ...patch, updatedAt: new Date().toISOString() });
-    const updated = await this.redis.eval(
+    const updated = await evalCached(
+      this.redis,
       UPDATE_JOB,
       1,
       this.#job(id),
