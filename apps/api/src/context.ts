@@ -2,7 +2,7 @@
  * What the route modules share: the context createServer builds once, and the helpers more than
  * one resource answers with. Route modules import this, never server.ts or each other.
  */
-import type { JobRecord, JobStateStore } from '@polyqueue/core';
+import type { JobAttempt, JobRecord, JobStateStore } from '@polyqueue/core';
 import type { Response } from 'express';
 import type { Counter } from 'prom-client';
 import type { EnqueueDeps } from './enqueue';
@@ -61,6 +61,15 @@ export function jobView(job: JobRecord): Record<string, unknown> {
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
+}
+
+/**
+ * GET /v1/jobs/:id's `attemptHistory`: the job's attempts, oldest first ([] from a store without one),
+ * each attempt's stack left out unless `withStacks`.
+ */
+export async function attemptsOf(ctx: ApiContext, id: string, withStacks: boolean): Promise<JobAttempt[]> {
+  const attempts = (await ctx.state.listAttempts?.(id)) ?? [];
+  return withStacks ? attempts : attempts.map(({ stack: _stack, ...rest }) => rest);
 }
 
 export function isVariantResult(

@@ -38,6 +38,15 @@ export function hasSession(req: Request, token: string): boolean {
   return cookie !== undefined && sameSecret(cookie, sessionValue(token));
 }
 
+/** Whether a request would pass bearerAuth: every request when no token is configured. */
+export function isAuthorized(req: Request, token: string | undefined): boolean {
+  if (!token) return true;
+  const header = req.headers.authorization;
+  if (header === undefined) return hasSession(req, token);
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match !== null && sameSecret(match[1]!, token);
+}
+
 /**
  * Requires `Authorization: Bearer <token>` when a token is configured, or the dashboard's
  * session cookie; compares in constant time. A Bearer header, when present, decides alone: a

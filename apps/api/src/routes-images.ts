@@ -11,6 +11,9 @@ import { extensionFor } from './image-sniff';
 import { fieldErrors, problems } from './problem';
 import { receiveImageUpload } from './uploads';
 
+/** Where the image worker writes its outputs: <storage root>/variants/<job folder>/. */
+const VARIANTS_DIR = 'variants';
+
 /** Where an upload for a job is kept, relative to the storage root. */
 export function uploadPathFor(jobId: string, extension: string): string {
   return `uploads/${jobId}/original.${extension}`;
@@ -73,7 +76,11 @@ export function imageRoutes(ctx: ApiContext): Router {
     }
     let file: string;
     try {
-      file = await resolveExistingInStorage(ctx.storageRoot, variant.path);
+      // Only the image worker's output folder is served: a result naming another stored file
+      // (an upload, or anything through `..` or a symlink) is refused like a missing one.
+      if (!variant.path.startsWith(`${VARIANTS_DIR}/`)) throw new Error('not an output');
+      const outputs = resolveInStorage(ctx.storageRoot, VARIANTS_DIR);
+      file = await resolveExistingInStorage(outputs, variant.path.slice(VARIANTS_DIR.length + 1));
     } catch {
       throw problems.notFound(`the file of variant ${variant.name} is gone from storage`);
     }

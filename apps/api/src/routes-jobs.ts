@@ -3,10 +3,10 @@ import { isJobType, type JobType, jobSchemas } from '@polyqueue/jobs';
 import { type Response, Router } from 'express';
 import { z } from 'zod';
 import { cancelJob } from './cancel';
-import { type ApiContext, findJob, jobView, sendAccepted } from './context';
+import { type ApiContext, attemptsOf, findJob, jobView, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
 import { type FlowOptions, flowFromBody, takeFlowFields } from './flow-control';
-import { bearerAuth, idempotencyKeyOf, jsonBody, traceparentOf } from './http';
+import { bearerAuth, idempotencyKeyOf, isAuthorized, jsonBody, traceparentOf } from './http';
 import { fieldErrors, problems } from './problem';
 
 const jobRequestSchema = z.object({ type: z.string().min(1), payload: z.unknown() });
@@ -42,7 +42,10 @@ export function jobRoutes(ctx: ApiContext): Router {
 
   router.get('/v1/jobs/:id', async (req, res) => {
     const job = await findJob(ctx, req.params.id);
-    res.set('Cache-Control', 'no-store').json(jobView(job));
+    // `attempts` is the count (as ever); the history is beside it. Stacks name the workers' files
+    // and lines: with API_TOKEN set, only its holders see them.
+    const attemptHistory = await attemptsOf(ctx, job.id, isAuthorized(req, ctx.apiToken));
+    res.set('Cache-Control', 'no-store').json({ ...jobView(job), attemptHistory });
   });
 
   router.delete('/v1/jobs/:id', auth, async (req, res) => {

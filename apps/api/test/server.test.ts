@@ -318,6 +318,65 @@ describe('GET /v1/images/:id/:variant', () => {
     expect(Buffer.compare(served.body as Buffer, webp)).toBe(0);
     expectProblem(await request(app()).get(`/v1/images/${id}/huge`), 404, 'not-found');
   });
+
+  it('serves only files of the output folder: not an upload, nothing through ..', async () => {
+    const res = await request(app())
+      .post('/v1/images')
+      .set('content-type', 'image/png')
+      .send(await png());
+    const id = res.body.id as string;
+    await writeFile(join(root, 'secret.txt'), 'not for you');
+    const named = (path: string) => ({ name: 'x', path, width: 1, height: 1, format: 'png' });
+    await state.updateJob(id, {
+      status: 'succeeded',
+      result: {
+        variants: [
+          named(`uploads/${id}/original.png`),
+          { ...named('variants/../secret.txt'), name: 'up' },
+          { ...named('variants/../../etc/passwd'), name: 'out' },
+        ],
+      },
+    });
+    for (const name of ['x', 'up', 'out'])
+      expectProblem(await request(app()).get(`/v1/images/${id}/${name}`), 404, 'not-found');
+  });
+});
+
+describe('GET /v1/jobs/:id attemptHistory', () => {
+  it('lists the attempt history, with stacks only for holders of the token', async () => {
+    const token = 'a-long-enough-token';
+    const ok = await request(app({ apiToken: token }))
+      .post('/v1/emails')
+      .set('Authorization', `Bearer ${token}`)
+      .send(email);
+    const id = ok.body.id as string;
+    expect((await request(app()).get(`/v1/jobs/${id}`)).body.attemptHistory).toEqual([]);
+    const failed = {
+      attempt: 1,
+      startedAt: '2026-03-01T10:00:00.000Z',
+      endedAt: '2026-03-01T10:00:01.500Z',
+      durationMs: 1500,
+      worker: 'host:42:abcd1234',
+      outcome: 'retrying' as const,
+      error: 'SMTP 421 try later',
+      stack: 'RetryableError: SMTP 421 try later\n    at send (transport.ts:1:1)',
+    };
+    const running = { attempt: 2, startedAt: '2026-03-01T10:01:00.000Z', worker: 'host:42:abcd1234' };
+    await state.recordAttempt(id, failed);
+    await state.recordAttempt(id, running);
+    const authorized = await request(app({ apiToken: token }))
+      .get(`/v1/jobs/${id}`)
+      .set('Authorization', `Bearer ${token}`);
+    expect(authorized.body.attemptHistory).toEqual([failed, running]);
+    const { stack: _stack, ...withoutStack } = failed;
+    const anonymous = await request(app({ apiToken: token })).get(`/v1/jobs/${id}`);
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.body.attemptHistory).toEqual([withoutStack, running]);
+    const wrong = await request(app({ apiToken: token }))
+      .get(`/v1/jobs/${id}`)
+      .set('Authorization', 'Bearer nope');
+    expect(wrong.body.attemptHistory).toEqual([withoutStack, running]);
+  });
 });
 
 describe('auth, health and metrics', () => {
