@@ -4,6 +4,17 @@ import { buildMessage, type MessageOptions } from './message';
 import type { MailTransport, SendResult } from './transport';
 
 /**
+ * What a send_email job stores as its result (GET /v1/jobs/:id, the dashboard's job page): what
+ * the transport reports (Message-ID, SMTP envelope, accepted and rejected recipients, the
+ * server's reply or the outbox file) and the message's own From, To and Subject headers.
+ */
+export interface EmailJobResult extends SendResult {
+  from: string;
+  to: string[];
+  subject: string;
+}
+
+/**
  * send_email: builds the message (Message-ID from the job id) and hands it to the transport.
  * SMTP replies decide what happens next: 4xx is temporary, so the job is retried with backoff
  * (no sooner than a minute, as mail servers expect); 5xx is permanent, so the job is
@@ -16,12 +27,13 @@ import type { MailTransport, SendResult } from './transport';
 export function createEmailHandler(
   transport: MailTransport,
   options: MessageOptions,
-): JobHandler<SendEmailPayload, SendResult> {
+): JobHandler<SendEmailPayload, EmailJobResult> {
   return defineJob(acceptedJobSchemas.send_email, async (payload, context) => {
     const message = buildMessage(payload, context.envelope.id, options);
     try {
       // A cancel (DELETE /v1/jobs/:id) closes the SMTP connection carrying the message.
-      return await transport.send(message, context.envelope.id, context.signal);
+      const sent = await transport.send(message, context.envelope.id, context.signal);
+      return { ...sent, ...headersOf(payload, options) };
     } catch (error) {
       if (context.signal.aborted) throw context.signal.reason;
       throw classifySmtpError(error);
@@ -53,4 +65,16 @@ export function classifySmtpError(error: unknown): Error {
     });
   }
   return error instanceof Error ? error : new Error(reply);
+}
+
+/** The From, To and Subject the message carries, as its result keeps them. */
+function headersOf(
+  payload: SendEmailPayload,
+  options: MessageOptions,
+): Pick<EmailJobResult, 'from' | 'to' | 'subject'> {
+  return {
+    from: options.from,
+    to: Array.isArray(payload.to) ? payload.to : [payload.to],
+    subject: payload.subject ?? '',
+  };
 }

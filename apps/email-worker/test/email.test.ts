@@ -49,10 +49,16 @@ describe('SMTP transport (pooled) against a real SMTP server', () => {
       { to: 'ada@example.com', subject: 'Hello Ada', body: 'Plain body line' },
       context('job-123'),
     );
+    // The result keeps the message's headers and the SMTP envelope (the dashboard's job page).
     expect(result).toMatchObject({
       transport: 'smtp',
       messageId: '<job-123@example.test>',
+      from: 'polyqueue <no-reply@example.test>',
+      to: ['ada@example.com'],
+      subject: 'Hello Ada',
+      envelope: { from: 'no-reply@example.test', to: ['ada@example.com'] },
       accepted: ['ada@example.com'],
+      rejected: [],
     });
     const [mail] = await sink.waitFor(1);
     expect(mail!.to).toEqual(['ada@example.com']);
@@ -137,6 +143,9 @@ describe('file outbox', () => {
     expect(first).toMatchObject({
       transport: 'outbox',
       file: join(dir, 'job-w1.eml'),
+      subject: 'Welcome',
+      to: ['ada@example.com', 'bob@example.com'],
+      envelope: { from: 'no-reply@example.test', to: ['ada@example.com', 'bob@example.com'] },
       accepted: ['ada@example.com', 'bob@example.com'],
     });
     const raw = await readFile(join(dir, 'job-w1.eml'), 'utf8');
