@@ -1,3 +1,4 @@
+export * from './attempt-recorder';
 export * from './config';
 export * from './job-recorder';
 export * from './memory-state-store';
