@@ -22,7 +22,7 @@ export interface ConsumerSpec {
   options: ConsumeOptions;
   logger: Logger;
   reconnectMaxMs: number;
-  /** AMQP_PREFETCH: deliveries held unacked, at least `concurrency`; the rest wait here for a slot. */
+  /** AMQP_PREFETCH: deliveries held unacked (at least `concurrency`); the extra wait here for a slot. */
   prefetch: number;
   /** Deliveries held by handlers, shared by the queue's consumers, for stats().inFlight. */
   inFlight: { count: number };
@@ -41,10 +41,10 @@ export interface RunningConsumer {
 const UNSETTLED_REQUEUE_PAUSE_MS = 1_000;
 
 /**
- * Consumes one queue with manual acks and a prefetch of max(concurrency, AMQP_PREFETCH): the
- * deliveries beyond the free handler slots wait here, in arrival order, so the next one is at
- * hand when a handler finishes instead of a round trip away. Acks are coalesced per turn of the
- * event loop (ack-coalescer.ts). When the channel or connection is lost (broker
+ * Consumes one queue with manual acks and a prefetch of max(concurrency, AMQP_PREFETCH), by
+ * default the concurrency: RabbitMQ hands this consumer no more than it has handlers. A larger
+ * AMQP_PREFETCH lets deliveries wait here for a slot, in arrival order (config.ts says what that
+ * costs). Acks are coalesced per turn of the event loop (ack-coalescer.ts). When the channel or connection is lost (broker
  * restart, channel error, queue deleted) it starts again: re-declares the topology, reopens a
  * channel and consumes, with backoff, reporting the outage through onConnectionChange and the
  * log until it is back. Messages the lost channel held unacked are requeued by the broker.

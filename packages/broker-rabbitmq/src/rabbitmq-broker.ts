@@ -27,7 +27,8 @@
  * Connection string: AMQP_URL (amqp://user:pass@host:5672/vhost, amqps:// for TLS).
  * Options: AMQP_QUEUE_TYPE classic|quorum (quorum: replicated, no priority), AMQP_DELIVERY_LIMIT
  * (quorum: returns before RabbitMQ dead-letters a message to P.Q.dead), POLYQUEUE_PREFIX,
- * AMQP_PREFETCH (256: deliveries held per consumer, the extra ones waiting for a handler slot),
+ * AMQP_PREFETCH (deliveries held per consumer, default its concurrency; the extra ones wait
+ * in the worker for a handler slot),
  * AMQP_RECONNECT_MAX_MS, AMQP_CONNECT_TIMEOUT_MS, AMQP_HEARTBEAT_S.
  */
 import type {
