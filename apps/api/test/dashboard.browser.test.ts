@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startWorkerHeartbeat } from '@polyqueue/app-runtime';
+import { startOutcomeHistory, startWorkerHeartbeat } from '@polyqueue/app-runtime';
 import {
   createBrokerFromEnv,
   createQueueControls,
@@ -28,6 +28,7 @@ import {
 } from '@polyqueue/brokers';
 import {
   type CompleteBroker,
+  MemoryMetricsHistory,
   pausable,
   type QueueControls,
   type StateStore,
@@ -67,6 +68,9 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
   let failing = true;
   /** The worker's own view of the pause flag, from the pause gate's onChange. */
   let workerPaused = false;
+  /** What the worker's outcomes added to the overview's charts, counted as it reports them. */
+  const outcomes = { completed: 0, failed: 0 };
+  let stopHistory: () => Promise<void>;
 
   beforeAll(async () => {
     if (!haveChromium)
@@ -81,7 +85,26 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     state = await createStateStore(stateUrl, {});
     controls = await createQueueControls(stateUrl, {});
     workers = await createWorkerRegistry(stateUrl, {});
-    const app = createServer({ broker, state, controls, workers, apiToken: TOKEN, storageRoot: dir });
+    // The charts' history: in memory here (each store has its contract suite), written by this
+    // test's worker as run-worker.ts wires it, flushed often so that the page sees it soon.
+    const history = new MemoryMetricsHistory();
+    const tally = await startOutcomeHistory({
+      stateUrl,
+      env: {},
+      logger: silentLogger(),
+      history,
+      flushMs: 200,
+    });
+    stopHistory = tally.stop;
+    const app = createServer({
+      broker,
+      state,
+      controls,
+      workers,
+      history,
+      apiToken: TOKEN,
+      storageRoot: dir,
+    });
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -98,6 +121,13 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
       state,
       failing: () => failing,
       signal: stop.signal,
+      history: {
+        observe(event) {
+          if (event.outcome === 'succeeded') outcomes.completed++;
+          if (event.outcome === 'retrying' || event.outcome === 'dead') outcomes.failed++;
+          tally.observe(event);
+        },
+      },
     }));
     // The worker of this test announces itself as run-worker.ts does for a worker process.
     stopHeartbeat = await startWorkerHeartbeat({
@@ -133,6 +163,7 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await running;
     await new Promise((resolve) => server?.close(resolve));
     await stopHeartbeat?.();
+    await stopHistory?.();
     await Promise.all([broker?.close(), state?.close(), controls?.close(), workers?.close()]);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -283,6 +314,30 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await untilStatus(waiting, 'dead');
     await page.locator('#worker-warnings p').waitFor({ state: 'detached', timeout: 20_000 });
 
+    // The overview's charts count what the worker did: its completed jobs and failed attempts.
+    expect(outcomes.completed).toBeGreaterThan(0);
+    expect(outcomes.failed).toBeGreaterThan(0);
+    const totals = '#history .queue-history[data-queue="email"] .totals';
+    await page
+      .locator(`${totals}[data-completed="${outcomes.completed}"][data-failed="${outcomes.failed}"]`)
+      .waitFor({ timeout: 20_000 });
+    await shows(
+      totals,
+      new RegExp(`^Completed ${outcomes.completed} · Failed ${outcomes.failed} · Longest wait \\d`),
+    );
+    expect(await page.locator('#chart-email-throughput title').textContent()).toBe(
+      'Jobs per minute in email',
+    );
+    expect(
+      await page.locator('#chart-email-throughput [data-series="failed"] circle').count(),
+    ).toBeGreaterThan(0);
+    // The same numbers as a table, for those who cannot see the chart.
+    await page.click('#history .queue-history[data-queue="email"] summary');
+    const completedCells = page.locator('#history table[data-queue="email"] tbody td:nth-child(2)');
+    const completedSum = (await completedCells.allTextContents()).reduce((n, c) => n + Number(c), 0);
+    expect(completedSum).toBe(outcomes.completed);
+    await page.locator('#history').screenshot({ path: join(shots, 'history.png') });
+
     // An unknown job id.
     await page.goto(`${base}/dashboard#/job/no-such-job`);
     await shows('#job-error', 'No job with id no-such-job.');
@@ -293,6 +348,7 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await page.selectOption('#lang', 'ja');
     await shows('nav a[data-route="overview"]', '概要');
     await shows('#queues th', '待機中');
+    await shows('#history-h', '直近 24 時間');
     await page.reload();
     await shows('nav a[data-route="overview"]', '概要');
     await shows(`#queues tr[data-queue="email"] td[data-col="state"]`, '稼働中');

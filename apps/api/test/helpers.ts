@@ -1,4 +1,4 @@
-import { createJobRecorder } from '@polyqueue/app-runtime';
+import { createJobRecorder, type OutcomeObserver } from '@polyqueue/app-runtime';
 import {
   type Broker,
   type BrokerAdmin,
@@ -67,6 +67,8 @@ export async function startEmailWorker(options: {
   state: StateStore;
   failing: () => boolean;
   signal: AbortSignal;
+  /** Counts the outcomes for GET /v1/queues/:q/history (startOutcomeHistory), as run-worker does. */
+  history?: OutcomeObserver;
 }): Promise<{ running: Promise<void> }> {
   const { broker, state } = options;
   const ready = deferred();
@@ -83,7 +85,7 @@ export async function startEmailWorker(options: {
     },
     idempotency: state,
     jobs: state,
-    onOutcome: createJobRecorder({ state, broker }),
+    onOutcome: createJobRecorder({ state, broker, ...(options.history ? { history: options.history } : {}) }),
   });
   const running = worker.run(options.signal, () => ready.resolve());
   await Promise.race([ready.promise, running]);

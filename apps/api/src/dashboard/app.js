@@ -1,11 +1,13 @@
 // The dashboard page: hash routes over the admin API (docs/admin-api.md), no framework.
-//   #/overview        broker, capabilities, every queue's counts (polled every 2 s), pause/resume
+//   #/overview        broker, capabilities, every queue's counts (polled every 2 s), pause/resume,
+//                     and per queue charts of the last 24 h (history.js, every 10 s)
 //   #/dead/<queue>    dead letters: select + redrive, redrive all, purge with the queue's name typed
 //   #/jobs/<query>    job search (jobs.js): status, type, queue, free text; newest first
 //   #/workers         live worker processes (workers.js), from their heartbeats
 //   #/job/<id>        a job's record, retry when dead (polled while it is not finished)
 // The session cookie rides along with every fetch (same origin); a 401 goes back to sign in.
 import { deadLetters } from '/dashboard/dead-letters.js';
+import { historySection } from '/dashboard/history.js';
 import { currentLang, initLanguage, t } from '/dashboard/i18n.js';
 import { jobSearch } from '/dashboard/jobs.js';
 import {
@@ -61,6 +63,8 @@ async function overview() {
       ),
       updated,
     ),
+    // Throughput and waits over 24 h, per queue (history.js polls on its own, every 10 s).
+    historySection(),
   );
   try {
     const broker = await api('/v1/broker');

@@ -43,6 +43,7 @@ const en = {
   'history.failed': 'Failed',
   'history.wait': 'Longest wait',
   'history.now': 'now',
+  'history.ago': '{hours} h ago',
   'history.from': 'From',
   'history.throughputTitle': 'Jobs per minute in {queue}',
   'history.throughputDesc':
@@ -204,6 +205,7 @@ const ja = {
   'history.failed': '失敗',
   'history.wait': '最長待ち時間',
   'history.now': '現在',
+  'history.ago': '{hours} 時間前',
   'history.from': '開始時刻',
   'history.throughputTitle': '{queue} の 1 分あたりのジョブ数',
   'history.throughputDesc':
