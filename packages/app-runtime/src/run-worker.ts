@@ -5,19 +5,22 @@ import {
   createRuntimeMetrics,
   createWorker,
   type Logger,
+  limited,
   pausable,
   type QueueRequirements,
   registerQueueDepthGauge,
+  registerQueueLimitGauges,
   registerQueuePausedGauge,
   shutdownSignal,
   type WorkerOptions,
 } from '@polyqueue/core';
+import { recordAttempts } from './attempt-recorder';
 import type { WorkerConfig } from './config';
 import { createJobRecorder, JOB_EVENTS_TOPIC } from './job-recorder';
 import { startOutcomeHistory } from './outcome-history';
 import { startProbeServer } from './probe-server';
 import { type AppRuntime, closeWithin, DEFAULT_CLOSE_TIMEOUT_MS, openRuntime } from './runtime';
-import { startWorkerHeartbeat } from './worker-heartbeat';
+import { startWorkerHeartbeat, workerProcessId } from './worker-heartbeat';
 
 type Env = Record<string, string | undefined>;
 
@@ -93,21 +96,31 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     // What the consumer last said of its connection: /readyz fails while it is lost, so a worker
     // that is reconnecting is not reported ready even where ping() on another connection works.
     let consumerOutage: Error | undefined;
+    const leaseMs = broker.leaseMs ?? config.JOB_LEASE_MS;
+    // A job waits for the queue's rate and concurrency limits (PUT /v1/queues/:q/limits) first.
+    const withinLimits = limited(broker, { limits: runtime.limits, leaseMs, logger });
+    // This process's id: its heartbeat's, and the worker each attempt of a job's history names.
+    const workerId = workerProcessId();
     const worker = createWorker({
       // A paused queue (polyqueue pause, POST /v1/queues/:q/pause) is not fetched from.
-      broker: pausable(broker, { controls: runtime.controls, logger }),
+      broker: pausable(withinLimits, { controls: runtime.controls, logger }),
       queue,
       handlers,
       idempotency: state,
       concurrency: config.WORKER_CONCURRENCY,
       // Heartbeats renew the delivery and the claim every third of this while a handler runs.
-      leaseMs: broker.leaseMs ?? config.JOB_LEASE_MS,
+      leaseMs,
       maxAttempts: config.MAX_ATTEMPTS,
       backoff: { baseMs: config.BACKOFF_BASE_MS, maxMs: config.BACKOFF_MAX_MS },
       drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
       logger,
       metrics: createRuntimeMetrics(registry),
-      onOutcome: createJobRecorder({ state, broker, logger, history }),
+      // Each attempt's start and end also go to the job's history (GET /v1/jobs/:id attemptHistory).
+      onOutcome: recordAttempts(createJobRecorder({ state, broker, logger, history }), {
+        state,
+        worker: workerId,
+        logger,
+      }),
       // A running job's record is read every second, so DELETE /v1/jobs/:id aborts its signal.
       jobs: state,
       onConnectionChange: (connected, error) => {
@@ -118,6 +131,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     });
     registerQueueDepthGauge(registry, broker, [queue]);
     registerQueuePausedGauge(registry, runtime.controls, [queue]);
+    registerQueueLimitGauges(registry, runtime.limits, [queue]);
     if (config.METRICS_PORT > 0) {
       probe = await startProbeServer({
         port: config.METRICS_PORT,
@@ -133,6 +147,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     const { STATE_URL: stateUrl, WORKER_CONCURRENCY: concurrency } = config;
     const inFlight = () => worker.inFlight();
     stopHeartbeat = await startWorkerHeartbeat({
+      id: workerId,
       stateUrl,
       env: options.env,
       queue,

@@ -1,11 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createBrokerFromEnv, createQueueControls, createStateStore } from '@polyqueue/brokers';
+import {
+  createBrokerFromEnv,
+  createQueueControls,
+  createQueueLimits,
+  createStateStore,
+} from '@polyqueue/brokers';
 import {
   type CompleteBroker,
   createLogger,
   type Logger,
   type QueueControls,
+  type QueueLimits,
   redact,
   type StateStore,
 } from '@polyqueue/core';
@@ -22,6 +28,8 @@ export interface AppRuntime {
   state: StateStore;
   /** The cluster-wide pause flags, in the same backend as `state` (STATE_URL). */
   controls: QueueControls;
+  /** The cluster-wide rate and concurrency limits, in the same backend as `state` (STATE_URL). */
+  limits: QueueLimits;
   registry: Registry;
   /**
    * Closes the broker and the state store, waiting for each at most `closeTimeoutMs`; safe to
@@ -61,15 +69,22 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<AppRunti
 
   const broker = await createBrokerFromEnv({ ...options.env, BROKER: brokerName }, logger);
   let state: StateStore | undefined;
-  let controls: QueueControls;
+  let controls: QueueControls | undefined;
+  let limits: QueueLimits;
   try {
     state = await createStateStore(options.config.STATE_URL, options.env);
     controls = await createQueueControls(options.config.STATE_URL, options.env);
+    limits = await createQueueLimits(options.config.STATE_URL, options.env);
   } catch (error) {
-    await Promise.all([broker.close().catch(() => {}), state?.close().catch(() => {})]);
+    await Promise.all([
+      broker.close().catch(() => {}),
+      state?.close().catch(() => {}),
+      controls?.close().catch(() => {}),
+    ]);
     throw error;
   }
   const store = state;
+  const flags = controls;
   logger.info({ broker: broker.name, state: redact(options.config.STATE_URL) }, 'connected');
 
   let closing: Promise<void> | undefined;
@@ -77,7 +92,8 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<AppRunti
     logger,
     broker,
     state: store,
-    controls,
+    controls: flags,
+    limits,
     registry,
     close() {
       const timeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
@@ -85,7 +101,8 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<AppRunti
         await Promise.all([
           closeWithin('the broker', () => broker.close(), timeoutMs, logger),
           closeWithin('the state store', () => store.close(), timeoutMs, logger),
-          closeWithin('the pause flags', () => controls.close(), timeoutMs, logger),
+          closeWithin('the pause flags', () => flags.close(), timeoutMs, logger),
+          closeWithin('the queue limits', () => limits.close(), timeoutMs, logger),
         ]);
       })();
       return closing;

@@ -7,6 +7,7 @@ export { createMysqlMetricsHistory } from './metrics-history';
 export { createMysqlBroker, MYSQL_CAPABILITIES } from './mysql-broker';
 export { createMysqlPool } from './pool';
 export { createMysqlQueueControls } from './queue-controls';
+export { createMysqlQueueLimits } from './queue-limits';
 export { createMysqlScheduleStore } from './schedule-store';
 export { queueTableDdl, rowBody } from './schema';
 export { createMysqlStateStore } from './state-store';

@@ -1,5 +1,5 @@
 import { connectDriver, runConformanceSuite } from '@polyqueue/testkit';
-import { drivers, queueTableDdl, tableNames } from '../src/index';
+import { createMysqlQueueLimits, drivers, queueTableDdl, tableNames } from '../src/index';
 import { connect, MYSQL_URL, restartMariadb, SERVER_HINT } from './server';
 
 const LEASE_MS = 2_000;
@@ -51,4 +51,6 @@ runConformanceSuite({
   durableAcrossRestart: true,
   leaseMs: LEASE_MS,
   batchSize: 500,
+  // The limit scenarios keep their tokens and slots in MySQL, as STATE_URL=mysql:// does.
+  createLimits: () => createMysqlQueueLimits(`${MYSQL_URL}?prefix=polyqueue_limitsconf`),
 });

@@ -7,6 +7,7 @@ export { parseClusterNodes, type RedisEnv, type RedisSettings, redisEnvSchema, s
 export { groupKeys, type QueueKeys, queueKeys, topicGroupsKey } from './keys';
 export { createRedisMetricsHistory, type RedisMetricsHistoryOptions } from './metrics-history';
 export { createRedisQueueControls, type RedisQueueControlsOptions } from './queue-controls';
+export { createRedisQueueLimits, type RedisQueueLimitsOptions } from './queue-limits';
 export { createRedisScheduleStore, type RedisScheduleStoreOptions } from './schedule-store';
 export { createRedisStateStore, type RedisStateStoreOptions } from './state-store';
 export { CONSUMER_GROUP, entryBody } from './streams-broker';

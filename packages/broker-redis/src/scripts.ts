@@ -15,7 +15,9 @@ export type ScriptName =
   | 'drop-consumer'
   | 'settle-stream'
   | 'reclaim-stream'
-  | 'redrive';
+  | 'redrive'
+  | 'admit-limited'
+  | 'renew-limited';
 
 interface Script {
   command: string;

@@ -2,7 +2,7 @@
  * Brokers of the Redis drivers on the test server, and an entry written to a stream by hand,
  * for the driver-specific tests (the conformance suite opens its own through the testkit).
  */
-import { drivers, queueKeys } from '@polyqueue/broker-redis';
+import { createRedisQueueLimits, drivers, queueKeys } from '@polyqueue/broker-redis';
 import { type CompleteBroker, type Envelope, parseEnv, silentLogger } from '@polyqueue/core';
 import {
   type ConformanceOptions,
@@ -79,5 +79,11 @@ export function runRedisConformance(
     },
     restartServer,
     durableAcrossRestart,
+    // The limit scenarios keep their tokens and slots in Redis, as STATE_URL=redis:// does.
+    createLimits: () =>
+      createRedisQueueLimits(env.REDIS_URL ?? REDIS_URL, {
+        prefix: `${prefix}limits`,
+        ...(env.REDIS_CLUSTER_NODES ? { clusterNodes: env.REDIS_CLUSTER_NODES.split(',') } : {}),
+      }),
   });
 }

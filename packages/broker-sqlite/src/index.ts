@@ -6,6 +6,7 @@ export { claimSql, queueTableSql } from './schema';
 export { SqliteBroker } from './sqlite-broker';
 export { createSqliteMetricsHistory, SqliteMetricsHistory } from './sqlite-metrics-history';
 export { createSqliteQueueControls, SqliteQueueControls } from './sqlite-queue-controls';
+export { createSqliteQueueLimits, SqliteQueueLimits } from './sqlite-queue-limits';
 export { createSqliteScheduleStore, SqliteScheduleStore } from './sqlite-schedule-store';
 export { createSqliteStateStore, SqliteStateStore } from './sqlite-state-store';
 export { createSqliteWorkerRegistry, SqliteWorkerRegistry } from './sqlite-worker-registry';

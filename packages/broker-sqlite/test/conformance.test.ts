@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStateStore, drivers } from '@polyqueue/broker-sqlite';
+import { createSqliteQueueLimits, createSqliteStateStore, drivers } from '@polyqueue/broker-sqlite';
 import { createEnvelope } from '@polyqueue/core';
 import { connectDriver, runConformanceSuite, runStateStoreSuite } from '@polyqueue/testkit';
 import Database from 'better-sqlite3';
@@ -20,6 +20,8 @@ runConformanceSuite({
   env,
   leaseMs: 1_500,
   serverHint: `the SQLite file ${path}`,
+  // The limit scenarios keep their tokens and slots in a state file, as STATE_URL=sqlite: does.
+  createLimits: () => createSqliteQueueLimits(join(dir, 'limits-state.db')),
   // A producer in another language: a plain INSERT with the body as the envelope column.
   publishRaw: async (queue, body) => {
     const db = new Database(path);

@@ -2,6 +2,7 @@ import {
   ConfigError,
   type MetricsHistory,
   type QueueControls,
+  type QueueLimits,
   type ScheduleStore,
   type StateStore,
   type WorkerRegistry,
@@ -86,6 +87,21 @@ export function createQueueControls(
     sqlite: (driver, path) => driver.createSqliteQueueControls(path),
     redis: (driver, url, options) => driver.createRedisQueueControls(url, options),
     mysql: (driver, url) => driver.createMysqlQueueControls(url),
+  });
+}
+
+/**
+ * STATE_URL -> the rate and concurrency limits (QueueLimits) in the same backend as the state
+ * store: two tables in the sqlite state file, a Redis hash and a Lua script, two MySQL tables.
+ */
+export function createQueueLimits(
+  stateUrl: string,
+  env: Record<string, string | undefined> = {},
+): Promise<QueueLimits> {
+  return openByStateUrl<QueueLimits>(stateUrl, env, {
+    sqlite: (driver, path) => driver.createSqliteQueueLimits(path),
+    redis: (driver, url, options) => driver.createRedisQueueLimits(url, options),
+    mysql: (driver, url) => driver.createMysqlQueueLimits(url),
   });
 }
 

@@ -15,6 +15,8 @@ export const envelopeSchema = z.object({
   createdAt: createdAtSchema,
   idempotencyKey: z.string().min(1).max(200).optional(),
   traceparent: z.string().max(200).optional(),
+  /** Who the job is for (a tenant, an account): per-key concurrency limits count by it. */
+  key: z.string().min(1).max(200).optional(),
 });
 
 export type Envelope = z.infer<typeof envelopeSchema>;
@@ -29,6 +31,7 @@ export interface NewEnvelopeOptions {
   id?: string;
   idempotencyKey?: string;
   traceparent?: string;
+  key?: string;
   now?: Date;
 }
 
@@ -42,6 +45,7 @@ export function createEnvelope(type: string, payload: unknown, options: NewEnvel
   };
   if (options.idempotencyKey !== undefined) envelope.idempotencyKey = options.idempotencyKey;
   if (options.traceparent !== undefined) envelope.traceparent = options.traceparent;
+  if (options.key !== undefined) envelope.key = options.key;
   return envelope;
 }
 
@@ -97,17 +101,19 @@ const isText = (v: unknown, max: number): v is string =>
  * schema, which gives the reasons; both accept and strip the same things.
  */
 function wellFormedEnvelope(o: Record<string, unknown>): Envelope | undefined {
-  const { id, type, payload, attempt = 1, createdAt, idempotencyKey, traceparent } = o;
+  const { id, type, payload, attempt = 1, createdAt, idempotencyKey, traceparent, key } = o;
   if (!isText(id, 200) || !isText(type, 100) || payload === undefined) return undefined;
   if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined;
   if (typeof createdAt !== 'string' || !ISO_UTC.test(createdAt)) return undefined;
   if (idempotencyKey !== undefined && !isText(idempotencyKey, 200)) return undefined;
   if (traceparent !== undefined && (typeof traceparent !== 'string' || traceparent.length > 200))
     return undefined;
+  if (key !== undefined && !isText(key, 200)) return undefined;
   if (o.attempt !== undefined && hasOnlyEnvelopeKeys(o)) return o as Envelope; // as written: no copy
   const envelope: Envelope = { id, type, payload, attempt, createdAt };
   if (idempotencyKey !== undefined) envelope.idempotencyKey = idempotencyKey;
   if (traceparent !== undefined) envelope.traceparent = traceparent;
+  if (key !== undefined) envelope.key = key;
   return envelope;
 }
 
@@ -119,6 +125,7 @@ const ENVELOPE_KEYS = new Set([
   'createdAt',
   'idempotencyKey',
   'traceparent',
+  'key',
 ]);
 
 function hasOnlyEnvelopeKeys(o: Record<string, unknown>): boolean {

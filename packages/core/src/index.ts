@@ -14,6 +14,8 @@ export * from './metrics';
 export * from './metrics-history';
 export * from './pull-loop';
 export * from './queue-controls';
+export * from './queue-limit-gate';
+export * from './queue-limits';
 export * from './queue-pause';
 export * from './scheduler';
 export * from './schedules';

@@ -5,6 +5,7 @@ export * from './kill-under-load';
 export * from './local-servers';
 export * from './metrics-history-suite';
 export * from './queue-controls-suite';
+export * from './queue-limits-suite';
 export * from './seed-corpus';
 export * from './spy';
 export * from './state-store-suite';

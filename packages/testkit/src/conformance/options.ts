@@ -1,4 +1,4 @@
-import type { CompleteBroker } from '@polyqueue/core';
+import type { CompleteBroker, QueueLimits } from '@polyqueue/core';
 
 /** What a driver's conformance test passes to runConformanceSuite. */
 export interface ConformanceOptions {
@@ -41,6 +41,11 @@ export interface ConformanceOptions {
   batchSize?: number;
   /** How long to wait for one expected delivery (default 20 s). */
   timeoutMs?: number;
+  /**
+   * Opens a client of a real state store's QueueLimits (the limit scenarios open two, one per
+   * worker, as two processes would); without it both workers share one MemoryQueueLimits.
+   */
+  createLimits?: () => Promise<QueueLimits>;
 }
 
 let queueCounter = 0;

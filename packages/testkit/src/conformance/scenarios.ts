@@ -6,6 +6,7 @@ import { delayedPublish, priorityOrder } from './delivery-options';
 import { drainOnStop } from './drain';
 import type { Scenario } from './harness';
 import { extendLease, heartbeatThroughRuntime } from './leases';
+import { concurrencyLimitAcrossWorkers, rateLimitAcrossWorkers } from './limits';
 import { orderPerKey, orderPerKeyConcurrent } from './ordering';
 import { deadLetterStore, retryAfterDelay, settleOnce } from './outcomes';
 import { pauseStopsEveryConsumer } from './pause';
@@ -35,6 +36,8 @@ export const SCENARIOS: readonly Scenario[] = [
   extendLease,
   heartbeatThroughRuntime,
   pauseStopsEveryConsumer,
+  rateLimitAcrossWorkers,
+  concurrencyLimitAcrossWorkers,
   cancelledQueuedNeverRuns,
   cancelledDelayedNeverRuns,
   cancelledRunningAborts,
