@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     broker: runtime.broker,
     state: runtime.state,
     controls: runtime.controls,
+    queueLimits: runtime.limits,
     schedules,
     workers,
     ...(history ? { history } : {}),

@@ -8,6 +8,7 @@ import {
   type JobStateStore,
   missingDeadLetters,
   type QueueControls,
+  type QueueLimits,
 } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { type Request, Router } from 'express';
@@ -15,6 +16,7 @@ import { z } from 'zod';
 import { JOB_ID_PATTERN } from './context';
 import { bearerAuth, jsonBody } from './http';
 import { fieldErrors, HttpProblem, problems } from './problem';
+import { limitsView } from './routes-queues';
 
 export interface AdminRoutesDeps {
   /** Stats and dead letters come from its BrokerAdmin part; a broker without it answers 501. */
@@ -22,6 +24,8 @@ export interface AdminRoutesDeps {
   state: Pick<JobStateStore, 'getJob' | 'updateJob'>;
   /** The pause flags; without them `paused` is null. */
   controls?: QueueControls | undefined;
+  /** The rate and concurrency limits; without them `limits` is null. */
+  queueLimits?: Pick<QueueLimits, 'limits'> | undefined;
   apiToken?: string | undefined;
   jsonBytes: number;
 }
@@ -46,7 +50,7 @@ const redriveSchema = z.union([
  * `polyqueue dead` do from a shell), for scripts and the dashboard (issue 17):
  *
  *   GET    /v1/broker                        its name and capabilities
- *   GET    /v1/queues                        every queue's counts and pause flag
+ *   GET    /v1/queues                        every queue's counts, pause flag and limits
  *   GET    /v1/queues/:q/dead?limit=&cursor= the dead letters, oldest first
  *   POST   /v1/queues/:q/dead/redrive        {ids} | {all: true} | {match: text}, dryRun -> how many
  *   DELETE /v1/queues/:q/dead?confirm=<q>    purge -> how many
@@ -88,7 +92,12 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
 
   router.get('/v1/queues', auth, async (_req, res) => {
     // One state-store read for every queue; null (unknown) when it fails, never "not paused".
-    const paused = controls ? await controls.paused().catch(() => undefined) : undefined;
+    const [paused, limits] = await Promise.all([
+      controls ? controls.paused().catch(() => undefined) : undefined,
+      deps.queueLimits ? deps.queueLimits.limits().catch(() => undefined) : undefined,
+    ]);
+    // null (unknown) when the store fails; every field null where the queue has no limit.
+    const limitsOf = (name: string) => (limits ? limitsView(limits.get(name)) : null);
     // Unknown counts are null, with the reason: a 0 would read as an empty queue.
     const unknown = (name: string, flag: boolean | null, error: string) => ({
       name,
@@ -97,6 +106,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
       delayed: null,
       dead: null,
       paused: flag,
+      limits: limitsOf(name),
       error,
     });
     const rows = await Promise.all(
@@ -113,6 +123,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
             delayed: s.delayed,
             dead: s.dead,
             paused: flag,
+            limits: limitsOf(name),
           };
         } catch (error) {
           return unknown(name, flag, errorMessage(error));

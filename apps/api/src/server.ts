@@ -6,6 +6,7 @@ import type {
   Logger,
   MetricsHistory,
   QueueControls,
+  QueueLimits,
   ScheduleStore,
   WorkerRegistry,
 } from '@polyqueue/core';
@@ -35,6 +36,8 @@ export interface ApiDeps {
   state: JobStateStore & { ping(): Promise<void> };
   /** The pause flags: POST /v1/queues/:q/pause and /resume are served only with them. */
   controls?: QueueControls;
+  /** The rate and concurrency limits: GET and PUT /v1/queues/:q/limits are served only with them. */
+  queueLimits?: QueueLimits;
   /** The schedules (STATE_URL's backend): /v1/schedules is served only with them. */
   schedules?: ScheduleStore;
   /** The worker heartbeats (STATE_URL's backend): GET /v1/workers is served only with them. */
@@ -147,7 +150,15 @@ export function createServer(deps: ApiDeps): Express {
 
   app.use(jobRoutes(context));
   app.use(imageRoutes(context));
-  app.use(queueRoutes({ controls: deps.controls, apiToken: deps.apiToken, registry }));
+  app.use(
+    queueRoutes({
+      controls: deps.controls,
+      queueLimits: deps.queueLimits,
+      apiToken: deps.apiToken,
+      registry,
+      jsonBytes: context.limits.jsonBytes,
+    }),
+  );
   app.use(scheduleRoutes({ schedules: deps.schedules, ctx: context }));
   app.use(adminRoutes({ ...deps, jsonBytes: context.limits.jsonBytes }));
   app.use(jobSearchRoutes(deps));

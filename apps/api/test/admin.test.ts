@@ -125,6 +125,7 @@ describe.each(backends)('admin API on $name', ({ env: envFor, cleanup }) => {
       delayed: 0,
       dead: 3,
       paused: false,
+      limits: null,
     });
 
     // Two pages, oldest first.
@@ -273,6 +274,7 @@ describe('admin API on a broker without BrokerAdmin', () => {
       delayed: null,
       dead: null,
       paused: null,
+      limits: null,
       error: 'connect ECONNREFUSED 127.0.0.1:6379',
     });
   });
@@ -284,6 +286,14 @@ describe('admin API on a broker without BrokerAdmin', () => {
       storageRoot: '/nonexistent',
     });
     const res = await request(app).get('/v1/queues');
-    expect(res.body[0]).toEqual({ name: 'email', ready: 0, inFlight: 0, delayed: 0, dead: 0, paused: null });
+    expect(res.body[0]).toEqual({
+      name: 'email',
+      ready: 0,
+      inFlight: 0,
+      delayed: 0,
+      dead: 0,
+      paused: null,
+      limits: null,
+    });
   });
 });
