@@ -31,7 +31,7 @@ import { type BrokerName, type BrokerServer, openBroker, type RunTraces } from '
 import { faultInjector, faultPlan, runFaults } from './faults';
 import { LoadClient, type PostedJob } from './load-client';
 import { Service, sleep } from './processes';
-import { setRateLimit } from './rate-limit-probe';
+import { peakInWindow, setRateLimit } from './rate-limit-probe';
 import { type FaultRecord, MESSAGE_ID_DOMAIN, type RunFacts, withJobIds } from './report';
 import { collectScheduleFacts, type ScheduleFacts, startScheduleProbe } from './schedule-probe';
 import { type SmtpSink, startSmtpSink } from './smtp-sink';
@@ -249,6 +249,16 @@ export async function runChaos(
       at: d.at - clientStart,
       ...(d.rcptAt !== undefined ? { rcptAt: d.rcptAt - clientStart } : {}),
     }));
+    if (options.rateLimitPerS !== undefined) {
+      // Every email of the queue, the schedule's too: the limit is the queue's.
+      const peak = peakInWindow(
+        deliveries.map((d) => d.at),
+        10_000,
+      );
+      flowNotes.push(
+        `at most ${peak} emails in any 10 s (the limit allows ${options.rateLimitPerS * 10} and a burst)`,
+      );
+    }
     let schedule: ScheduleFacts | undefined;
     if (probe) {
       try {

@@ -17,3 +17,19 @@ export async function setRateLimit(baseUrl: string, queue: string, ratePerSec: n
   }
   return `rate limit ${ratePerSec}/s on queue ${queue} (PUT /v1/queues/${queue}/limits)`;
 }
+
+/**
+ * The most emails the sink took in any window of windowMs (the sink's times, in ms), so the
+ * report shows the limit held: a token bucket lets a burst through, so a window of 10 s says
+ * more than one of 1 s.
+ */
+export function peakInWindow(times: readonly number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let peak = 0;
+  let start = 0;
+  for (let end = 0; end < sorted.length; end++) {
+    while (sorted[end]! - sorted[start]! >= windowMs) start++;
+    peak = Math.max(peak, end - start + 1);
+  }
+  return peak;
+}

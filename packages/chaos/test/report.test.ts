@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PostedJob } from '../src/load-client';
+import { peakInWindow } from '../src/rate-limit-probe';
 import {
   type FaultRecord,
   MESSAGE_ID_DOMAIN,
@@ -339,5 +340,12 @@ describe('redelivery after a fault', () => {
     expect(filled.interrupted!.map((t) => t.jobId)).toEqual(['job-0', 'job-1']);
     expect(filled.smtpOpen!.map((t) => t.jobId)).toEqual(['job-0', 'job-1', 'job-2']);
     expect(withJobIds(fault('kill-api', 0, 1), jobs)).toEqual(fault('kill-api', 0, 1));
+  });
+});
+
+describe('peakInWindow', () => {
+  it('counts the most times inside any window', () => {
+    expect(peakInWindow([], 1_000)).toBe(0);
+    expect(peakInWindow([0, 100, 999, 1_000, 1_500, 1_600, 1_700], 1_000)).toBe(5);
   });
 });
