@@ -27,8 +27,11 @@ export interface EnqueueRequest {
   type: JobType;
   /** The payload for the job id (an image's storage path contains it). */
   payloadFor(jobId: string): unknown;
-  /** Identifies the request's content: the same Idempotency-Key with another hash is a 409. */
-  requestHash: string;
+  /**
+   * Identifies the request's content: the same Idempotency-Key with another hash is a 409. Only
+   * a request with an Idempotency-Key can meet an earlier record, so only it needs one.
+   */
+  requestHash?: string;
   idempotencyKey?: string;
   traceparent?: string;
   /** Runs once the record is written and before publishing (the image upload moves into place). */
@@ -44,7 +47,8 @@ export interface EnqueueResult {
 }
 
 /**
- * Records the job as `pending`, publishes its envelope, then marks it `queued`. With an
+ * Records the job as `pending`, publishes its envelope, then marks it `queued` (a new job's
+ * answer does not wait for that last commit; see markQueued). With an
  * Idempotency-Key the record is created atomically on the key (JobStateStore.createJob), so
  * of two identical requests one creates the job and the other gets that same job.
  *
@@ -68,8 +72,8 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
     attempts: 0,
     createdAt: at,
     updatedAt: at,
-    requestHash: request.requestHash,
   };
+  if (request.requestHash !== undefined) record.requestHash = request.requestHash;
   if (request.idempotencyKey !== undefined) record.idempotencyKey = request.idempotencyKey;
 
   const created = await deps.jobs.createJob(record);
@@ -98,14 +102,23 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
       `the job ${job.id} could not be queued (${errorMessage(error)}); retry the request with the same Idempotency-Key`,
     );
   }
-  return { job: await markQueued(deps, job), replayed: !created.created };
+  // A new job answers without waiting for `queued` to commit: the job and its `pending` record
+  // are durable, which is what the 202 promises, and the mark joins the store's next commit
+  // instead of adding a third commit to every request's wait. A replay reads the record back.
+  if (created.created) {
+    void markQueued(deps, job);
+    return { job: { ...job, status: 'queued' }, replayed: false };
+  }
+  return { job: await markQueued(deps, job), replayed: true };
 }
 
 /**
  * The broker has the job: from now on a replay answers from the record. Only a `pending` record
  * moves, as a fast worker may have written `processing` or `succeeded` already. If the store
- * fails here the job is still queued and the answer is still 202: the record stays `pending`,
- * and a retried request publishes the job id once more, which the worker runs once.
+ * fails here the job is still queued and the answer is still 202: the record stays `pending`
+ * (as it may for the moment before this commits, or after a crash in that moment), and a
+ * retried request publishes the job id once more, which the worker runs once; the worker's
+ * `processing` mark moves a `pending` record too (job-recorder.ts). Never rejects.
  */
 async function markQueued(deps: EnqueueDeps, job: JobRecord): Promise<JobRecord> {
   const queued: JobRecord = { ...job, status: 'queued', lastError: '' };

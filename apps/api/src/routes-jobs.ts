@@ -72,7 +72,8 @@ async function accept(
   const { job, replayed } = await enqueueJob(ctx, {
     type,
     payloadFor: () => payload,
-    requestHash: hashJson(type, payload),
+    // A hash of the content (sha256 of its canonical JSON) is compared only on a replay.
+    requestHash: idempotencyKey === undefined ? undefined : hashJson(type, payload),
     idempotencyKey,
     traceparent,
     flow,
