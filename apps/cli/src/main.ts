@@ -4,6 +4,7 @@
  *   stats     queue depth by state (queues/commands.ts)
  *   dead      list, redrive or purge dead letters (queues/commands.ts)
  *   pause     stop every worker fetching from a queue; resume: fetch again (queues/pause.ts)
+ *   limits    show or change a queue's cluster-wide rate and concurrency limits (queues/limits.ts)
  *   cancel    cancel a job by id, as DELETE /v1/jobs/:id does (jobs/cancel.ts)
  *   jobs      retry or cancel every job a filter matches, as POST /v1/jobs/bulk does (jobs/bulk.ts)
  *   schedules list the schedules with their next fire times (jobs/schedules.ts)
@@ -15,6 +16,7 @@ import { CANCEL_USAGE, cancelCommand } from './jobs/cancel';
 import { SCHEDULES_USAGE, schedulesCommand } from './jobs/schedules';
 import { MIGRATE_USAGE, migrateCommand, UsageError } from './migrate/command';
 import { deadCommand, QUEUES_USAGE, statsCommand } from './queues/commands';
+import { LIMITS_USAGE, limitsCommand } from './queues/limits';
 import { PAUSE_USAGE, pauseCommand } from './queues/pause';
 
 const USAGE = `usage: polyqueue <command> [options]
@@ -23,6 +25,7 @@ commands:
   stats     ready / in flight / delayed / dead per queue, and whether it is paused
   pause     every worker stops fetching from a queue; the jobs in flight finish
   resume    every worker fetches from a paused queue again
+  limits    a queue's rate and concurrency limits, shared by every worker
   dead      list, redrive or purge a queue's dead letters
   cancel    cancel a job: it never runs, or its running handler is aborted
   jobs      retry or cancel every job a filter matches (--dry-run counts them)
@@ -34,6 +37,8 @@ The broker is the one BROKER and its variables select (default: sqlite, ./var/po
 ${QUEUES_USAGE}
 
 ${PAUSE_USAGE}
+
+${LIMITS_USAGE}
 
 ${CANCEL_USAGE}
 
@@ -55,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
     case 'pause':
     case 'resume':
       return pauseCommand(command, rest, process.env);
+    case 'limits':
+      return limitsCommand(rest, process.env);
     case 'cancel':
       return cancelCommand(rest, process.env);
     case 'jobs':
