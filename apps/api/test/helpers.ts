@@ -1,4 +1,4 @@
-import { createJobRecorder, type OutcomeObserver } from '@polyqueue/app-runtime';
+import { createJobRecorder, type OutcomeObserver, recordAttempts } from '@polyqueue/app-runtime';
 import {
   type Broker,
   type BrokerAdmin,
@@ -77,15 +77,32 @@ export async function startEmailWorker(options: {
     queue: 'email',
     handlers: {
       send_email: {
-        async handle() {
+        async handle(payload, context) {
           if (options.failing()) throw new NonRetryableError('mailbox unavailable: 550 no such user');
-          return { sent: true };
+          // What the email worker's result holds (its headers and SMTP envelope), so that the
+          // dashboard's job page shows them.
+          const { to, subject } = payload as { to: string; subject: string };
+          return {
+            transport: 'smtp',
+            messageId: `<${context.envelope.id}@example.test>`,
+            from: 'polyqueue <no-reply@example.test>',
+            to: [to],
+            subject,
+            envelope: { from: 'no-reply@example.test', to: [to] },
+            accepted: [to],
+            rejected: [],
+            response: '250 2.0.0 Ok: queued',
+          };
         },
       },
     },
     idempotency: state,
     jobs: state,
-    onOutcome: createJobRecorder({ state, broker, ...(options.history ? { history: options.history } : {}) }),
+    // Each attempt goes to the job's history too, as run-worker.ts records it.
+    onOutcome: recordAttempts(
+      createJobRecorder({ state, broker, ...(options.history ? { history: options.history } : {}) }),
+      { state, worker: 'test-host:1:helpers' },
+    ),
   });
   const running = worker.run(options.signal, () => ready.resolve());
   await Promise.race([ready.promise, running]);

@@ -4,28 +4,15 @@
 //   #/dead/<queue>    dead letters: select + redrive, redrive all, purge with the queue's name typed
 //   #/jobs/<query>    job search (jobs.js): status, type, queue, free text; newest first
 //   #/workers         live worker processes (workers.js), from their heartbeats
-//   #/job/<id>        a job's record, retry when dead (polled while it is not finished)
+//   #/job/<id>        a job's page (job.js): record, result, attempts; retry, cancel
 // The session cookie rides along with every fetch (same origin); a 401 goes back to sign in.
 import { deadLetters } from '/dashboard/dead-letters.js';
 import { historySection } from '/dashboard/history.js';
 import { currentLang, initLanguage, t } from '/dashboard/i18n.js';
+import { jobPage } from '/dashboard/job.js';
 import { jobSearch } from '/dashboard/jobs.js';
-import {
-  act,
-  api,
-  count,
-  formatTime,
-  h,
-  json,
-  poll,
-  say,
-  stateBadge,
-  statusBadge,
-  view,
-} from '/dashboard/ui.js';
+import { act, api, count, h, poll, say, stateBadge, view } from '/dashboard/ui.js';
 import { workers as workersPage } from '/dashboard/workers.js';
-
-const FINAL = new Set(['succeeded', 'dead', 'cancelled']);
 
 // ---- Overview ----
 
@@ -165,75 +152,6 @@ function makeQueueRow(name, refresh) {
   return { tr, cells, state, toggle };
 }
 
-// ---- Job lookup ----
-
-async function jobLookup(id) {
-  const input = h('input', {
-    id: 'job-id',
-    name: 'id',
-    value: id ?? '',
-    autocomplete: 'off',
-    spellcheck: 'false',
-  });
-  const out = h('div', { id: 'job' });
-  const form = h(
-    'form',
-    { class: 'row', role: 'search' },
-    h('label', { for: 'job-id' }, t('jobId')),
-    input,
-    h('button', { type: 'submit' }, t('lookupButton')),
-  );
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const value = input.value.trim();
-    if (value) location.assign(`#/job/${encodeURIComponent(value)}`);
-  });
-  view.replaceChildren(h('h2', {}, t('lookupTitle')), form, out);
-  if (!id) return input.focus();
-
-  async function show() {
-    let job;
-    try {
-      job = await api(`/v1/jobs/${encodeURIComponent(id)}`);
-    } catch (error) {
-      poll.stop();
-      const message = error.status === 404 ? t('notFound', { id }) : t('error', { message: error.message });
-      return out.replaceChildren(h('p', { class: 'error', id: 'job-error' }, message));
-    }
-    const item = (key, value) => [h('dt', {}, t(key)), h('dd', {}, value)];
-    const retry = h('button', { type: 'button', id: 'retry' }, t('retry'));
-    retry.addEventListener('click', () =>
-      act(retry, async () => {
-        await api(`/v1/jobs/${encodeURIComponent(id)}/retry`, { method: 'POST' });
-        await show();
-        follow();
-        return t('retried', { id });
-      }),
-    );
-    out.replaceChildren(
-      h(
-        'dl',
-        { class: 'job' },
-        item('jobId', h('code', {}, job.id)),
-        item('type', job.type),
-        item('queue', job.queue),
-        item('status', h('span', { id: 'job-status' }, statusBadge(job.status))),
-        item('attempts', String(job.attempts)),
-        item('lastError', job.lastError ? h('pre', {}, job.lastError) : t('none')),
-        item('result', job.result !== undefined ? json(job.result) : t('none')),
-        item('createdAt', formatTime(job.createdAt)),
-        item('updatedAtLabel', formatTime(job.updatedAt)),
-      ),
-      job.status === 'dead' ? retry : '',
-    );
-    if (FINAL.has(job.status)) poll.stop();
-  }
-  /** Polls while the job is not finished, so a redriven job is seen to succeed. */
-  const follow = () => poll.every(show);
-  follow();
-  await show();
-}
-
 // ---- Routing ----
 
 async function route() {
@@ -244,7 +162,7 @@ async function route() {
   for (const link of document.querySelectorAll('[aria-current]')) link.setAttribute('aria-current', 'page');
   try {
     if (page === 'dead') await deadLetters(arg);
-    else if (page === 'job') await jobLookup(arg);
+    else if (page === 'job') await jobPage(arg);
     // The raw query: its values stay percent-encoded for URLSearchParams.
     else if (page === 'workers') await workersPage();
     else if (page === 'jobs') await jobSearch(location.hash.slice('#/jobs/'.length));

@@ -1,5 +1,6 @@
 // Every string the dashboard shows, one dictionary per language. Elements carry
 // data-i18n="key" (text) or data-i18n-attr="attribute:key"; scripts call t(key, vars).
+import { jobStrings } from '/dashboard/i18n-job.js';
 
 const en = {
   title: 'polyqueue dashboard',
@@ -327,7 +328,8 @@ const ja = {
   'val.eventually': '少し遅れて確定',
 };
 
-export const dictionaries = { en, ja };
+// The job page's strings live beside it (i18n-job.js), merged in here.
+export const dictionaries = { en: { ...en, ...jobStrings.en }, ja: { ...ja, ...jobStrings.ja } };
 const STORAGE_KEY = 'polyqueue.lang';
 
 /** The language chosen before (localStorage), else the browser's if Japanese, else English. */
@@ -345,7 +347,7 @@ export function setLang(lang) {
 /** The string for key in the current language, {name} placeholders filled from vars. */
 export function t(key, vars = {}) {
   const dict = dictionaries[currentLang()];
-  const text = dict[key] ?? en[key] ?? key;
+  const text = dict[key] ?? dictionaries.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
 }
 
