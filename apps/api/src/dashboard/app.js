@@ -43,6 +43,7 @@ async function overview() {
               h('th', { scope: 'col', class: 'num' }, t(k)),
             ),
             h('th', { scope: 'col' }, t('state')),
+            h('th', { scope: 'col' }, t('limits')),
             h('th', { scope: 'col' }, t('actions')),
           ),
         ),
@@ -95,6 +96,7 @@ async function overview() {
       }
       for (const key of ['ready', 'inFlight', 'delayed', 'dead']) row.cells[key].textContent = count(q[key]);
       row.state.replaceChildren(stateBadge(q.paused));
+      row.limits.textContent = describeLimits(q.limits);
       row.tr.dataset.paused = String(q.paused);
       row.toggle.textContent = q.paused ? t('resume') : t('pause');
       row.toggle.setAttribute('aria-label', t(q.paused ? 'resumeQueue' : 'pauseQueue', { queue: q.name }));
@@ -131,6 +133,7 @@ function makeQueueRow(name, refresh) {
   for (const key of ['ready', 'inFlight', 'delayed', 'dead'])
     cells[key] = h('td', { class: 'num', 'data-col': key });
   const state = h('td', { 'data-col': 'state' });
+  const limits = h('td', { 'data-col': 'limits' });
   const toggle = h('button', { type: 'button', class: 'secondary', 'data-queue': name });
   toggle.addEventListener('click', () =>
     act(toggle, async () => {
@@ -147,9 +150,20 @@ function makeQueueRow(name, refresh) {
     h('th', { scope: 'row' }, name),
     Object.values(cells),
     state,
+    limits,
     h('td', {}, h('div', { class: 'row' }, toggle, link)),
   );
-  return { tr, cells, state, toggle };
+  return { tr, cells, state, limits, toggle };
+}
+
+/** A queue's cluster-wide limits (PUT /v1/queues/:q/limits) in one cell; read-only here. */
+function describeLimits(limits) {
+  if (!limits) return t('unknown');
+  const parts = [];
+  if (limits.ratePerSec !== null) parts.push(t('limit.rate', { n: limits.ratePerSec }));
+  if (limits.concurrency !== null) parts.push(t('limit.concurrency', { n: limits.concurrency }));
+  if (limits.perKeyConcurrency !== null) parts.push(t('limit.perKey', { n: limits.perKeyConcurrency }));
+  return parts.length > 0 ? parts.join(' · ') : t('limit.none');
 }
 
 // ---- Routing ----
