@@ -1,6 +1,8 @@
 /**
  * The dashboard in a real browser: playwright-core drives Debian's chromium against the API
- * listening on a port, on the sqlite broker and state store (temp files) with API_TOKEN set,
+ * listening on a port, with API_TOKEN set, twice: on the sqlite broker and state store (temp
+ * files), and on redis-streams with the Redis state store (the local Redis, a key prefix of
+ * the run's own); one scenario, run by each.
  * and a worker runtime in this process whose handler fails for good until the test heals it.
  * It signs in (a wrong token first), pauses a queue and watches jobs posted through the API
  * wait as ready, resumes it and watches them die, redrives one from the dead letters and sees
@@ -12,14 +14,20 @@
  * Nothing sleeps: the test waits for the page to show a text or an attribute (playwright's
  * waitFor) and for the worker's pause callback. In CI a missing chromium fails the run.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startOutcomeHistory, startWorkerHeartbeat } from '@polyqueue/app-runtime';
+import {
+  createRedisQueueControls,
+  createRedisStateStore,
+  createRedisWorkerRegistry,
+} from '@polyqueue/broker-redis';
 import {
   createBrokerFromEnv,
   createQueueControls,
@@ -36,22 +44,84 @@ import {
   type WorkerRegistry,
 } from '@polyqueue/core';
 import { eventually } from '@polyqueue/testkit';
+import { Redis } from 'ioredis';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';
 import { startEmailWorker } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'browser-s3cret';
-const shots = process.env.UPDATE_SCREENSHOTS
-  ? join(dirname(fileURLToPath(import.meta.url)), '../../../docs/dashboard')
-  : join(tmpdir(), `polyqueue-dashboard-shots-${process.pid}`);
+const tempShots = join(tmpdir(), `polyqueue-dashboard-shots-${process.pid}`);
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** What a run differs by: its broker, and where its state-side stores live. */
+interface Backend {
+  name: string;
+  /** The docs' screenshots come from this run with UPDATE_SCREENSHOTS=1 (sqlite only). */
+  docsShots: boolean;
+  brokerEnv(dir: string): Record<string, string>;
+  /** The STATE_URL a worker process of this run would have. */
+  stateUrl(dir: string): string;
+  openStores(dir: string): Promise<{ state: StateStore; controls: QueueControls; workers: WorkerRegistry }>;
+  /** Removes what the run left in a shared server. */
+  cleanup?(): Promise<void>;
+}
+
+// The Redis run keeps every key under a prefix of its own: the shared Redis holds other tests'
+// queues, pause flags and worker heartbeats.
+const redisPrefix = `pq-browser-${randomUUID().slice(0, 8)}`;
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    docsShots: true,
+    brokerEnv: (dir) => ({ BROKER: 'sqlite', SQLITE_PATH: join(dir, 'queue.db'), SQLITE_POLL_MAX_MS: '50' }),
+    stateUrl: (dir) => `sqlite:${join(dir, 'state.db')}`,
+    async openStores(dir) {
+      const stateUrl = `sqlite:${join(dir, 'state.db')}`;
+      return {
+        state: await createStateStore(stateUrl, {}),
+        controls: await createQueueControls(stateUrl, {}),
+        workers: await createWorkerRegistry(stateUrl, {}),
+      };
+    },
+  },
+  {
+    name: 'redis-streams',
+    docsShots: false,
+    brokerEnv: () => ({ BROKER: 'redis-streams', REDIS_URL, POLYQUEUE_PREFIX: redisPrefix }),
+    stateUrl: () => REDIS_URL,
+    async openStores() {
+      const options = { prefix: redisPrefix };
+      try {
+        return {
+          state: await createRedisStateStore(REDIS_URL, options),
+          controls: await createRedisQueueControls(REDIS_URL, options),
+          workers: await createRedisWorkerRegistry(REDIS_URL, options),
+        };
+      } catch (error) {
+        throw new Error(
+          `cannot reach Redis at ${REDIS_URL} (redis-server --daemonize yes): ${(error as Error).message}`,
+        );
+      }
+    },
+    async cleanup() {
+      const redis = new Redis(REDIS_URL);
+      const keys = [...(await redis.keys(`${redisPrefix}:*`)), ...(await redis.keys(`{${redisPrefix}:*`))];
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    },
+  },
+];
+const docsShots = join(dirname(fileURLToPath(import.meta.url)), '../../../docs/dashboard');
 const haveChromium = existsSync(CHROMIUM);
 // Outside CI a machine without chromium skips this file (said once below); in CI it fails.
 const run = haveChromium || process.env.CI !== undefined;
 if (!run) console.warn(`dashboard browser test skipped: no ${CHROMIUM} (apt-get install chromium)`);
 
-describe.runIf(run)('dashboard in chromium on sqlite', () => {
+describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) => {
+  const shots = process.env.UPDATE_SCREENSHOTS && backend.docsShots ? docsShots : tempShots;
   let dir: string;
   let broker: CompleteBroker;
   let state: StateStore;
@@ -76,15 +146,9 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     if (!haveChromium)
       throw new Error(`the dashboard's browser test needs ${CHROMIUM}: apt-get install chromium`);
     dir = await mkdtemp(join(tmpdir(), 'polyqueue-dashboard-'));
-    const stateUrl = `sqlite:${join(dir, 'state.db')}`;
-    broker = await createBrokerFromEnv({
-      BROKER: 'sqlite',
-      SQLITE_PATH: join(dir, 'queue.db'),
-      SQLITE_POLL_MAX_MS: '50',
-    });
-    state = await createStateStore(stateUrl, {});
-    controls = await createQueueControls(stateUrl, {});
-    workers = await createWorkerRegistry(stateUrl, {});
+    const stateUrl = backend.stateUrl(dir);
+    broker = await createBrokerFromEnv(backend.brokerEnv(dir));
+    ({ state, controls, workers } = await backend.openStores(dir));
     // The charts' history: in memory here (each store has its contract suite), written by this
     // test's worker as run-worker.ts wires it, flushed often so that the page sees it soon.
     const history = new MemoryMetricsHistory();
@@ -166,6 +230,7 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await stopHistory?.();
     await Promise.all([broker?.close(), state?.close(), controls?.close(), workers?.close()]);
     if (dir) await rm(dir, { recursive: true, force: true });
+    await backend.cleanup?.();
   });
 
   const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
@@ -210,7 +275,7 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await shot('sign-in');
     await page.fill('#token', TOKEN);
     await page.click('button[type=submit]');
-    await shows('#broker-name', 'sqlite');
+    await shows('#broker-name', broker.name);
     expect(await page.locator('.badges li').count()).toBeGreaterThan(5);
 
     // Pause from the page: the badge changes and the worker stops fetching; posted jobs wait.
@@ -245,11 +310,25 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await untilStatus(ids[0]!, 'succeeded');
     await page.goto(`${base}/dashboard#/job/${ids[0]}`);
     await shows('#job-status', 'succeeded');
+    // Its attempts: the first one dead with the handler's error, the redriven one succeeded, both
+    // by this test's worker; the result's email headers as a list.
+    const attemptRows = '#attempts tbody tr';
+    await page.locator(`${attemptRows}[data-outcome="succeeded"]`).waitFor();
+    expect(await page.locator(attemptRows).count()).toBe(2);
+    await shows(`${attemptRows}[data-outcome="dead"] td.error-text summary`, /mailbox unavailable: 550/);
+    expect(await page.locator(`${attemptRows} td code`, { hasText: 'test-host:1:helpers' }).count()).toBe(2);
+    await shows('#email-headers dd', 'first');
+    await shows('#email-headers dd', `<${ids[0]}@example.test>`);
+    // The error's stack opens on demand.
+    await page.click(`${attemptRows}[data-outcome="dead"] summary`);
+    await shows(`${attemptRows}[data-outcome="dead"] pre.stack`, /^NonRetryableError: mailbox unavailable/);
     await shot('job');
 
     // The other one by its job page: dead, a retry button, then succeeded (the page follows it).
     await page.goto(`${base}/dashboard#/job/${ids[1]}`);
     await shows('#job-status', 'dead');
+    await shows('#attempts tbody tr[data-outcome="dead"] td.error-text summary', /mailbox unavailable/);
+    expect(await page.locator('#attempts tbody tr').count()).toBe(1);
     await page.click('#retry');
     await shows('#job-status', 'succeeded');
     expect((await state.getJob(ids[1]!))?.status).toBe('succeeded');
@@ -293,6 +372,18 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await page.click(`#jobs tr[data-id="${keyedId}"] a`);
     await shows('#job-status', 'dead');
 
+    // Back on the search: "Retry all matching" asks with the dry run's count, then retries.
+    await page.goBack();
+    await page.locator(`#jobs[data-search="${search}"][aria-busy="false"]`).waitFor();
+    await page.click('#bulk-retry');
+    await shows('#bulk-question', '1 job(s) match this search. Retry the dead ones among them?');
+    expect((await state.getJob(keyedId))?.status).toBe('dead'); // the dry run changed nothing
+    failing = false;
+    await page.click('#bulk-confirm');
+    await shows('#notice', '1 of 1 matching job(s) retried; 0 skipped.');
+    await untilStatus(keyedId, 'succeeded');
+    failing = true;
+
     // The Workers page lists this test's worker by its heartbeat.
     await page.goto(`${base}/dashboard#/workers`);
     await page.locator('#workers tbody tr[data-queue="email"]').waitFor();
@@ -308,6 +399,15 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
       'the worker sees the pause',
     );
     const waiting = await postEmail('nobody runs me');
+    // Cancel from the job page: a job waiting in the paused queue is cancelled and never runs.
+    const unwanted = await postEmail('cancel me');
+    await page.goto(`${base}/dashboard#/job/${unwanted}`);
+    await shows('#job-status', 'queued');
+    await shows('#attempts-empty', 'No attempt has started yet.');
+    await page.click('#cancel');
+    await shows('#job-status', 'cancelled');
+    await shows('#notice', `Job ${unwanted} is cancelled: it will not run (a running one is stopped).`);
+    expect(await page.locator('#cancel').count()).toBe(0);
     await page.goto(`${base}/dashboard#/overview`);
     await shows('#worker-warnings p[data-queue="email"]', /no live worker/);
     await controls.resume('email');
@@ -338,13 +438,51 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     expect(completedSum).toBe(outcomes.completed);
     await page.locator('#history').screenshot({ path: join(shots, 'history.png') });
 
+    // An image job's page shows its variants as thumbnails, served from the output folder.
+    const imageId = `image-${randomUUID()}`;
+    await mkdir(join(dir, 'variants', imageId), { recursive: true });
+    const thumbnail = await sharp({ create: { width: 64, height: 40, channels: 3, background: '#3366cc' } })
+      .webp()
+      .toBuffer();
+    await writeFile(join(dir, 'variants', imageId, 'thumbnail.webp'), thumbnail);
+    const at = new Date().toISOString();
+    await state.createJob({
+      id: imageId,
+      type: 'process_image',
+      queue: 'image',
+      status: 'succeeded',
+      attempts: 1,
+      result: {
+        variants: [
+          {
+            name: 'thumbnail',
+            path: `variants/${imageId}/thumbnail.webp`,
+            width: 64,
+            height: 40,
+            format: 'webp',
+            bytes: thumbnail.length,
+          },
+        ],
+      },
+      createdAt: at,
+      updatedAt: at,
+    });
+    await page.goto(`${base}/dashboard#/job/${imageId}`);
+    const img = page.locator('#image-variants li[data-variant="thumbnail"] img');
+    await img.waitFor();
+    await eventually(
+      () => img.evaluate((el) => (el as HTMLImageElement).naturalWidth),
+      (width) => width === 64,
+      'the thumbnail loaded',
+    );
+
     // An unknown job id.
     await page.goto(`${base}/dashboard#/job/no-such-job`);
     await shows('#job-error', 'No job with id no-such-job.');
 
     // Japanese, remembered across a reload.
     await page.goto(`${base}/dashboard#/overview`);
-    await shows('#broker-name', 'sqlite');
+    await shows('#broker-name', broker.name);
     await page.selectOption('#lang', 'ja');
     await shows('nav a[data-route="overview"]', '概要');
     await shows('#queues th', '待機中');
@@ -353,6 +491,13 @@ describe.runIf(run)('dashboard in chromium on sqlite', () => {
     await shows('nav a[data-route="overview"]', '概要');
     await shows(`#queues tr[data-queue="email"] td[data-col="state"]`, '稼働中');
     expect(await page.getAttribute('html', 'lang')).toBe('ja');
+    // The job page in Japanese; the cancelled job was acked unrun once the queue resumed.
+    expect((await state.getJob(unwanted))?.status).toBe('cancelled');
+    await page.goto(`${base}/dashboard#/job/${ids[0]}`);
+    await shows('#attempts-h', '試行履歴');
+    await shows('#attempts th', '開始');
+    await shows('#attempts tbody tr[data-outcome="succeeded"] [data-status]', '成功');
+    await shows('#email-headers dt', '件名');
     await shot('overview-ja');
   }, 120_000);
 });
