@@ -75,7 +75,8 @@ describe('chaos harness on sqlite', () => {
   }, 60_000);
 
   it('with faults: both workers and the API SIGKILLed, every request still answered with its key', async () => {
-    const facts = await run({ n: 40 });
+    // A rate limit on the queue through the faults too (issue 16): it slows jobs, loses none.
+    const facts = await run({ n: 40, rateLimitPerS: 20 });
     const summary = summarize(facts);
     expect(facts.faults.map((f) => `${f.kind} ${f.target}`)).toEqual([
       'kill-worker email-worker-1',
@@ -90,6 +91,7 @@ describe('chaos harness on sqlite', () => {
       wrongMessageId: 0,
     });
     expect(facts.notes).toContain('embedded file: no broker restart');
+    expect(facts.notes).toContain('rate limit 20/s on queue email (PUT /v1/queues/email/limits)');
     // Each kill records what was pending and which SMTP transactions it cut, by job id.
     const accepted = new Set(facts.jobs.map((j) => j.jobId));
     for (const f of facts.faults) {
