@@ -471,7 +471,7 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
     const img = page.locator('#image-variants li[data-variant="thumbnail"] img');
     await img.waitFor();
     await eventually(
-      () => img.evaluate((el) => (el as HTMLImageElement).naturalWidth),
+      () => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth),
       (width) => width === 64,
       'the thumbnail loaded',
     );
