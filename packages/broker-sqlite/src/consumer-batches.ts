@@ -1,6 +1,6 @@
 /**
  * What one SQLite consumer keeps between its claim transactions, so that a busy consumer pays
- * one commit (one WAL sync) per claim batch of up to SQLITE_CLAIM_BATCH jobs, as the best raw
+ * one commit (one WAL sync) per claim batch of up to claimBatch (100) jobs, as the best raw
  * loop does, instead of one per claim of its free slots plus one per turn of acks:
  *
  * - Acks wait here and are deleted by one statement in the next claim transaction, or
@@ -8,7 +8,7 @@
  *   queued write), whichever comes first. ack() resolved at once before too (WriteBatcher.defer):
  *   a crash before that commit leaves the row leased, and it comes back after its lease.
  * - Prefetch: a claim leases the free slots plus about PREFETCH_HORIZON_MS of handler time
- *   (measured from hand-out to ack), so fast jobs come up to SQLITE_CLAIM_BATCH per claim while
+ *   (measured from hand-out to ack), so fast jobs come up to claimBatch per claim while
  *   slow ones are left to other consumers. Leased rows wait here for a slot, in claim order; one
  *   that has waited half its lease is put back (lease ended, due now, attempt not counted)
  *   instead of started, and so are all of them when the consumer stops.

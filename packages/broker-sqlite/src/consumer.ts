@@ -32,7 +32,7 @@ export interface ConsumerContext {
   /** Woken by publishes in this process, keyed by queue name; other processes' work is polled. */
   wakeups: Wakeups;
   leaseMs: number;
-  /** SQLITE_CLAIM_BATCH: the most rows one claim leases (at least the consumer's concurrency). */
+  /** SqliteBrokerOptions.claimBatch: the most rows one claim leases (at least the concurrency). */
   claimBatch: number;
   pollMinMs: number;
   pollMaxMs: number;
