@@ -21,7 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
-const setups: [string, Record<string, string>, string][] = [
+const setups: [string, { STATE_URL: string } & Record<string, string>, string][] = [
   [
     'sqlite, limits in the state file',
     { BROKER: 'sqlite', SQLITE_PATH: join(dir, 'queues.db'), STATE_URL: `sqlite:${join(dir, 'state.db')}` },
