@@ -8,7 +8,7 @@ import {
   type Logger,
 } from '@polyqueue/core';
 import { type JobType, queueForJobType } from '@polyqueue/jobs';
-import { assertBrokerCan, type FlowOptions } from './flow-control';
+import { assertBrokerCan, type RequestedFlow } from './flow-control';
 import { problems } from './problem';
 
 /** lastError of a job whose record was written but whose message the broker did not accept. */
@@ -36,8 +36,11 @@ export interface EnqueueRequest {
   traceparent?: string;
   /** Runs once the record is written and before publishing (the image upload moves into place). */
   beforePublish?(jobId: string): Promise<void>;
-  /** Delay and priority, passed to Broker.publish; checked against the broker's capabilities first. */
-  flow?: FlowOptions;
+  /**
+   * Delay and priority, passed to Broker.publish and checked against the broker's capabilities
+   * first; the limit key goes on the envelope (per-key concurrency limits count by it).
+   */
+  flow?: RequestedFlow;
 }
 
 export interface EnqueueResult {
@@ -89,11 +92,13 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
 
   try {
     await request.beforePublish?.(job.id);
+    const { key, ...publishFlow } = request.flow ?? {};
     const envelope = createEnvelope(request.type, request.payloadFor(job.id), {
       id: job.id,
       ...(request.traceparent ? { traceparent: request.traceparent } : {}),
+      ...(key !== undefined ? { key } : {}),
     });
-    await deps.broker.publish(queue, [{ envelope, ...request.flow }]);
+    await deps.broker.publish(queue, [{ envelope, ...publishFlow }]);
   } catch (error) {
     const reason = `${NOT_ENQUEUED}${errorMessage(error)}`;
     deps.logger.error({ err: error, jobId: job.id, queue }, 'could not enqueue job');

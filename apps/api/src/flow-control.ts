@@ -1,9 +1,11 @@
 /**
- * Delay and priority of a job, as a request asks for them: `delayMs`, `runAt` and `priority`.
+ * Delay, priority and limit key of a job, as a request asks for them: `delayMs`, `runAt`,
+ * `priority` and `key` (who the job is for: per-key concurrency limits count by it).
  * JSON routes (POST /v1/jobs, POST /v1/emails) take them as top-level body fields beside the
  * job's own; POST /v1/images, whose body is the image, takes them as the headers
- * Polyqueue-Delay-Ms, Polyqueue-Run-At and Polyqueue-Priority. Checked against the broker's
- * capabilities before anything is recorded or published (docs/flow-control.md).
+ * Polyqueue-Delay-Ms, Polyqueue-Run-At, Polyqueue-Priority and Polyqueue-Key. Delay and priority
+ * are checked against the broker's capabilities before anything is recorded or published
+ * (docs/flow-control.md); the key needs no capability, the worker runtime enforces its limit.
  */
 import type { Broker, Priority } from '@polyqueue/core';
 import type { Request } from 'express';
@@ -15,6 +17,11 @@ export interface FlowOptions {
   priority?: Priority;
 }
 
+/** The flow a request asked for: what goes to Broker.publish, and the envelope's limit key. */
+export interface RequestedFlow extends FlowOptions {
+  key?: string;
+}
+
 /** A runAt this far in the past is a clock skew or a retry, and runs now; further back is a 400. */
 export const RUN_AT_TOLERANCE_MS = 5_000;
 /** The longest delay asked for: a year and a day. */
@@ -22,37 +29,39 @@ export const MAX_DELAY_MS = 366 * 24 * 3600 * 1000;
 const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
 
 /** The body field names, taken out of a JSON body before its payload is validated. */
-export const FLOW_FIELDS = ['delayMs', 'runAt', 'priority'] as const;
+export const FLOW_FIELDS = ['delayMs', 'runAt', 'priority', 'key'] as const;
 
 export const FLOW_HEADERS = {
   delayMs: 'Polyqueue-Delay-Ms',
   runAt: 'Polyqueue-Run-At',
   priority: 'Polyqueue-Priority',
+  key: 'Polyqueue-Key',
 } as const;
 
-type Raw = { delayMs?: unknown; runAt?: unknown; priority?: unknown };
+type Raw = { delayMs?: unknown; runAt?: unknown; priority?: unknown; key?: unknown };
 type Field = keyof Raw;
 
 /** Splits a JSON body into its flow fields and the rest. */
 export function takeFlowFields(body: unknown): { raw: Raw; rest: unknown } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return { raw: {}, rest: body };
-  const { delayMs, runAt, priority, ...rest } = body as Record<string, unknown>;
-  return { raw: { delayMs, runAt, priority }, rest };
+  const { delayMs, runAt, priority, key, ...rest } = body as Record<string, unknown>;
+  return { raw: { delayMs, runAt, priority, key }, rest };
 }
 
 /** The flow fields of a JSON body, checked; `name` says where each is (a body field). */
-export function flowFromBody(raw: Raw, now: Date): FlowOptions {
+export function flowFromBody(raw: Raw, now: Date): RequestedFlow {
   return parseFlow(raw, now, (field) => ({ field, pointer: `/${field}` }));
 }
 
 /** The flow headers of a request (POST /v1/images), checked. Numbers arrive as text here. */
-export function flowFromHeaders(req: Request, now: Date): FlowOptions {
+export function flowFromHeaders(req: Request, now: Date): RequestedFlow {
   const header = (field: Field) => req.get(FLOW_HEADERS[field]);
   const delay = header('delayMs');
   const raw: Raw = {
     delayMs: delay === undefined ? undefined : /^\d+$/.test(delay.trim()) ? Number(delay) : delay,
     runAt: header('runAt'),
     priority: header('priority'),
+    key: header('key'),
   };
   return parseFlow(raw, now, (field) => ({ field: FLOW_HEADERS[field] }));
 }
@@ -61,10 +70,10 @@ function parseFlow(
   raw: Raw,
   now: Date,
   where: (field: Field) => { field: string; pointer?: string },
-): FlowOptions {
+): RequestedFlow {
   const errors: FieldError[] = [];
   const fail = (field: Field, message: string) => errors.push({ ...where(field), message });
-  const flow: FlowOptions = {};
+  const flow: RequestedFlow = {};
 
   if (raw.delayMs !== undefined && raw.runAt !== undefined)
     fail('runAt', `give either ${where('delayMs').field} or ${where('runAt').field}, not both`);
@@ -99,9 +108,17 @@ function parseFlow(
       fail('priority', `must be one of ${PRIORITIES.join(', ')} (got ${JSON.stringify(raw.priority)})`);
     else flow.priority = raw.priority as Priority;
   }
+  if (raw.key !== undefined) {
+    // The envelope's own bounds: a worker would dead-letter a longer key as an invalid envelope.
+    if (typeof raw.key !== 'string' || raw.key.length < 1 || raw.key.length > 200)
+      fail('key', `must be text of 1 to 200 characters (got ${JSON.stringify(raw.key)})`);
+    else flow.key = raw.key;
+  }
   if (errors.length > 0) {
     const detail = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-    throw new HttpProblem(400, 'invalid-flow-control', `invalid delay or priority: ${detail}`, { errors });
+    throw new HttpProblem(400, 'invalid-flow-control', `invalid delay, priority or key: ${detail}`, {
+      errors,
+    });
   }
   return flow;
 }

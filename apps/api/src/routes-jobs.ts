@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { cancelJob } from './cancel';
 import { type ApiContext, attemptsOf, findJob, jobView, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
-import { type FlowOptions, flowFromBody, takeFlowFields } from './flow-control';
+import { flowFromBody, type RequestedFlow, takeFlowFields } from './flow-control';
 import { bearerAuth, idempotencyKeyOf, isAuthorized, jsonBody, traceparentOf } from './http';
 import { fieldErrors, problems } from './problem';
 
@@ -18,7 +18,7 @@ export function jobRoutes(ctx: ApiContext): Router {
   const json = jsonBody(ctx.limits.jsonBytes);
 
   router.post('/v1/emails', auth, ...json, async (req, res) => {
-    // delayMs, runAt and priority sit beside the email's fields (no field of send_email has those names).
+    // delayMs, runAt, priority and key sit beside the email's fields (no field of send_email has those names).
     const { raw, rest } = takeFlowFields(req.body);
     const flow = flowFromBody(raw, ctx.now());
     const payload = parse(jobSchemas.send_email, rest, []);
@@ -67,7 +67,7 @@ async function accept(
   payload: unknown,
   idempotencyKey: string | undefined,
   traceparent: string | undefined,
-  flow: FlowOptions,
+  flow: RequestedFlow,
 ): Promise<void> {
   const { job, replayed } = await enqueueJob(ctx, {
     type,

@@ -1,5 +1,5 @@
 /**
- * Delay, priority and cancellation over HTTP: what reaches Broker.publish, every 4xx, and that a
+ * Delay, priority, the limit key and cancellation over HTTP: what reaches Broker.publish, every 4xx, and that a
  * refused request leaves neither a message nor a record.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -110,6 +110,29 @@ describe('delay and priority over HTTP', () => {
     expect(broker.published).toHaveLength(1);
   });
 
+  it('carries a limit key onto the envelope (body field on JSON routes, Polyqueue-Key on images)', async () => {
+    const viaJobs = await request(app())
+      .post('/v1/jobs')
+      .send(job({ key: 'tenant-42' }));
+    expect(viaJobs.status).toBe(202);
+    const viaEmails = await request(app())
+      .post('/v1/emails')
+      .send({ ...email, key: 'tenant-7', priority: 'low' });
+    expect(viaEmails.status).toBe(202);
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    const viaImages = await request(app())
+      .post('/v1/images')
+      .set('Content-Type', 'image/png')
+      .set('Polyqueue-Key', 'tenant-9')
+      .send(png);
+    expect(viaImages.status).toBe(202);
+    expect(broker.published.map((p) => p.envelope.key)).toEqual(['tenant-42', 'tenant-7', 'tenant-9']);
+    // The key is the envelope's, taken out of the email's payload.
+    expect(broker.published[1]!.envelope.payload).toEqual(email);
+  });
+
   it.each([
     [{ delayMs: -1 }, 'delayMs', /0 or more/],
     [{ delayMs: 1.5 }, 'delayMs', /integer/],
@@ -118,6 +141,9 @@ describe('delay and priority over HTTP', () => {
     [{ runAt: '2030-01-31' }, 'runAt', /ISO 8601/],
     [{ delayMs: 10, runAt: '2030-01-31T09:01:00Z' }, 'runAt', /not both/],
     [{ priority: 'urgent' }, 'priority', /high, normal, low/],
+    [{ key: '' }, 'key', /1 to 200 characters/],
+    [{ key: 42 }, 'key', /1 to 200 characters/],
+    [{ key: 'k'.repeat(201) }, 'key', /1 to 200 characters/],
   ])('answers 400 naming the field for %j, and records nothing', async (extra, field, why) => {
     const res = await request(app()).post('/v1/jobs').send(job(extra));
     expectProblem(res, 400, 'invalid-flow-control');
