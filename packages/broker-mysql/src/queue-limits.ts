@@ -16,6 +16,7 @@ import {
   type AdmissionRequest,
   assertLimits,
   type Limits,
+  limitsOfColumns,
   limitsOrNone,
   type QueueLimits,
   SLOT_RETRY_MS,
@@ -31,14 +32,6 @@ interface LimitsRow {
   per_key: number | null;
   tokens: number | null;
   updated_at: string | number | null;
-}
-
-function limitsOf(row: LimitsRow): Limits {
-  const limits: Limits = {};
-  if (row.rate_per_sec !== null) limits.ratePerSec = Number(row.rate_per_sec);
-  if (row.concurrency !== null) limits.concurrency = Number(row.concurrency);
-  if (row.per_key !== null) limits.perKeyConcurrency = Number(row.per_key);
-  return limits;
 }
 
 export async function createMysqlQueueLimits(stateUrl: string): Promise<QueueLimits> {
@@ -90,7 +83,7 @@ class MysqlQueueLimits implements QueueLimits {
     const [rows] = await retryOnStaleConnection(() =>
       this.pool.query(`SELECT queue, rate_per_sec, concurrency, per_key FROM ${this.limitsTable}`),
     );
-    return new Map((rows as LimitsRow[]).map((row) => [row.queue, limitsOf(row)]));
+    return new Map((rows as LimitsRow[]).map((row) => [row.queue, limitsOfColumns(row)]));
   }
 
   async setLimits(queue: string, limits: Limits): Promise<void> {
@@ -124,7 +117,7 @@ class MysqlQueueLimits implements QueueLimits {
       type Counted = LimitsRow & { now_ms: string; running: string; same_key: string };
       const row = (rows as Counted[])[0];
       if (!row) return { granted: true, slot: false };
-      const limits = limitsOf(row);
+      const limits = limitsOfColumns(row);
       const now = Number(row.now_ms);
       const perKey = request.key !== undefined ? limits.perKeyConcurrency : undefined;
       if (limits.concurrency !== undefined || perKey !== undefined) {

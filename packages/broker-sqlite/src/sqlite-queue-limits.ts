@@ -16,6 +16,7 @@ import {
   type AdmissionRequest,
   assertLimits,
   type Limits,
+  limitsOfColumns,
   limitsOrNone,
   type QueueLimits,
   SLOT_RETRY_MS,
@@ -31,14 +32,6 @@ interface LimitsRow {
   per_key: number | null;
   tokens: number | null;
   updated_at: number | null;
-}
-
-function limitsOf(row: LimitsRow): Limits {
-  const limits: Limits = {};
-  if (row.rate_per_sec !== null) limits.ratePerSec = row.rate_per_sec;
-  if (row.concurrency !== null) limits.concurrency = row.concurrency;
-  if (row.per_key !== null) limits.perKeyConcurrency = row.per_key;
-  return limits;
 }
 
 export class SqliteQueueLimits implements QueueLimits {
@@ -134,7 +127,7 @@ export class SqliteQueueLimits implements QueueLimits {
   }
 
   async limits(): Promise<ReadonlyMap<string, Limits>> {
-    return new Map(this.#all.all().map((row) => [row.queue, limitsOf(row)]));
+    return new Map(this.#all.all().map((row) => [row.queue, limitsOfColumns(row)]));
   }
 
   async setLimits(queue: string, limits: Limits): Promise<void> {

@@ -88,6 +88,22 @@ export function limitsOrNone(limits: Limits): Limits | undefined {
   return Object.keys(kept).length > 0 ? kept : undefined;
 }
 
+/** The limit columns of the SQL stores' polyqueue_queue_limits table (sqlite and MySQL share it). */
+export interface LimitColumns {
+  rate_per_sec: number | string | null;
+  concurrency: number | string | null;
+  per_key: number | string | null;
+}
+
+/** A polyqueue_queue_limits row as Limits (NULL: no limit; MySQL may hand DECIMAL as text). */
+export function limitsOfColumns(row: LimitColumns): Limits {
+  const limits: Limits = {};
+  if (row.rate_per_sec !== null) limits.ratePerSec = Number(row.rate_per_sec);
+  if (row.concurrency !== null) limits.concurrency = Number(row.concurrency);
+  if (row.per_key !== null) limits.perKeyConcurrency = Number(row.per_key);
+  return limits;
+}
+
 /**
  * Why these limits cannot be stored, or undefined: a rate must be a positive number, a
  * concurrency a positive integer (0 would stop the queue: that is what pause is for).
