@@ -499,5 +499,5 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
     await shows('#attempts tbody tr[data-outcome="succeeded"] [data-status]', '成功');
     await shows('#email-headers dt', '件名');
     await shot('overview-ja');
-  }, 120_000);
+  }, 240_000);
 });
