@@ -32,10 +32,12 @@ import {
   decodeJobCursor,
   jobFromColumns,
   jobSearchPage,
+  payloadText,
 } from '@polyqueue/core';
 import { quoteIdentifier } from './config';
 import { createMysqlJobAttempts } from './job-attempts';
 import { affectedRows, createMysqlPool, matchedRows, type Pool, retryOnStaleConnection } from './pool';
+import { addColumnIfMissing, addIndexIfMissing } from './schema-upgrade';
 
 /** mysql2 returns DATETIME columns as Dates. */
 type JobRow = JobColumns<Date>;
@@ -78,6 +80,7 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
       idempotency_key VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
       request_hash VARCHAR(128) NULL,
       progress TEXT NULL,
+      payload TEXT NULL,
       created_at DATETIME(3) NOT NULL,
       updated_at DATETIME(3) NOT NULL,
       PRIMARY KEY (id),
@@ -96,6 +99,7 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
     // Tables made before claims had owners, and before jobs had progress (context.progress).
     await addColumnIfMissing(pool, keys, 'owner', 'VARCHAR(100) CHARACTER SET ascii COLLATE ascii_bin NULL');
     await addColumnIfMissing(pool, jobs, 'progress', 'TEXT NULL');
+    await addColumnIfMissing(pool, jobs, 'payload', 'TEXT NULL'); // ... and before they kept their payload
     // GET /v1/jobs reads newest first; tables made before the search lack the index.
     await addIndexIfMissing(pool, jobs, 'created_at', '(created_at, id)');
     attempts = await createMysqlJobAttempts(pool, prefix); // `${prefix}_job_attempts`
@@ -104,30 +108,6 @@ export async function createMysqlStateStore(stateUrl: string): Promise<StateStor
     throw error;
   }
   return Object.assign(new MysqlStateStore(pool, jobs, keys), attempts);
-}
-
-/** Adds a column a table made by an earlier version lacks; another process adding it first is fine. */
-async function addColumnIfMissing(pool: Pool, table: string, column: string, type: string): Promise<void> {
-  const [found] = (await pool.query(`SHOW COLUMNS FROM ${table} LIKE ?`, [column])) as unknown as [unknown[]];
-  if (found.length > 0) return;
-  try {
-    await pool.query(`ALTER TABLE ${table} ADD COLUMN ${quoteIdentifier(column)} ${type}`);
-  } catch (error) {
-    if ((error as { code?: string }).code !== 'ER_DUP_FIELDNAME') throw error;
-  }
-}
-
-/** Adds an index a table made by an earlier version lacks; another process adding it first is fine. */
-async function addIndexIfMissing(pool: Pool, table: string, name: string, columns: string): Promise<void> {
-  const [found] = (await pool.query(`SHOW INDEX FROM ${table} WHERE Key_name = ?`, [name])) as unknown as [
-    unknown[],
-  ];
-  if (found.length > 0) return;
-  try {
-    await pool.query(`ALTER TABLE ${table} ADD INDEX ${quoteIdentifier(name)} ${columns}`);
-  } catch (error) {
-    if ((error as { code?: string }).code !== 'ER_DUP_KEYNAME') throw error;
-  }
 }
 
 class MysqlStateStore implements StateStore {
@@ -147,8 +127,8 @@ class MysqlStateStore implements StateStore {
   async createJob(record: JobRecord): Promise<CreateJobResult> {
     try {
       await this.pool.query(
-        `INSERT INTO ${this.jobs} (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO ${this.jobs} (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, payload, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           record.id,
           record.type,
@@ -160,6 +140,7 @@ class MysqlStateStore implements StateStore {
           record.idempotencyKey ?? null,
           record.requestHash ?? null,
           record.progress === undefined ? null : JSON.stringify(record.progress),
+          payloadText(record),
           new Date(record.createdAt),
           new Date(record.updatedAt),
         ],

@@ -4,7 +4,7 @@ import { createMysqlStateStore } from '../src/index';
 import { connect, MYSQL_URL } from './server';
 
 describe('mysql state store: tables made by an earlier version', () => {
-  it('gains the progress column at open, keeps the records, and records progress on them', async () => {
+  it('gains the progress and payload columns at open, keeps the records, and records progress on them', async () => {
     // A prefix of this run's own, so the tables are made here in the old layout.
     const prefix = `pq_migrate_${randomUUID().slice(0, 8)}`;
     const sql = await connect();
@@ -34,6 +34,10 @@ describe('mysql state store: tables made by an earlier version', () => {
         const progress = { percent: 50, message: 'done 1 of 2 variants', at: new Date().toISOString() };
         expect(await store.updateJob('old-1', { progress })).toBe(true);
         expect((await other.getJob('old-1'))!.progress).toEqual(progress);
+        // ... and the payload column: a new job keeps its payload in the old table.
+        const fresh = { ...before!, id: 'new-1', status: 'pending' as const, payload: { subject: 'hi' } };
+        await store.createJob(fresh);
+        expect((await other.getJob('new-1'))!.payload).toEqual({ subject: 'hi' });
       } finally {
         await Promise.all([store.close(), other.close()]);
       }

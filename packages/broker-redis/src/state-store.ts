@@ -11,6 +11,8 @@ import {
   type JobSearchFilter,
   type JobSearchPage,
   type JobStatus,
+  payloadFromText,
+  payloadText,
   type StateStore,
   silentLogger,
 } from '@polyqueue/core';
@@ -22,7 +24,7 @@ import { expiryMember, INDEX_LUA, jobIndexNames, searchJobIndex, timeScore } fro
 /**
  * Job status and idempotency claims in Redis (STATE_URL=redis://...).
  *
- *   polyqueue:job:<id>          hash: the job record (result, progress as JSON text); kept JOB_TTL_MS
+ *   polyqueue:job:<id>          hash: the job record (result, progress, payload as JSON text); kept JOB_TTL_MS
  *   polyqueue:job-key:<key>     the job id that owns an API Idempotency-Key
  *   polyqueue:idem:<key>        a worker's claim: "claimed:<owner>" with the lease as TTL,
  *                               then "done:<result JSON>" kept for the done TTL
@@ -372,6 +374,9 @@ function toHash(record: Partial<JobRecord>): Record<string, string> {
     if (value === undefined) continue;
     hash[field] = JSON_FIELDS.has(field) ? JSON.stringify(value) : String(value);
   }
+  // The payload (written by createJob only): core's payloadText, '' for one too large to keep.
+  const payload = payloadText(record);
+  if (payload !== null) hash.payload = payload;
   return hash;
 }
 
@@ -382,5 +387,5 @@ function fromHash(hash: Record<string, string>): JobRecord {
     if (value === undefined) continue;
     record[field] = field === 'attempts' ? Number(value) : JSON_FIELDS.has(field) ? JSON.parse(value) : value;
   }
-  return record as unknown as JobRecord;
+  return Object.assign(record, payloadFromText(hash.payload)) as unknown as JobRecord;
 }

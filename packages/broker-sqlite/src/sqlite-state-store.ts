@@ -21,6 +21,7 @@ import {
   type JobStatus,
   jobFromColumns,
   jobSearchPage,
+  payloadText,
   type StateStore,
 } from '@polyqueue/core';
 import { type Db, openDatabase, WriteBatcher } from './database';
@@ -77,6 +78,7 @@ export class SqliteStateStore implements StateStore {
         idempotency_key TEXT UNIQUE,
         request_hash TEXT,
         progress TEXT,
+        payload TEXT,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
       );
@@ -95,11 +97,14 @@ export class SqliteStateStore implements StateStore {
     const jobColumns = this.#db.prepare<[], { name: string }>('PRAGMA table_info(polyqueue_jobs)').all();
     if (!jobColumns.some((c) => c.name === 'progress'))
       this.#db.exec('ALTER TABLE polyqueue_jobs ADD COLUMN progress TEXT');
+    // ... and before they kept their payload (the dashboard's job page).
+    if (!jobColumns.some((c) => c.name === 'payload'))
+      this.#db.exec('ALTER TABLE polyqueue_jobs ADD COLUMN payload TEXT');
     // GET /v1/jobs reads newest first; IF NOT EXISTS also gives it to files made before the search.
     this.#db.exec('CREATE INDEX IF NOT EXISTS polyqueue_jobs_created ON polyqueue_jobs (created_at, id)');
     this.#insertJob = this.#db.prepare(
-      `INSERT INTO polyqueue_jobs (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at)
-       VALUES (@id, @type, @queue, @status, @attempts, @last_error, @result, @idempotency_key, @request_hash, @progress, @created_at, @updated_at)
+      `INSERT INTO polyqueue_jobs (id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, payload, created_at, updated_at)
+       VALUES (@id, @type, @queue, @status, @attempts, @last_error, @result, @idempotency_key, @request_hash, @progress, @payload, @created_at, @updated_at)
        ON CONFLICT DO NOTHING`,
     );
     this.#jobById = this.#db.prepare<[string], JobRow>('SELECT * FROM polyqueue_jobs WHERE id = ?');
@@ -282,6 +287,7 @@ function toRow(r: JobRecord): JobRow {
     idempotency_key: r.idempotencyKey ?? null,
     request_hash: r.requestHash ?? null,
     progress: r.progress === undefined ? null : JSON.stringify(r.progress),
+    payload: payloadText(r),
     created_at: r.createdAt,
     updated_at: r.updatedAt,
   };

@@ -9,7 +9,7 @@ const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-migrate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('sqlite state store: a file made by an earlier version', () => {
-  it('gains the progress column at open, keeps its records, and records progress on them', async () => {
+  it('gains the progress and payload columns at open, keeps its records, and records progress on them', async () => {
     const path = join(dir, 'old.db');
     // The jobs table as versions before context.progress made it.
     const old = new Database(path);
@@ -34,6 +34,10 @@ describe('sqlite state store: a file made by an earlier version', () => {
       const progress = { percent: 50, message: 'done 1 of 2 variants', at };
       expect(await store.updateJob('old-1', { progress })).toBe(true);
       expect((await store.getJob('old-1'))!.progress).toEqual(progress);
+      // ... and the payload column: a new job keeps its payload in the old file.
+      const fresh = { ...before!, id: 'new-1', status: 'pending' as const, payload: { subject: 'hi' } };
+      await store.createJob(fresh);
+      expect(await store.getJob('new-1')).toEqual(fresh);
     } finally {
       await store.close();
     }

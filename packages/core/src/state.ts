@@ -34,8 +34,41 @@ export interface JobRecord {
   requestHash?: string;
   /** What the handler last told through context.progress; kept after the job ends. */
   progress?: JobProgress;
+  /**
+   * The payload the job was created with, when its JSON is at most PAYLOAD_KEPT_BYTES (the API
+   * writes it on enqueue; keptPayload). A larger one is not kept: `payloadTruncated` is set instead.
+   */
+  payload?: unknown;
+  payloadTruncated?: true;
   createdAt: string;
   updatedAt: string;
+}
+
+/** The largest payload (UTF-8 bytes of its JSON) a job record keeps. */
+export const PAYLOAD_KEPT_BYTES = 16 * 1024;
+
+/** The record's fields for a job's payload: the payload itself, or the mark that it was too large. */
+export function keptPayload(payload: unknown): Pick<JobRecord, 'payload' | 'payloadTruncated'> {
+  const json = JSON.stringify(payload);
+  if (json === undefined) return {};
+  return Buffer.byteLength(json) <= PAYLOAD_KEPT_BYTES ? { payload } : { payloadTruncated: true };
+}
+
+/**
+ * The stores' one text for the payload fields: its JSON, '' for one too large to keep (not JSON,
+ * so it cannot be mistaken for a payload), null for none.
+ */
+export function payloadText(record: Pick<JobRecord, 'payload' | 'payloadTruncated'>): string | null {
+  if (record.payloadTruncated) return '';
+  return record.payload === undefined ? null : JSON.stringify(record.payload);
+}
+
+/** The payload fields a store's payloadText stands for. */
+export function payloadFromText(
+  text: string | null | undefined,
+): Pick<JobRecord, 'payload' | 'payloadTruncated'> {
+  if (text == null) return {};
+  return text === '' ? { payloadTruncated: true } : { payload: JSON.parse(text) };
 }
 
 /** A handler's report of how far its job is (context.progress), as its record keeps it. */
@@ -64,6 +97,8 @@ export interface JobColumns<Time = string> {
   request_hash: string | null;
   /** JSON of a JobProgress; optional as a store may select a row without it. */
   progress?: string | null;
+  /** payloadText of the record; optional as a store may select a row without it. */
+  payload?: string | null;
   created_at: Time;
   updated_at: Time;
 }
@@ -85,6 +120,7 @@ export function jobFromColumns(row: JobColumns<string | Date>): JobRecord {
   if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
   if (row.request_hash !== null) record.requestHash = row.request_hash;
   if (row.progress != null) record.progress = JSON.parse(row.progress);
+  Object.assign(record, payloadFromText(row.payload));
   return record;
 }
 

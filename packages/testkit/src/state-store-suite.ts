@@ -18,6 +18,12 @@ function record(overrides: Partial<JobRecord> = {}): JobRecord {
   };
 }
 
+async function createdRecord(store: StateStore): Promise<JobRecord> {
+  const r = record();
+  await store.createJob(r);
+  return r;
+}
+
 /** The contract every StateStore (sqlite, redis, mysql) must keep. */
 export function runStateStoreSuite(name: string, create: () => Promise<StateStore>): void {
   describe(`state store: ${name}`, () => {
@@ -50,6 +56,23 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
       // The API's late 'queued' after a fast worker's 'succeeded' changes nothing.
       expect(await store.updateJob(r.id, { status: 'queued' }, 'pending')).toBe(false);
       expect(await store.getJob(r.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+    });
+
+    it('keeps the payload a job was created with (or the mark that it was too large) through status changes', async () => {
+      const payload = { to: 'a@example.com', subject: 'こんにちは', nested: { n: [1, 2.5, null, true] } };
+      const kept = record({ status: 'pending', payload });
+      await store.createJob(kept);
+      expect(await store.getJob(kept.id)).toEqual(kept);
+      await store.updateJob(kept.id, { status: 'succeeded', attempts: 1, result: { ok: true } });
+      expect(await store.getJob(kept.id)).toMatchObject({ status: 'succeeded', payload });
+      const tooLarge = record({ payloadTruncated: true });
+      await store.createJob(tooLarge);
+      const read = await store.getJob(tooLarge.id);
+      expect(read).toMatchObject({ payloadTruncated: true });
+      expect(read).not.toHaveProperty('payload');
+      const none = await store.getJob((await createdRecord(store)).id);
+      expect(none).not.toHaveProperty('payload');
+      expect(none).not.toHaveProperty('payloadTruncated');
     });
 
     it('records a job progress beside its status, and keeps it through later status changes', async () => {
