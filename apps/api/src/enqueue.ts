@@ -5,6 +5,7 @@ import {
   errorMessage,
   type JobRecord,
   type JobStateStore,
+  keptPayload,
   type Logger,
 } from '@polyqueue/core';
 import { type JobType, queueForJobType } from '@polyqueue/jobs';
@@ -67,14 +68,17 @@ export async function enqueueJob(deps: EnqueueDeps, request: EnqueueRequest): Pr
   if (request.flow) assertBrokerCan(deps.broker, request.flow);
   const queue = queueForJobType[request.type];
   const at = deps.now().toISOString();
+  const recordId = deps.newId();
   const record: JobRecord = {
-    id: deps.newId(),
+    id: recordId,
     type: request.type,
     queue,
     status: 'pending',
     attempts: 0,
     createdAt: at,
     updatedAt: at,
+    // What the dashboard's job page shows (up to PAYLOAD_KEPT_BYTES of JSON; larger: only a mark).
+    ...keptPayload(request.payloadFor(recordId)),
   };
   if (request.requestHash !== undefined) record.requestHash = request.requestHash;
   if (request.idempotencyKey !== undefined) record.idempotencyKey = request.idempotencyKey;

@@ -46,7 +46,9 @@ export function jobSearchRoutes(deps: JobSearchRoutesDeps): Router {
       if (!(error instanceof TypeError) || cursor === undefined) throw error;
       throw problems.validation([{ field: 'cursor', message: error.message }], 'invalid query');
     }
-    res.set('Cache-Control', 'no-store').json(page);
+    // Payloads (up to 16 KiB each) stay on the job's own page: a page of 50 would carry 800 KiB.
+    const jobs = page.jobs.map(({ payload: _payload, payloadTruncated: _truncated, ...job }) => job);
+    res.set('Cache-Control', 'no-store').json({ ...page, jobs });
   });
   return router;
 }

@@ -3,7 +3,7 @@ import { isJobType, type JobType, jobSchemas } from '@polyqueue/jobs';
 import { type Response, Router } from 'express';
 import { z } from 'zod';
 import { cancelJob } from './cancel';
-import { type ApiContext, attemptsOf, findJob, jobView, sendAccepted } from './context';
+import { type ApiContext, attemptsOf, findJob, jobView, payloadView, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
 import { flowFromBody, type RequestedFlow, takeFlowFields } from './flow-control';
 import { bearerAuth, idempotencyKeyOf, isAuthorized, jsonBody, traceparentOf } from './http';
@@ -43,9 +43,12 @@ export function jobRoutes(ctx: ApiContext): Router {
   router.get('/v1/jobs/:id', async (req, res) => {
     const job = await findJob(ctx, req.params.id);
     // `attempts` is the count (as ever); the history is beside it. Stacks name the workers' files
-    // and lines: with API_TOKEN set, only its holders see them.
-    const attemptHistory = await attemptsOf(ctx, job.id, isAuthorized(req, ctx.apiToken));
-    res.set('Cache-Control', 'no-store').json({ ...jobView(job), attemptHistory });
+    // and lines, and payloads carry addresses: with API_TOKEN set, only its holders see them.
+    const authorized = isAuthorized(req, ctx.apiToken);
+    const attemptHistory = await attemptsOf(ctx, job.id, authorized);
+    res
+      .set('Cache-Control', 'no-store')
+      .json({ ...jobView(job), ...(authorized ? payloadView(job) : {}), attemptHistory });
   });
 
   router.delete('/v1/jobs/:id', auth, async (req, res) => {

@@ -53,6 +53,14 @@ describe('GET /v1/jobs on a sqlite state store', () => {
     });
   });
 
+  it('leaves the payload to the job itself: GET /v1/jobs/:id has it, the search does not', async () => {
+    const job = await request(app).get(`/v1/jobs/${ids[0]}`).set(auth);
+    expect(job.body.payload).toEqual(email);
+    const res = await request(app).get('/v1/jobs').query({ q: keys[0] }).set(auth);
+    expect(res.body.jobs).toHaveLength(1);
+    expect(res.body.jobs[0]).not.toHaveProperty('payload');
+  });
+
   it('pages through the matches newest first, ignoring empty fields of a form', async () => {
     const seen: string[] = [];
     let cursor: string | undefined;

@@ -381,6 +381,40 @@ describe('GET /v1/jobs/:id attemptHistory', () => {
   });
 });
 
+describe('GET /v1/jobs/:id payload', () => {
+  it('returns the payload only to holders of the token, and returns it when no token is set', async () => {
+    const token = 'a-long-enough-token';
+    const bearer = `Bearer ${token}`;
+    const posted = await request(app({ apiToken: token }))
+      .post('/v1/emails')
+      .set('Authorization', bearer)
+      .send(email);
+    const path = `/v1/jobs/${posted.body.id as string}`;
+    const authorized = await request(app({ apiToken: token }))
+      .get(path)
+      .set('Authorization', bearer);
+    expect(authorized.body.payload).toEqual(email);
+    expect(authorized.body).not.toHaveProperty('payloadTruncated');
+    const anonymous = await request(app({ apiToken: token })).get(path);
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.body).not.toHaveProperty('payload');
+    const wrong = await request(app({ apiToken: token }))
+      .get(path)
+      .set('Authorization', 'Bearer nope');
+    expect(wrong.body).not.toHaveProperty('payload');
+    expect((await request(app()).get(path)).body.payload).toEqual(email);
+  });
+
+  it('keeps no payload over 16 KiB of JSON, and says so with payloadTruncated', async () => {
+    const large = { ...email, body: 'x'.repeat(16 * 1024) };
+    const posted = await request(app()).post('/v1/emails').send(large);
+    expect(posted.status).toBe(202);
+    const job = await request(app()).get(`/v1/jobs/${posted.body.id as string}`);
+    expect(job.body.payloadTruncated).toBe(true);
+    expect(job.body).not.toHaveProperty('payload');
+  });
+});
+
 describe('auth, health and metrics', () => {
   it('requires the bearer token on write endpoints only', async () => {
     const token = 'a-long-enough-token';
