@@ -319,6 +319,9 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
     expect(await page.locator(`${attemptRows} td code`, { hasText: 'test-host:1:helpers' }).count()).toBe(2);
     await shows('#email-headers dd', 'first');
     await shows('#email-headers dd', `<${ids[0]}@example.test>`);
+    // The payload it was posted with, as indented JSON (the page holds the session, so it is shown).
+    await shows('#job-payload', /"subject": "first"/);
+    await shows('#job-payload', /"to": "ops@example\.com"/);
     // The error's stack opens on demand.
     await page.click(`${attemptRows}[data-outcome="dead"] summary`);
     await shows(`${attemptRows}[data-outcome="dead"] pre.stack`, /^NonRetryableError: mailbox unavailable/);
@@ -498,6 +501,7 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
     await shows('#attempts th', '開始');
     await shows('#attempts tbody tr[data-outcome="succeeded"] [data-status]', '成功');
     await shows('#email-headers dt', '件名');
+    await shows('#payload-h', 'ペイロード');
     await shot('overview-ja');
   }, 240_000);
 });

@@ -4,6 +4,10 @@ export const jobStrings = {
     'job.cancel': 'Cancel job',
     'job.cancelled': 'Job {id} is cancelled: it will not run (a running one is stopped).',
     'job.progress': 'Progress',
+    'job.payloadTitle': 'Payload',
+    'job.payloadTooLarge': 'Not kept: its JSON was larger than 16 KiB.',
+    'job.payloadNone':
+      'None kept (a job recorded before payloads were kept, or published to the broker directly).',
     'job.attemptsTitle': 'Attempts',
     'job.noAttempts': 'No attempt has started yet.',
     'job.attempt': '#',
@@ -32,6 +36,10 @@ export const jobStrings = {
     'job.cancel': 'ジョブをキャンセル',
     'job.cancelled': 'ジョブ {id} をキャンセルしました。今後実行されません(実行中なら停止します)。',
     'job.progress': '進捗',
+    'job.payloadTitle': 'ペイロード',
+    'job.payloadTooLarge': 'JSON が 16 KiB を超えていたため保存していません。',
+    'job.payloadNone':
+      '保存されていません(ペイロードを保存する前に記録されたジョブか、ブローカーに直接投入されたジョブです)。',
     'job.attemptsTitle': '試行履歴',
     'job.noAttempts': 'まだ試行は始まっていません。',
     'job.attempt': '回',

@@ -1,5 +1,5 @@
 // A job's page (#/job/<id>): GET /v1/jobs/:id, polled every 2 s until the job has finished.
-// Its record, progress, result (an email's headers as a list, an image's variants as thumbnails
+// Its record, progress, payload (as kept by the API, up to 16 KiB of JSON), result (an email's headers as a list, an image's variants as thumbnails
 // served by GET /v1/images/:id/:variant), every attempt (start, end, worker, duration, outcome,
 // error with its stack) and the actions: retry now (a dead job) and cancel (an unfinished one).
 import { currentLang, t } from '/dashboard/i18n.js';
@@ -58,6 +58,8 @@ export async function jobPage(id) {
         item('updatedAtLabel', formatTime(job.updatedAt)),
       ),
       actions(job),
+      h('h3', { id: 'payload-h' }, t('job.payloadTitle')),
+      payloadOf(job),
       h('h3', { id: 'result-h' }, t('result')),
       resultOf(job),
       h('h3', { id: 'attempts-h' }, t('job.attemptsTitle')),
@@ -111,6 +113,18 @@ function progressOf(progress) {
     `${percent}%`,
     progress.message ? ` ${progress.message}` : '',
   );
+}
+
+/** The payload the job was created with, as indented JSON, or why there is none to show. */
+function payloadOf(job) {
+  if (job.payload !== undefined)
+    return h(
+      'pre',
+      { id: 'job-payload', 'aria-labelledby': 'payload-h' },
+      JSON.stringify(job.payload, null, 2),
+    );
+  const why = job.payloadTruncated ? t('job.payloadTooLarge') : t('job.payloadNone');
+  return h('p', { class: 'muted', id: 'job-payload-missing' }, why);
 }
 
 /** An email's headers, an image's thumbnails, or the result as JSON. */
