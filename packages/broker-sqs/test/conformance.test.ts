@@ -37,8 +37,6 @@ for (const fifo of [false, true]) {
       durableAcrossRestart: false,
       leaseMs: VISIBILITY_S * 1000,
       batchSize: 300,
-      // Measured with the rate scenario's two workers: 18 to 30 jobs/s, below its 40/s limit.
-      deliversPerSec: 25,
     });
   });
 }

@@ -46,12 +46,6 @@ export interface ConformanceOptions {
    * worker, as two processes would); without it both workers share one MemoryQueueLimits.
    */
   createLimits?: () => Promise<QueueLimits>;
-  /**
-   * Jobs per second the test server delivers to two workers when that is below 44: the rate
-   * limit scenario (40/s within 10 %) is then skipped, as the broker, not the limit, would set
-   * the pace (ElasticMQ here: about 25/s). The concurrency scenario still runs.
-   */
-  deliversPerSec?: number;
 }
 
 let queueCounter = 0;
