@@ -214,17 +214,20 @@ export function registerQueueLimitGauges(
   queues: readonly string[],
 ): void {
   let reading: Promise<ReadonlyMap<string, Limits> | undefined> | undefined;
-  // Both gauges are collected in one scrape: one read serves them.
+  // Both gauges are collected in one scrape, at once: the read in flight serves them both. It is
+  // forgotten as soon as it settles, so the next scrape reads again (a timed cache served a
+  // scrape right after a change the limits from before it).
   const read = () => {
-    reading ??= limits.limits().then(
-      (all) => all,
-      () => undefined,
-    );
-    const current = reading;
-    setTimeout(() => {
-      if (reading === current) reading = undefined;
-    }, 50).unref();
-    return current;
+    reading ??= limits
+      .limits()
+      .then(
+        (all) => all,
+        () => undefined,
+      )
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
   };
   const gauge = (name: string, help: string, field: keyof Limits) =>
     new Gauge({
