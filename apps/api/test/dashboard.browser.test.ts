@@ -25,12 +25,14 @@ import { fileURLToPath } from 'node:url';
 import { startOutcomeHistory, startWorkerHeartbeat } from '@polyqueue/app-runtime';
 import {
   createRedisQueueControls,
+  createRedisQueueLimits,
   createRedisStateStore,
   createRedisWorkerRegistry,
 } from '@polyqueue/broker-redis';
 import {
   createBrokerFromEnv,
   createQueueControls,
+  createQueueLimits,
   createStateStore,
   createWorkerRegistry,
 } from '@polyqueue/brokers';
@@ -39,6 +41,7 @@ import {
   MemoryMetricsHistory,
   pausable,
   type QueueControls,
+  type QueueLimits,
   type StateStore,
   silentLogger,
   type WorkerRegistry,
@@ -64,7 +67,9 @@ interface Backend {
   brokerEnv(dir: string): Record<string, string>;
   /** The STATE_URL a worker process of this run would have. */
   stateUrl(dir: string): string;
-  openStores(dir: string): Promise<{ state: StateStore; controls: QueueControls; workers: WorkerRegistry }>;
+  openStores(
+    dir: string,
+  ): Promise<{ state: StateStore; controls: QueueControls; workers: WorkerRegistry; limits: QueueLimits }>;
   /** Removes what the run left in a shared server. */
   cleanup?(): Promise<void>;
 }
@@ -84,6 +89,7 @@ const backends: Backend[] = [
         state: await createStateStore(stateUrl, {}),
         controls: await createQueueControls(stateUrl, {}),
         workers: await createWorkerRegistry(stateUrl, {}),
+        limits: await createQueueLimits(stateUrl, {}),
       };
     },
   },
@@ -99,6 +105,7 @@ const backends: Backend[] = [
           state: await createRedisStateStore(REDIS_URL, options),
           controls: await createRedisQueueControls(REDIS_URL, options),
           workers: await createRedisWorkerRegistry(REDIS_URL, options),
+          limits: await createRedisQueueLimits(REDIS_URL, options),
         };
       } catch (error) {
         throw new Error(
@@ -127,6 +134,7 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
   let state: StateStore;
   let controls: QueueControls;
   let workers: WorkerRegistry;
+  let limits: QueueLimits;
   let stopHeartbeat: () => Promise<void>;
   let server: Server;
   let base: string;
@@ -148,7 +156,7 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
     dir = await mkdtemp(join(tmpdir(), 'polyqueue-dashboard-'));
     const stateUrl = backend.stateUrl(dir);
     broker = await createBrokerFromEnv(backend.brokerEnv(dir));
-    ({ state, controls, workers } = await backend.openStores(dir));
+    ({ state, controls, workers, limits } = await backend.openStores(dir));
     // The charts' history: in memory here (each store has its contract suite), written by this
     // test's worker as run-worker.ts wires it, flushed often so that the page sees it soon.
     const history = new MemoryMetricsHistory();
@@ -165,6 +173,7 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
       state,
       controls,
       workers,
+      queueLimits: limits,
       history,
       apiToken: TOKEN,
       storageRoot: dir,
@@ -228,7 +237,13 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
     await new Promise((resolve) => server?.close(resolve));
     await stopHeartbeat?.();
     await stopHistory?.();
-    await Promise.all([broker?.close(), state?.close(), controls?.close(), workers?.close()]);
+    await Promise.all([
+      broker?.close(),
+      state?.close(),
+      controls?.close(),
+      workers?.close(),
+      limits?.close(),
+    ]);
     if (dir) await rm(dir, { recursive: true, force: true });
     await backend.cleanup?.();
   });
@@ -297,6 +312,31 @@ describe.runIf(run).each(backends)('dashboard in chromium on $name', (backend) =
     await shows(`#queues tr[data-queue="email"] td[data-col="state"]`, 'Running');
     await shows(cell('dead'), '2');
     await shows(cell('ready'), '0');
+
+    // Limits from the page: a refused value keeps the form open with the API's reason; saved
+    // values reach the state store (what the workers read) and the cell; emptied fields clear.
+    const limitsCell = `#queues tr[data-queue="email"] td[data-col="limits"]`;
+    await shows(`${limitsCell} [data-limits]`, 'None');
+    await page.click('[data-edit-limits="email"]');
+    await page.fill('#limit-concurrency-email', '0');
+    await page.click(`${limitsCell} form button[type=submit]`);
+    await shows('#notice', /concurrency/);
+    expect(await page.isVisible(`${limitsCell} form`)).toBe(true);
+    expect((await limits.limits()).has('email')).toBe(false);
+    await page.fill('#limit-ratePerSec-email', '50');
+    await page.fill('#limit-concurrency-email', '3');
+    await shot('limits');
+    await page.click(`${limitsCell} form button[type=submit]`);
+    await shows('#notice', 'Limits of email saved; every worker follows them within a second.');
+    await shows(`${limitsCell} [data-limits]`, '50/s · 3 at once');
+    expect((await limits.limits()).get('email')).toEqual({ ratePerSec: 50, concurrency: 3 });
+    await page.click('[data-edit-limits="email"]');
+    expect(await page.inputValue('#limit-ratePerSec-email')).toBe('50');
+    await page.fill('#limit-ratePerSec-email', '');
+    await page.fill('#limit-concurrency-email', '');
+    await page.click(`${limitsCell} form button[type=submit]`);
+    await shows(`${limitsCell} [data-limits]`, 'None');
+    expect((await limits.limits()).has('email')).toBe(false);
 
     // The dead letters: reason shown; redrive the first one, healed, and see it succeed.
     await page.click('#queues tr[data-queue="email"] a');

@@ -1,5 +1,6 @@
 // The dashboard page: hash routes over the admin API (docs/admin-api.md), no framework.
 //   #/overview        broker, capabilities, every queue's counts (polled every 2 s), pause/resume,
+//                     limits (limits-editor.js),
 //                     and per queue charts of the last 24 h (history.js, every 10 s)
 //   #/dead/<queue>    dead letters: select + redrive, redrive all, purge with the queue's name typed
 //   #/jobs/<query>    job search (jobs.js): status, type, queue, free text; newest first
@@ -11,6 +12,7 @@ import { historySection } from '/dashboard/history.js';
 import { currentLang, initLanguage, t } from '/dashboard/i18n.js';
 import { jobPage } from '/dashboard/job.js';
 import { jobSearch } from '/dashboard/jobs.js';
+import { limitsCell } from '/dashboard/limits-editor.js';
 import { act, api, count, h, poll, say, stateBadge, view } from '/dashboard/ui.js';
 import { workers as workersPage } from '/dashboard/workers.js';
 
@@ -96,7 +98,7 @@ async function overview() {
       }
       for (const key of ['ready', 'inFlight', 'delayed', 'dead']) row.cells[key].textContent = count(q[key]);
       row.state.replaceChildren(stateBadge(q.paused));
-      row.limits.textContent = describeLimits(q.limits);
+      row.limits.show(q.limits);
       row.tr.dataset.paused = String(q.paused);
       row.toggle.textContent = q.paused ? t('resume') : t('pause');
       row.toggle.setAttribute('aria-label', t(q.paused ? 'resumeQueue' : 'pauseQueue', { queue: q.name }));
@@ -133,7 +135,7 @@ function makeQueueRow(name, refresh) {
   for (const key of ['ready', 'inFlight', 'delayed', 'dead'])
     cells[key] = h('td', { class: 'num', 'data-col': key });
   const state = h('td', { 'data-col': 'state' });
-  const limits = h('td', { 'data-col': 'limits' });
+  const limits = limitsCell(name, refresh);
   const toggle = h('button', { type: 'button', class: 'secondary', 'data-queue': name });
   toggle.addEventListener('click', () =>
     act(toggle, async () => {
@@ -150,20 +152,10 @@ function makeQueueRow(name, refresh) {
     h('th', { scope: 'row' }, name),
     Object.values(cells),
     state,
-    limits,
+    limits.td,
     h('td', {}, h('div', { class: 'row' }, toggle, link)),
   );
   return { tr, cells, state, limits, toggle };
-}
-
-/** A queue's cluster-wide limits (PUT /v1/queues/:q/limits) in one cell; read-only here. */
-function describeLimits(limits) {
-  if (!limits) return t('unknown');
-  const parts = [];
-  if (limits.ratePerSec !== null) parts.push(t('limit.rate', { n: limits.ratePerSec }));
-  if (limits.concurrency !== null) parts.push(t('limit.concurrency', { n: limits.concurrency }));
-  if (limits.perKeyConcurrency !== null) parts.push(t('limit.perKey', { n: limits.perKeyConcurrency }));
-  return parts.length > 0 ? parts.join(' · ') : t('limit.none');
 }
 
 // ---- Routing ----
