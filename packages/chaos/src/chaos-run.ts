@@ -264,6 +264,7 @@ export async function runChaos(
       try {
         const counted = await collectScheduleFacts({
           stateUrl,
+          env: common,
           probe,
           deliveries,
           clientJobIds: new Set(acceptedIds()),

@@ -103,6 +103,8 @@ export interface ScheduleFacts {
  */
 export async function collectScheduleFacts(options: {
   stateUrl: string;
+  /** The services' environment: on a Redis Cluster run its REDIS_CLUSTER_NODES reach the records. */
+  env: Record<string, string>;
   probe: ScheduleProbe;
   deliveries: SinkDelivery[];
   clientJobIds: Set<string>;
@@ -113,7 +115,7 @@ export async function collectScheduleFacts(options: {
   const deletedAt = probe.deletedAt ?? Date.now();
   const lastTick = (probe.stoppingAt ?? deletedAt) - PASS_SLACK_MS;
   const prefix = `schedule:${probe.name}:`;
-  const state = await createStateStore(options.stateUrl);
+  const state = await createStateStore(options.stateUrl, options.env);
   try {
     const tickOfJob = new Map<string, string>();
     const others = [...new Set(deliveries.map((d) => d.jobId))].filter((id) => !clientJobIds.has(id));
