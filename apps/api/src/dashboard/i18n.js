@@ -1,6 +1,7 @@
 // Every string the dashboard shows, one dictionary per language. Elements carry
 // data-i18n="key" (text) or data-i18n-attr="attribute:key"; scripts call t(key, vars).
 import { jobStrings } from '/dashboard/i18n-job.js';
+import { limitStrings } from '/dashboard/i18n-limits.js';
 
 const en = {
   title: 'polyqueue dashboard',
@@ -65,19 +66,6 @@ const en = {
   delayed: 'Delayed',
   dead: 'Dead',
   state: 'State',
-  limits: 'Limits',
-  'limit.rate': '{n}/s',
-  'limit.concurrency': '{n} at once',
-  'limit.perKey': '{n} per key',
-  'limit.none': 'None',
-  'limit.edit': 'Edit',
-  'limit.editQueue': 'Edit the limits of {queue}',
-  'limit.field.rate': 'Jobs per second',
-  'limit.field.concurrency': 'At once',
-  'limit.field.perKey': 'At once per key',
-  'limit.save': 'Save limits',
-  'limit.cancel': 'Cancel',
-  'limit.saved': 'Limits of {queue} saved; every worker follows them within a second.',
   actions: 'Actions',
   paused: 'Paused',
   running: 'Running',
@@ -241,19 +229,6 @@ const ja = {
   delayed: '遅延',
   dead: 'デッド',
   state: '状態',
-  limits: '制限',
-  'limit.rate': '毎秒 {n} 件',
-  'limit.concurrency': '同時 {n} 件',
-  'limit.perKey': 'キーごと {n} 件',
-  'limit.none': 'なし',
-  'limit.edit': '変更',
-  'limit.editQueue': '{queue} の制限を変更',
-  'limit.field.rate': '毎秒の件数',
-  'limit.field.concurrency': '同時実行数',
-  'limit.field.perKey': 'キーごとの同時実行数',
-  'limit.save': '制限を保存',
-  'limit.cancel': 'やめる',
-  'limit.saved': '{queue} の制限を保存しました。1 秒ほどで全ワーカーに反映されます。',
   actions: '操作',
   paused: '一時停止中',
   running: '稼働中',
@@ -355,7 +330,10 @@ const ja = {
 };
 
 // The job page's strings live beside it (i18n-job.js), merged in here.
-export const dictionaries = { en: { ...en, ...jobStrings.en }, ja: { ...ja, ...jobStrings.ja } };
+export const dictionaries = {
+  en: { ...en, ...jobStrings.en, ...limitStrings.en },
+  ja: { ...ja, ...jobStrings.ja, ...limitStrings.ja },
+};
 const STORAGE_KEY = 'polyqueue.lang';
 
 /** The language chosen before (localStorage), else the browser's if Japanese, else English. */
