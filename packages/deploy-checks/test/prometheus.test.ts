@@ -137,8 +137,8 @@ describe('alerts.yml is written against the metrics the code exports', () => {
 
 /** The worker runtime's outcome label values: `export type Outcome = 'a' | 'b' ...` in core. */
 function outcomeValues(): string[] {
-  const source = readFileSync(join(repoRoot, 'packages/core/src/worker.ts'), 'utf8');
+  const source = readFileSync(join(repoRoot, 'packages/core/src/outcome.ts'), 'utf8');
   const union = /export type Outcome\s*=\s*([^;]+);/.exec(source)?.[1];
-  if (!union) throw new Error('packages/core/src/worker.ts no longer declares `export type Outcome`');
+  if (!union) throw new Error('packages/core/src/outcome.ts no longer declares `export type Outcome`');
   return [...union.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
 }
