@@ -74,17 +74,17 @@ async function exec(multi: ChainableCommander): Promise<void> {
   for (const [error] of results) if (error) throw error;
 }
 
-/** Publishes `jobs` envelopes in MULTIs of `batch`, each job added by `add`; returns jobs/s. */
+/** Publishes `jobs` envelopes in MULTIs of `batch`, each batch's bodies added by `add`; returns jobs/s. */
 async function enqueue(
   redis: Redis,
   options: BaselineOptions,
-  add: (multi: ChainableCommander, body: string) => void,
+  add: (multi: ChainableCommander, bodies: string[]) => void,
 ): Promise<number> {
   const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
   const t0 = performance.now();
   for (let i = 0; i < envelopes.length; i += options.batch) {
     const multi = redis.multi();
-    for (const envelope of envelopes.slice(i, i + options.batch)) add(multi, encodeEnvelope(envelope));
+    add(multi, envelopes.slice(i, i + options.batch).map(encodeEnvelope));
     await exec(multi);
   }
   return perSecond(options.jobs, t0);
@@ -159,10 +159,11 @@ export async function withConnections(
   }
 }
 
-/** redis-list: RPUSH; BLPOP main low + in-flight ZADD per job; MULTI ZREM ack. */
+/** redis-list: variadic RPUSH; BLPOP main low + in-flight ZADD per job; MULTI ZREM ack. */
 export function rawRedisList(options: BaselineOptions): Promise<Rates> {
   return withConnections(options, async (redis, blocking, keys) => {
-    const enqueuePerSec = await enqueue(redis, options, (multi, body) => multi.rpush(keys.main, body));
+    // One variadic RPUSH per batch, as the driver's publish (publish.ts).
+    const enqueuePerSec = await enqueue(redis, options, (multi, bodies) => multi.rpush(keys.main, ...bodies));
 
     const consumerId = randomUUID();
     let sequence = 0;
@@ -187,13 +188,16 @@ export function rawRedisList(options: BaselineOptions): Promise<Rates> {
   });
 }
 
-/** redis-reliable: RPUSH; fetch-reliable script (BLMOVE + lease MULTI when empty); settle-reliable ack. */
+/** redis-reliable: variadic RPUSH; fetch-reliable script (BLMOVE + lease MULTI when empty); settle-reliable ack. */
 export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
   const consumerId = randomUUID();
   return withConnections(
     options,
     async (redis, blocking, keys) => {
-      const enqueuePerSec = await enqueue(redis, options, (multi, body) => multi.rpush(keys.main, body));
+      // One variadic RPUSH per batch, as the driver's publish (publish.ts).
+      const enqueuePerSec = await enqueue(redis, options, (multi, bodies) =>
+        multi.rpush(keys.main, ...bodies),
+      );
 
       const fetchReliable = script(redis, 'pq_fetch_reliable');
       const settleReliable = script(redis, 'pq_settle_reliable');
@@ -259,9 +263,9 @@ export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
 /** redis-streams: XADD; XREADGROUP COUNT <free> BLOCK; settle-stream ack (XACK + XDEL). */
 export function rawRedisStreams(options: BaselineOptions): Promise<Rates> {
   return withConnections(options, async (redis, blocking, keys) => {
-    const enqueuePerSec = await enqueue(redis, options, (multi, body) =>
-      multi.xadd(keys.main, '*', 'envelope', body),
-    );
+    const enqueuePerSec = await enqueue(redis, options, (multi, bodies) => {
+      for (const body of bodies) multi.xadd(keys.main, '*', 'envelope', body);
+    });
 
     const settleStream = script(redis, 'pq_settle_stream');
     const consumerId = randomUUID();

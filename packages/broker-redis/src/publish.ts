@@ -8,8 +8,9 @@ export type Structure = 'list' | 'stream';
 /**
  * Queues a batch in one MULTI (one slot: all keys share the queue's hash tag), so the batch is
  * accepted whole or not at all. Delayed jobs go to the delayed sorted set. Lists: normal is
- * RPUSHed to the main list exactly like a classic producer, high is LPUSHed to its head (in
- * reverse, so a batch of highs keeps its order), low goes to the low list. Streams: XADD with
+ * RPUSHed to the main list exactly like a classic producer (the batch's normals in one
+ * variadic RPUSH), high is LPUSHed to its head (in reverse, so a batch of highs keeps its
+ * order), low goes to the low list. Streams: XADD with
  * the fields `envelope`, then `type` and `payload` (JSON text) for the article's consumers;
  * priority is not expressible there and is ignored. A delayed job, when it comes due, is XADDed
  * by promote-delayed-stream-2.lua with `envelope` only.
@@ -23,7 +24,11 @@ export async function publishBatch(
   if (messages.length === 0) return;
   const now = Date.now();
   const multi = redis.multi();
+  // One variadic push per list and priority instead of a command per job: the MULTI keeps
+  // the batch whole either way, and Redis appends the bodies in the order given.
   const high: string[] = [];
+  const normal: string[] = [];
+  const low: string[] = [];
   for (const message of messages) {
     const body = encodeEnvelope(message.envelope);
     if (message.delayMs !== undefined && message.delayMs > 0) {
@@ -37,11 +42,13 @@ export async function publishBatch(
     } else if (message.priority === 'high') {
       high.push(body);
     } else if (message.priority === 'low') {
-      multi.rpush(keys.low, body);
+      low.push(body);
     } else {
-      multi.rpush(keys.main, body);
+      normal.push(body);
     }
   }
+  if (normal.length > 0) multi.rpush(keys.main, ...normal);
+  if (low.length > 0) multi.rpush(keys.low, ...low);
   if (high.length > 0) multi.lpush(keys.main, ...high.reverse());
   await execOrThrow(multi);
 }
