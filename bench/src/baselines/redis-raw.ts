@@ -7,11 +7,11 @@
  * scripts are the driver's own files (packages/broker-redis/src/lua), read from the installed
  * package and registered with defineCommand (EVALSHA) exactly as the driver registers them.
  *
- *   enqueue (all three)  one MULTI per batch of `batch` jobs: RPUSH (lists) or XADD * envelope
- *                        (stream) per job, as publishBatch does
- *   redis-list           BLPOP main low on the blocking connection, one job per call, then the
- *                        in-flight ZADD leases token on the command connection; ack = MULTI ZREM
- *                        leases token
+ *   enqueue (all three)  one MULTI per batch of `batch` jobs: one variadic RPUSH (lists) or an
+ *                        XADD * envelope per job (stream), as publishBatch does
+ *   redis-list           LPOP main/low COUNT <free slots> on the blocking connection, BLPOP main
+ *                        low for one only when both are empty, then one in-flight ZADD of the
+ *                        batch's tokens, not awaited; ack = ZREM of many tokens, one in flight
  *   redis-reliable       heartbeat ZADD once; fetch-reliable script (LMOVE + lease ZADD/HSET/SADD)
  *                        for up to the free slots; when empty, BLMOVE main -> processing on the
  *                        blocking connection + MULTI ZADD/HSET/SADD; ack = settle-reliable script
@@ -159,7 +159,12 @@ export async function withConnections(
   }
 }
 
-/** redis-list: variadic RPUSH; BLPOP main low + in-flight ZADD per job; MULTI ZREM ack. */
+/**
+ * redis-list, as the driver's plainConsumer (list-consumers.ts): variadic RPUSH; a fetch takes
+ * what is waiting for the free slots with LPOP main/low COUNT, BLPOPs one only when nothing is,
+ * and records the popped jobs as in flight with one ZADD it does not wait for; acks are ZREMs of
+ * many tokens, one in flight, the ones asked for meanwhile going out together next.
+ */
 export function rawRedisList(options: BaselineOptions): Promise<Rates> {
   return withConnections(options, async (redis, blocking, keys) => {
     // One variadic RPUSH per batch, as the driver's publish (publish.ts).
@@ -167,25 +172,63 @@ export function rawRedisList(options: BaselineOptions): Promise<Rates> {
 
     const consumerId = randomUUID();
     let sequence = 0;
+    const acks = batchedZrem(redis, keys.leases);
     const t1 = performance.now();
     await slotLoop(
       options.jobs,
       options.concurrency,
-      // One job per BLPOP, as the driver's fetch, whatever the free slots.
-      async () => {
-        const reply = await blocking.blpop(keys.main, keys.low, BLOCK_SECONDS);
-        if (reply === null) return [];
-        const token = `${consumerId}:${++sequence}`;
-        await redis.zadd(keys.leases, Date.now() + LEASE_MS, token);
-        return [{ token, body: reply[1] }];
+      async (max) => {
+        let bodies = max > 1 ? ((await blocking.lpop(keys.main, max)) ?? []) : [];
+        if (max > 1 && bodies.length < max)
+          bodies.push(...((await blocking.lpop(keys.low, max - bodies.length)) ?? []));
+        if (bodies.length === 0) {
+          const reply = await blocking.blpop(keys.main, keys.low, BLOCK_SECONDS);
+          if (reply === null) return [];
+          bodies = [reply[1]];
+        }
+        const expiresAt = Date.now() + LEASE_MS;
+        const tokens = bodies.map(() => `${consumerId}:${++sequence}`);
+        void redis.zadd(keys.leases, ...tokens.flatMap((token) => [expiresAt, token]));
+        return bodies.map((body, i) => ({ token: tokens[i]!, body }));
       },
       async ({ token, body }) => {
         await rawHandler(JSON.parse(body));
-        await exec(redis.multi().zrem(keys.leases, token));
+        await acks(token);
       },
     );
     return { enqueuePerSec, processPerSec: perSecond(options.jobs, t1) };
   });
+}
+
+/** ZREM of the tokens asked for, one call in flight; resolves each once its own call is answered. */
+function batchedZrem(redis: Redis, key: string): (token: string) => Promise<void> {
+  let waiting: { token: string; done: () => void; failed: (error: Error) => void }[] = [];
+  let inFlight = false;
+  const send = () => {
+    if (inFlight || waiting.length === 0) return;
+    const batch = waiting;
+    waiting = [];
+    inFlight = true;
+    redis
+      .zrem(key, ...batch.map((w) => w.token))
+      .then(
+        () => {
+          for (const w of batch) w.done();
+        },
+        (error: Error) => {
+          for (const w of batch) w.failed(error);
+        },
+      )
+      .finally(() => {
+        inFlight = false;
+        send();
+      });
+  };
+  return (token) =>
+    new Promise<void>((done, failed) => {
+      waiting.push({ token, done, failed });
+      send();
+    });
 }
 
 /** redis-reliable: variadic RPUSH; fetch-reliable script (BLMOVE + lease MULTI when empty); settle-reliable ack. */
