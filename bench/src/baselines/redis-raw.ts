@@ -8,29 +8,33 @@
  * package and registered with defineCommand (EVALSHA) exactly as the driver registers them.
  *
  *   enqueue (all three)  one MULTI per batch of `batch` jobs: one variadic RPUSH (lists) or an
- *                        XADD * envelope per job (stream), as publishBatch does
+ *                        XADD * envelope <body> type <type> payload <json> per job (stream), as
+ *                        publishBatch does
  *   redis-list           LPOP main/low COUNT <free slots> on the blocking connection, BLPOP main
  *                        low for one only when both are empty, then one in-flight ZADD of the
  *                        batch's tokens, not awaited; ack = ZREM of many tokens, one in flight
  *   redis-reliable       heartbeat ZADD once; fetch-reliable script (LMOVE + lease ZADD/HSET/SADD)
  *                        for up to the free slots; when empty, BLMOVE main -> processing on the
- *                        blocking connection + MULTI ZADD/HSET/SADD; ack = settle-reliable script
+ *                        blocking connection + MULTI ZADD/HSET/SADD; acks = settle-reliable script
  *   redis-streams        XGROUP CREATE ... MKSTREAM; XREADGROUP COUNT <free slots> BLOCK on the
- *                        blocking connection; ack = settle-stream script (XACK + XDEL)
+ *                        blocking connection; acks = settle-stream script (XACK + XDEL)
+ *   acks (all three)     batched as the drivers' SettleBatcher does: one call in flight, with
+ *                        every ack asked for while the last one was out
  *
  * Processing uses the driver's loop shape: keep `concurrency` handlers in flight, fetch for the
  * free slots as soon as there are any. Each job's body is JSON-parsed once (a hand-written worker
  * has to read its job) and given to an async no-op handler. A job counts as processed once its
  * ack has returned.
  *
- * Left out on purpose: the drivers' timed maintenance (delayed-job promotion every REDIS_POLL_MS,
+ * Left out: the read-ahead of redis-streams and redis-reliable (the next fetch sent while a full
+ * batch runs, read-ahead.ts). Left out on purpose: the drivers' timed maintenance (delayed-job promotion every REDIS_POLL_MS,
  * redis-reliable heartbeat/recovery and redis-streams XAUTOCLAIM every lease/4, redis-list
  * in-flight refresh). They run a few commands per second whatever the job rate, not per job.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CONSUMER_GROUP, entryBody, type QueueKeys, queueKeys } from '@polyqueue/broker-redis';
-import { createEnvelope, encodeEnvelope } from '@polyqueue/core';
+import { createEnvelope, type Envelope, encodeEnvelope } from '@polyqueue/core';
 import { type ChainableCommander, Redis } from 'ioredis';
 import { perSecond, type Rates } from '../measure';
 import type { BaselineOptions } from './index';
@@ -78,13 +82,14 @@ async function exec(multi: ChainableCommander): Promise<void> {
 async function enqueue(
   redis: Redis,
   options: BaselineOptions,
-  add: (multi: ChainableCommander, bodies: string[]) => void,
+  add: (multi: ChainableCommander, bodies: string[], envelopes: Envelope[]) => void,
 ): Promise<number> {
   const envelopes = Array.from({ length: options.jobs }, (_, i) => createEnvelope('bench_job', { i }));
   const t0 = performance.now();
   for (let i = 0; i < envelopes.length; i += options.batch) {
     const multi = redis.multi();
-    add(multi, envelopes.slice(i, i + options.batch).map(encodeEnvelope));
+    const batch = envelopes.slice(i, i + options.batch);
+    add(multi, batch.map(encodeEnvelope), batch);
     await exec(multi);
   }
   return perSecond(options.jobs, t0);
@@ -172,7 +177,7 @@ export function rawRedisList(options: BaselineOptions): Promise<Rates> {
 
     const consumerId = randomUUID();
     let sequence = 0;
-    const acks = batchedZrem(redis, keys.leases);
+    const acks = oneInFlight((tokens: string[]) => redis.zrem(keys.leases, ...tokens));
     const t1 = performance.now();
     await slotLoop(
       options.jobs,
@@ -200,17 +205,19 @@ export function rawRedisList(options: BaselineOptions): Promise<Rates> {
   });
 }
 
-/** ZREM of the tokens asked for, one call in flight; resolves each once its own call is answered. */
-function batchedZrem(redis: Redis, key: string): (token: string) => Promise<void> {
-  let waiting: { token: string; done: () => void; failed: (error: Error) => void }[] = [];
+/**
+ * The drivers' SettleBatcher, bare: one call in flight with every item asked for; the items asked
+ * for meanwhile go out together as the next call. Each promise resolves with its own call.
+ */
+function oneInFlight<T>(send: (items: T[]) => Promise<unknown>): (item: T) => Promise<void> {
+  let waiting: { item: T; done: () => void; failed: (error: Error) => void }[] = [];
   let inFlight = false;
-  const send = () => {
+  const next = () => {
     if (inFlight || waiting.length === 0) return;
     const batch = waiting;
     waiting = [];
     inFlight = true;
-    redis
-      .zrem(key, ...batch.map((w) => w.token))
+    send(batch.map((w) => w.item))
       .then(
         () => {
           for (const w of batch) w.done();
@@ -221,17 +228,20 @@ function batchedZrem(redis: Redis, key: string): (token: string) => Promise<void
       )
       .finally(() => {
         inFlight = false;
-        send();
+        next();
       });
   };
-  return (token) =>
+  return (item) =>
     new Promise<void>((done, failed) => {
-      waiting.push({ token, done, failed });
-      send();
+      waiting.push({ item, done, failed });
+      next();
     });
 }
 
-/** redis-reliable: variadic RPUSH; fetch-reliable script (BLMOVE + lease MULTI when empty); settle-reliable ack. */
+/**
+ * redis-reliable: variadic RPUSH; fetch-reliable script (BLMOVE + lease MULTI when empty);
+ * settle-reliable acks of many jobs per call, one call in flight.
+ */
 export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
   const consumerId = randomUUID();
   return withConnections(
@@ -246,6 +256,18 @@ export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
       const settleReliable = script(redis, 'pq_settle_reliable');
       const processing = keys.processing(consumerId);
       const tokens = keys.tokens(consumerId);
+      const settle = oneInFlight((jobs: string[][]) =>
+        settleReliable(
+          processing,
+          keys.leases,
+          keys.leased,
+          tokens,
+          keys.delayed,
+          keys.main,
+          keys.dead,
+          ...jobs.flat(),
+        ),
+      );
       let sequence = 0;
       const t1 = performance.now();
       await redis.zadd(keys.consumers, Date.now() + LEASE_MS, consumerId); // start(): heartbeat
@@ -283,18 +305,7 @@ export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
         },
         async ({ token, body }) => {
           await rawHandler(JSON.parse(body));
-          await settleReliable(
-            processing,
-            keys.leases,
-            keys.leased,
-            tokens,
-            keys.delayed,
-            keys.main,
-            keys.dead,
-            token,
-            body,
-            'ack',
-          );
+          await settle([token, body, 'ack']);
         },
       );
       return { enqueuePerSec, processPerSec: perSecond(options.jobs, t1) };
@@ -303,14 +314,33 @@ export function rawRedisReliable(options: BaselineOptions): Promise<Rates> {
   );
 }
 
-/** redis-streams: XADD; XREADGROUP COUNT <free> BLOCK; settle-stream ack (XACK + XDEL). */
+/**
+ * redis-streams: XADD; XREADGROUP COUNT <free> BLOCK; settle-stream acks (XACK + XDEL) of many
+ * entries per call, one call in flight.
+ */
 export function rawRedisStreams(options: BaselineOptions): Promise<Rates> {
   return withConnections(options, async (redis, blocking, keys) => {
-    const enqueuePerSec = await enqueue(redis, options, (multi, bodies) => {
-      for (const body of bodies) multi.xadd(keys.main, '*', 'envelope', body);
+    // `envelope`, then `type` and `payload` for the seed article's consumers, as the driver.
+    const enqueuePerSec = await enqueue(redis, options, (multi, bodies, envelopes) => {
+      for (const [i, body] of bodies.entries()) {
+        const envelope = envelopes[i]!;
+        multi.xadd(
+          keys.main,
+          '*',
+          'envelope',
+          body,
+          'type',
+          envelope.type,
+          'payload',
+          JSON.stringify(envelope.payload ?? null),
+        );
+      }
     });
 
     const settleStream = script(redis, 'pq_settle_stream');
+    const settle = oneInFlight((jobs: string[][]) =>
+      settleStream(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, ...jobs.flat()),
+    );
     const consumerId = randomUUID();
     const t1 = performance.now();
     await redis.xgroup('CREATE', keys.main, CONSUMER_GROUP, '0', 'MKSTREAM');
@@ -334,7 +364,7 @@ export function rawRedisStreams(options: BaselineOptions): Promise<Rates> {
       },
       async ([id, fields]) => {
         await rawHandler(JSON.parse(entryBody(fields)));
-        await settleStream(keys.main, keys.delayed, keys.dead, CONSUMER_GROUP, id, 'ack');
+        await settle([id, 'ack']);
       },
     );
     return { enqueuePerSec, processPerSec: perSecond(options.jobs, t1) };
