@@ -8,12 +8,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { keepAlivePoster } from './http-client';
 import { fmt, median, percentile } from './measure';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -182,41 +182,22 @@ function commitMs(): number {
 
 /** `concurrency` clients on keep-alive connections for `ms`; counts the 202s. */
 async function load(port: number, concurrency: number, ms: number): Promise<Sample & { accepted: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const poster = keepAlivePoster(port, concurrency);
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
   const until = started + ms;
-  const post = () =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/v1/emails',
-          method: 'POST',
-          agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        },
-      );
-      req.on('error', reject);
-      req.end(BODY);
-    });
   const client = async () => {
     while (performance.now() < until) {
       const t0 = performance.now();
-      const status = await post();
+      const { status } = await poster.post('/v1/emails', BODY);
       if (status === 202) latencies.push(performance.now() - t0);
       else failures += 1;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, client));
   const elapsed = performance.now() - started;
-  agent.destroy();
+  poster.close();
   if (failures > 0) throw new Error(`${failures} requests were not answered 202`);
   latencies.sort((a, b) => a - b);
   return {

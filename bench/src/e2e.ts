@@ -1,7 +1,8 @@
 /**
  * The end-to-end scenario: the real API and email worker as child processes, started with the
  * root package.json's own `start:*` scripts (so whatever they run, tsx or compiled JS, is what
- * is measured), `concurrency` HTTP clients POSTing /v1/emails over keep-alive connections, and
+ * is measured), `concurrency` HTTP clients POSTing /v1/emails over keep-alive connections
+ * (node:http, http-client.ts), and
  * every email counted where it lands: the worker's outbox (OUTBOX_DIR, one .eml per job id,
  * written under a temporary name and renamed, so a file that exists is complete).
  *
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '@polyqueue/testkit/net';
+import { keepAlivePoster } from './http-client';
 import { fmt, percentile } from './measure';
 
 export interface E2eOptions {
@@ -126,6 +128,7 @@ export async function e2eScenario(options: E2eOptions): Promise<void> {
     services.push(await startService('api', env, /"msg":"listening on /));
     services.push(await startService('email-worker', env, /"msg":"worker ready"/));
 
+    const poster = keepAlivePoster(port, options.concurrency);
     const sentAt = new Map<string, number>();
     let next = 0;
     let rejected = 0;
@@ -134,19 +137,17 @@ export async function e2eScenario(options: E2eOptions): Promise<void> {
       while (next < options.jobs) {
         const i = next++;
         const sent = Date.now();
-        const res = await fetch(`http://127.0.0.1:${port}/v1/emails`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
+        const { status, text } = await poster.post(
+          '/v1/emails',
+          JSON.stringify({
             to: `user${i}@bench.test`,
             subject: `bench #${i}`,
             body: `Email ${i} of a bench run.`,
           }),
-        });
-        const text = await res.text();
-        if (res.status !== 202) {
+        );
+        if (status !== 202) {
           rejected += 1;
-          if (rejected === 1) process.stderr.write(`POST answered ${res.status}: ${text.slice(0, 200)}\n`);
+          if (rejected === 1) process.stderr.write(`POST answered ${status}: ${text.slice(0, 200)}\n`);
           continue;
         }
         sentAt.set((JSON.parse(text) as { id: string }).id, sent);
@@ -154,6 +155,7 @@ export async function e2eScenario(options: E2eOptions): Promise<void> {
     };
     await Promise.all(Array.from({ length: options.concurrency }, lane));
     const acceptSeconds = (Date.now() - t0) / 1000;
+    poster.close();
 
     // Counted where the emails land; bounded so a stuck worker ends the run with what it did.
     const deadline = Date.now() + 120_000 + options.jobs * 10;
