@@ -5,7 +5,8 @@
  * queue (default): polyqueue on one registered broker (enqueue rate, processing rate with a
  * no-op handler, enqueue-to-start latency) and, in the same run, the broker's raw baselines
  * (same commands, and the best raw loop); --json FILE also writes the medians as JSON.
- * e2e: the API and email worker as child processes, POSTs to the outbox (e2e.ts).
+ * e2e: the API and email worker as child processes, POSTs to the outbox (e2e.ts); drain: the
+ * same emails queued first, then the email worker alone timed draining them.
  * images: thumbnails/s from a bare sharp loop versus the image worker's handler behind the
  * broker. Prints markdown tables of medians over R runs, contenders interleaved run by run so
  * drift on a noisy machine hits them alike. Broker variables (REDIS_URL, SQLITE_PATH, ...)
@@ -59,11 +60,12 @@ if (values.scenario === 'queue') await queueScenario();
 else if (values.scenario === 'images') await imageScenario();
 else if (values.scenario === 'runtime') await runtimeScenario();
 else if (values.scenario === 'startup') await (await import('./startup')).startupScenario({ runs });
-else if (values.scenario === 'e2e')
+else if (values.scenario === 'e2e' || values.scenario === 'drain')
   await (await import('./e2e')).e2eScenario({
     broker,
     jobs: positive('jobs', process.argv.includes('--jobs') ? values.jobs! : '5000'),
     concurrency: positive('concurrency', values.concurrency ?? '32'),
+    drain: values.scenario === 'drain',
   });
 else if (values.scenario === 'api')
   await apiAcceptScenario({
@@ -71,7 +73,10 @@ else if (values.scenario === 'api')
     concurrency: positive('concurrency', values.concurrency ?? '32'),
     seconds: 5,
   });
-else throw new Error(`--scenario: unknown "${values.scenario}"; valid: queue, images, runtime, api`);
+else
+  throw new Error(
+    `--scenario: unknown "${values.scenario}"; valid: queue, e2e, drain, api, images, runtime, startup`,
+  );
 
 /**
  * Runs every contender `runs` times, interleaved run by run so drift on a noisy machine hits them
