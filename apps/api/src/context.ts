@@ -69,16 +69,16 @@ export function jobView(job: JobRecord): Record<string, unknown> {
   };
 }
 
-/**
- * GET /v1/jobs/:id's `attemptHistory`: the job's attempts, oldest first ([] from a store without one),
- * each attempt's stack left out unless `withStacks`.
- */
 /** The payload fields of GET /v1/jobs/:id (for holders of API_TOKEN): the payload, or that it was too large to keep. */
 export function payloadView(job: JobRecord): Pick<JobRecord, 'payload' | 'payloadTruncated'> {
   if (job.payloadTruncated) return { payloadTruncated: true };
   return job.payload === undefined ? {} : { payload: job.payload };
 }
 
+/**
+ * GET /v1/jobs/:id's `attemptHistory`: the job's attempts, oldest first ([] from a store without one),
+ * each attempt's stack left out unless `withStacks`.
+ */
 export async function attemptsOf(ctx: ApiContext, id: string, withStacks: boolean): Promise<JobAttempt[]> {
   const attempts = (await ctx.state.listAttempts?.(id)) ?? [];
   return withStacks ? attempts : attempts.map(({ stack: _stack, ...rest }) => rest);

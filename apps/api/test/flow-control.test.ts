@@ -7,11 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
 import type { JobPatch, JobStatus } from '@polyqueue/core';
-import sharp from 'sharp';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';
-import { RecordingBroker } from './helpers';
+import { png, RecordingBroker } from './helpers';
 
 const NOW = new Date('2030-01-31T09:00:00.000Z');
 const email = { to: 'ada@example.com', subject: 'Hello', body: 'Hi Ada' };
@@ -88,15 +87,13 @@ describe('delay and priority over HTTP', () => {
   });
 
   it('POST /v1/images takes them as Polyqueue-* headers', async () => {
-    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
-      .png()
-      .toBuffer();
+    const image = await png();
     const res = await request(app())
       .post('/v1/images')
       .set('Content-Type', 'image/png')
       .set('Polyqueue-Delay-Ms', '2500')
       .set('Polyqueue-Priority', 'high')
-      .send(png);
+      .send(image);
     expect(res.status).toBe(202);
     expect(broker.published[0]).toMatchObject({ queue: 'image', delayMs: 2500, priority: 'high' });
 
@@ -104,7 +101,7 @@ describe('delay and priority over HTTP', () => {
       .post('/v1/images')
       .set('Content-Type', 'image/png')
       .set('Polyqueue-Run-At', 'tomorrow')
-      .send(png);
+      .send(image);
     expectProblem(bad, 400, 'invalid-flow-control');
     expect(bad.body.errors).toEqual([expect.objectContaining({ field: 'Polyqueue-Run-At' })]);
     expect(broker.published).toHaveLength(1);
@@ -119,14 +116,12 @@ describe('delay and priority over HTTP', () => {
       .post('/v1/emails')
       .send({ ...email, key: 'tenant-7', priority: 'low' });
     expect(viaEmails.status).toBe(202);
-    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
-      .png()
-      .toBuffer();
+    const image = await png();
     const viaImages = await request(app())
       .post('/v1/images')
       .set('Content-Type', 'image/png')
       .set('Polyqueue-Key', 'tenant-9')
-      .send(png);
+      .send(image);
     expect(viaImages.status).toBe(202);
     expect(broker.published.map((p) => p.envelope.key)).toEqual(['tenant-42', 'tenant-7', 'tenant-9']);
     // The key is the envelope's, taken out of the email's payload.

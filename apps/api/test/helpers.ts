@@ -13,6 +13,7 @@ import {
   type StateStore,
 } from '@polyqueue/core';
 import { deferred } from '@polyqueue/testkit';
+import sharp from 'sharp';
 
 /**
  * The part of a broker the API uses, recording what it publishes; set failWith to simulate an
@@ -108,3 +109,9 @@ export async function startEmailWorker(options: {
   await Promise.race([ready.promise, running]);
   return { running };
 }
+
+/** A small valid PNG for the image routes. */
+export const png = () =>
+  sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366cc' } })
+    .png()
+    .toBuffer();

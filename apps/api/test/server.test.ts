@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createServer } from '../src/server';
-import { RecordingBroker } from './helpers';
+import { png, RecordingBroker } from './helpers';
 
 let root: string;
 let broker: RecordingBroker;
@@ -32,10 +32,6 @@ function app(options: { apiToken?: string; imageBytes?: number } = {}) {
 }
 
 const email = { to: 'ada@example.com', subject: 'Hello', body: 'Hi Ada' };
-const png = () =>
-  sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366cc' } })
-    .png()
-    .toBuffer();
 
 function expectProblem(res: request.Response, status: number, kind: string) {
   expect(res.status).toBe(status);
