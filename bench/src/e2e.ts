@@ -2,9 +2,9 @@
  * The end-to-end scenario: the real API and email worker as child processes, started with the
  * root package.json's own `start:*` scripts (so whatever they run, tsx or compiled JS, is what
  * is measured), `concurrency` HTTP clients POSTing /v1/emails over keep-alive connections
- * (node:http, http-client.ts), and
- * every email counted where it lands: the worker's outbox (OUTBOX_DIR, one .eml per job id,
- * written under a temporary name and renamed, so a file that exists is complete).
+ * (node:http, http-client.ts), and every email counted where it lands: the worker's outbox
+ * (OUTBOX_DIR, one .eml per job id, written under a temporary name and renamed, so a file that
+ * exists is complete).
  *
  * Reports emails/s from the first POST sent to the last .eml written, the POSTs' accept rate,
  * and latency per email from its POST being sent to its .eml's mtime (both the wall clock of
