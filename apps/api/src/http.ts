@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HttpProblem, problems } from './problem';
 
 /** The dashboard's session cookie (routes-dashboard.ts sets it after a sign-in with the token). */
@@ -65,29 +65,6 @@ export function bearerAuth(token: string | undefined): RequestHandler {
     if (!sameSecret(match[1]!, token)) return next(problems.unauthorized('the bearer token is not valid'));
     next();
   };
-}
-
-const JSON_TYPES = ['application/json', 'application/*+json'];
-
-/**
- * Parses a JSON body of at most limitBytes. Another Content-Type is a 415; body-parser's own
- * errors (malformed JSON, too large) become problems in the error handler.
- */
-export function jsonBody(limitBytes: number): RequestHandler[] {
-  return [
-    (req, _res, next) => {
-      if (!req.is(JSON_TYPES)) {
-        const got = req.headers['content-type'] ?? 'no Content-Type';
-        return next(
-          problems.unsupportedMediaType(
-            `send a JSON body with Content-Type: application/json (got ${JSON.stringify(got)})`,
-          ),
-        );
-      }
-      next();
-    },
-    express.json({ limit: limitBytes, type: JSON_TYPES, strict: false }),
-  ];
 }
 
 /** The Idempotency-Key header (IETF draft-ietf-httpapi-idempotency-key-header), if any. */

@@ -14,7 +14,8 @@ import { jobQueues } from '@polyqueue/jobs';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
 import { JOB_ID_PATTERN } from './context';
-import { bearerAuth, jsonBody } from './http';
+import { bearerAuth } from './http';
+import { jsonBody } from './json-body';
 import { fieldErrors, HttpProblem, problems } from './problem';
 import { limitsView } from './routes-queues';
 
@@ -146,7 +147,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     res.set('Cache-Control', 'no-store').json({ queue, items: page.map(describeDeadLetter), nextCursor });
   });
 
-  router.post('/v1/queues/:queue/dead/redrive', auth, ...jsonBody(deps.jsonBytes), async (req, res) => {
+  router.post('/v1/queues/:queue/dead/redrive', auth, jsonBody(deps.jsonBytes), async (req, res) => {
     const queue = req.params.queue as string;
     const { store, stats } = deadLettersOf(queue);
     const parsed = redriveSchema.safeParse(req.body);

@@ -1,7 +1,8 @@
 import { type BrokerAdmin, bulkJobAction, type JobStateStore, MAX_BULK_JOBS } from '@polyqueue/core';
 import { Router } from 'express';
 import { z } from 'zod';
-import { bearerAuth, jsonBody } from './http';
+import { bearerAuth } from './http';
+import { jsonBody } from './json-body';
 import { fieldErrors, HttpProblem, problems } from './problem';
 
 export interface BulkRoutesDeps {
@@ -43,7 +44,7 @@ const bulkSchema = z.strictObject({
  */
 export function bulkRoutes(deps: BulkRoutesDeps): Router {
   const router = Router();
-  router.post('/v1/jobs/bulk', bearerAuth(deps.apiToken), ...jsonBody(deps.jsonBytes), async (req, res) => {
+  router.post('/v1/jobs/bulk', bearerAuth(deps.apiToken), jsonBody(deps.jsonBytes), async (req, res) => {
     const parsed = bulkSchema.safeParse(req.body);
     if (!parsed.success)
       throw problems.validation(

@@ -6,7 +6,8 @@ import { cancelJob } from './cancel';
 import { type ApiContext, attemptsOf, findJob, jobView, payloadView, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
 import { flowFromBody, type RequestedFlow, takeFlowFields } from './flow-control';
-import { bearerAuth, idempotencyKeyOf, isAuthorized, jsonBody, traceparentOf } from './http';
+import { bearerAuth, idempotencyKeyOf, isAuthorized, traceparentOf } from './http';
+import { jsonBody } from './json-body';
 import { fieldErrors, problems } from './problem';
 
 const jobRequestSchema = z.object({ type: z.string().min(1), payload: z.unknown() });
@@ -17,7 +18,7 @@ export function jobRoutes(ctx: ApiContext): Router {
   const auth = bearerAuth(ctx.apiToken);
   const json = jsonBody(ctx.limits.jsonBytes);
 
-  router.post('/v1/emails', auth, ...json, async (req, res) => {
+  router.post('/v1/emails', auth, json, async (req, res) => {
     // delayMs, runAt, priority and key sit beside the email's fields (no field of send_email has those names).
     const { raw, rest } = takeFlowFields(req.body);
     const flow = flowFromBody(raw, ctx.now());
@@ -25,7 +26,7 @@ export function jobRoutes(ctx: ApiContext): Router {
     await accept(ctx, res, 'send_email', payload, idempotencyKeyOf(req), traceparentOf(req), flow);
   });
 
-  router.post('/v1/jobs', auth, ...json, async (req, res) => {
+  router.post('/v1/jobs', auth, json, async (req, res) => {
     const { raw } = takeFlowFields(req.body);
     const flow = flowFromBody(raw, ctx.now());
     const body = parse(jobRequestSchema, req.body, []);

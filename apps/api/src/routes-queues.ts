@@ -10,7 +10,8 @@ import {
 import { jobQueues } from '@polyqueue/jobs';
 import { Router } from 'express';
 import type { Registry } from 'prom-client';
-import { bearerAuth, jsonBody } from './http';
+import { bearerAuth } from './http';
+import { jsonBody } from './json-body';
 import { HttpProblem, problems } from './problem';
 
 export interface QueueRoutesDeps {
@@ -123,7 +124,7 @@ function limitRoutes(
     res.set('Cache-Control', 'no-store').json({ queue, limits: limitsView(limits) });
   });
 
-  router.put('/v1/queues/:queue/limits', auth, ...jsonBody(deps.jsonBytes), async (req, res) => {
+  router.put('/v1/queues/:queue/limits', auth, jsonBody(deps.jsonBytes), async (req, res) => {
     const queue = knownQueue(req.params.queue as string);
     const limits = limitsFromBody(req.body);
     try {

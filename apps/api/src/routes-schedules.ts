@@ -10,7 +10,8 @@ import { isJobType, jobSchemas } from '@polyqueue/jobs';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { ApiContext } from './context';
-import { bearerAuth, jsonBody } from './http';
+import { bearerAuth } from './http';
+import { jsonBody } from './json-body';
 import { type FieldError, fieldErrors, HttpProblem, problems } from './problem';
 
 const scheduleBodySchema = z.strictObject({
@@ -71,7 +72,7 @@ export function scheduleRoutes({ schedules, ctx }: ScheduleRoutesDeps): Router {
   if (!schedules) return router;
   const auth = bearerAuth(ctx.apiToken);
 
-  router.post('/v1/schedules', auth, ...jsonBody(ctx.limits.jsonBytes), async (req, res) => {
+  router.post('/v1/schedules', auth, jsonBody(ctx.limits.jsonBytes), async (req, res) => {
     const schedule = parseSchedule(req.body);
     const existing = (await guarded(() => schedules.list())).find((s) => s.name === schedule.name);
     // A replaced schedule keeps its creation time: catch-up is bounded by it.
