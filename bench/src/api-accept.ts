@@ -3,10 +3,11 @@
  * (BROKER=sqlite, STATE_URL=sqlite, both files on disk, synchronous=FULL: 202 only once the job
  * record and the queue row are synced), without and with the email worker taking the jobs,
  * versus a bare node http server that only parses the JSON. Each server is its own process
- * started as `npm run start:api` starts it; the load comes from this process: `concurrency`
- * keep-alive clients, each sending its next request when the last is answered.
+ * started as `npm run start:api` starts it (compiled JS, built first when stale); the load comes
+ * from this process: `concurrency` keep-alive clients, each sending its next request when the
+ * last is answered.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -126,12 +127,14 @@ async function startApi(withWorker: boolean, tree = root, inMemory = false): Pro
     LOG_LEVEL: 'info',
   };
   const children: ChildProcess[] = [];
+  // As the start:* scripts run them: compiled, not through tsx.
+  execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: tree, stdio: 'inherit' });
   if (withWorker) {
-    const worker = spawnLogged(['--import', 'tsx', 'apps/email-worker/src/main.ts'], env, tree);
+    const worker = spawnLogged(['apps/email-worker/dist/main.js'], env, tree);
     children.push(worker);
     await waitForLine(worker, (l) => (l.msg === 'worker ready' ? true : undefined));
   }
-  const api = spawnLogged(['--import', 'tsx', 'apps/api/src/main.ts'], env, tree);
+  const api = spawnLogged(['apps/api/dist/main.js'], env, tree);
   children.push(api);
   const port = await waitForLine(api, (l) => (typeof l.port === 'number' ? l.port : undefined));
   return {
