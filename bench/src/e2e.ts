@@ -2,7 +2,7 @@
  * The end-to-end scenario: the real API and email worker as child processes, started with the
  * root package.json's own `start:*` scripts (so whatever they run, tsx or compiled JS, is what
  * is measured), `concurrency` HTTP clients POSTing /v1/emails over keep-alive connections
- * (node:http, http-client.ts), and every email counted where it lands: the worker's outbox
+ * (raw sockets, http-client.ts), and every email counted where it lands: the worker's outbox
  * (OUTBOX_DIR, one .eml per job id, written under a temporary name and renamed, so a file that
  * exists is complete).
  *
