@@ -7,7 +7,7 @@
  *
  * Also the outbox's own ceiling on this disk: the email worker's file calls (write a temporary
  * file, rename it to <job id>.eml) in a bare loop, with what that costs in CPU per file. Creating
- * files costs the kernel far more CPU on some machines than on others (0.2–1.2 ms per file here,
+ * files costs the kernel far more CPU on some machines and minutes than others (0.25–1.75 ms per file here,
  * docs/benchmarks.md), so the figure is taken in the same run as the system it bounds.
  */
 import { randomUUID } from 'node:crypto';
@@ -20,7 +20,7 @@ import { join } from 'node:path';
 const TICKS_PER_SECOND = 100;
 
 /** User + system CPU a process has used so far, in ms; undefined once it has exited. */
-export function processCpuMs(pid: number): number | undefined {
+function processCpuMs(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
