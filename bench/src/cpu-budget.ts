@@ -7,8 +7,8 @@
  *
  * Also the outbox's own ceiling on this disk: the email worker's file calls (write a temporary
  * file, rename it to <job id>.eml) in a bare loop, with what that costs in CPU per file. Creating
- * files costs the kernel far more CPU on some machines and minutes than others (0.25–1.75 ms per file here,
- * docs/benchmarks.md), so the figure is taken in the same run as the system it bounds.
+ * files costs the kernel far more CPU on some machines and minutes than on others (0.25–1.75 ms
+ * per file here, docs/benchmarks.md), so the figure is taken in the same run as what it bounds.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
