@@ -5,7 +5,8 @@
  * versus a bare node http server that only parses the JSON. Each server is its own process
  * started as `npm run start:api` starts it (compiled JS, built first when stale); the load comes
  * from this process: `concurrency` keep-alive clients, each sending its next request when the
- * last is answered.
+ * last is answered. Beside the rates, each server's CPU per request (/proc/<pid>/stat over the
+ * timed load): what a request costs it, however much the load generator let through.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { processCpuMs } from './cpu-budget';
 import { keepAlivePoster } from './http-client';
 import { fmt, median, percentile } from './measure';
 
@@ -35,10 +37,14 @@ interface Sample {
   perSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** The server process's CPU (user + system) per accepted request, in µs; the API's alone. */
+  cpuUs?: number;
 }
 
 interface Started {
   port: number;
+  /** The process answering the requests (the API, not the worker beside it). */
+  pid: number;
   /** Stops the processes; resolves once they have exited. */
   stop(): Promise<void>;
   /** After stop: accepted jobs not found in the files (must be 0). */
@@ -106,7 +112,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 async function startBare(): Promise<Started> {
   const child = spawnLogged(['-e', BARE_SERVER], process.env);
   const port = await waitForLine(child, (l) => (typeof l.port === 'number' ? l.port : undefined));
-  return { port, stop: () => stopChild(child) };
+  return { port, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 /**
@@ -139,6 +145,7 @@ async function startApi(withWorker: boolean, tree = root, inMemory = false): Pro
   const port = await waitForLine(api, (l) => (typeof l.port === 'number' ? l.port : undefined));
   return {
     port,
+    pid: api.pid!,
     stop: async () => {
       for (const child of children.reverse()) await stopChild(child);
     },
@@ -237,13 +244,21 @@ export async function apiAcceptScenario(options: AcceptOptions): Promise<void> {
     for (const [i, c] of contenders.entries()) {
       const server = await c.start();
       const warm = await load(server.port, options.concurrency, 1_000);
-      const timed = await load(server.port, options.concurrency, options.seconds * 1_000);
+      const cpuBefore = processCpuMs(server.pid);
+      const timed: Sample & { accepted: number } = await load(
+        server.port,
+        options.concurrency,
+        options.seconds * 1_000,
+      );
+      const cpuAfter = processCpuMs(server.pid);
+      if (cpuBefore !== undefined && cpuAfter !== undefined)
+        timed.cpuUs = ((cpuAfter - cpuBefore) * 1000) / timed.accepted;
       await server.stop();
       const check = server.check?.(warm.accepted + timed.accepted);
       if (check?.includes('MISSING')) throw new Error(`${c.label}: ${check}`);
       samples[i]!.push(timed);
       process.stderr.write(
-        `run ${run + 1}/${options.runs} ${c.label}: ${fmt(timed.perSec)}/s${check ? ` (${check})` : ''}\n`,
+        `run ${run + 1}/${options.runs} ${c.label}: ${fmt(timed.perSec)}/s, ${fmt(timed.cpuUs ?? Number.NaN)} µs CPU/request${check ? ` (${check})` : ''}\n`,
       );
     }
   }
@@ -251,16 +266,25 @@ export async function apiAcceptScenario(options: AcceptOptions): Promise<void> {
     perSec: median(s.map((x) => x.perSec)),
     p50Ms: median(s.map((x) => x.p50Ms)),
     p99Ms: median(s.map((x) => x.p99Ms)),
+    cpuUs: median(s.map((x) => x.cpuUs ?? Number.NaN)),
   }));
   const bare = med[0]!.perSec;
+  const bareCpu = med[0]!.cpuUs;
   console.log(
     `\napi accept: POST /v1/emails, ${options.concurrency} keep-alive clients, ${options.seconds} s per run after 1 s of warm-up, median of ${options.runs} runs; one durable commit (WAL, synchronous=FULL) took ${fmt(median(commits), 2)} ms (median; per run ${commits.map((c) => fmt(c, 2)).join(', ')}); node ${process.version}\n`,
   );
-  console.log('| contender | requests/s | p50 ms | p99 ms | ÷ bare server |');
-  console.log('|---|---:|---:|---:|---:|');
+  // The server's CPU per request is the ratio's other face: what the request costs, whatever the
+  // load generator (on the same cores) let through.
+  console.log(
+    '| contender | requests/s | p50 ms | p99 ms | ÷ bare server | server CPU µs/request | bare ÷ this |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const [i, c] of contenders.entries()) {
     const m = med[i]!;
     const ratio = i === 0 ? '—' : `${fmt(m.perSec / bare, 2)}x`;
-    console.log(`| ${c.label} | ${fmt(m.perSec)} | ${fmt(m.p50Ms, 1)} | ${fmt(m.p99Ms, 1)} | ${ratio} |`);
+    const cpuRatio = i === 0 ? '—' : `${fmt(bareCpu / m.cpuUs, 2)}x`;
+    console.log(
+      `| ${c.label} | ${fmt(m.perSec)} | ${fmt(m.p50Ms, 1)} | ${fmt(m.p99Ms, 1)} | ${ratio} | ${fmt(m.cpuUs)} | ${cpuRatio} |`,
+    );
   }
 }

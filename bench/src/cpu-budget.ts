@@ -20,7 +20,7 @@ import { join } from 'node:path';
 const TICKS_PER_SECOND = 100;
 
 /** User + system CPU a process has used so far, in ms; undefined once it has exited. */
-function processCpuMs(pid: number): number | undefined {
+export function processCpuMs(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
