@@ -8,8 +8,8 @@ import { problems } from './problem';
  * over the limit a 413 (the error handler reads the rest of the body before answering).
  *
  * A plain UTF-8 body, all that clients send in practice, is read and parsed here: body-parser's
- * layers (type-is twice, raw-body, iconv, on-finished) took a tenth of the CPU of POST
- * /v1/emails, the API's busiest request (docs/benchmarks.md). A compressed body
+ * layers (type-is twice, raw-body, iconv, on-finished) took about 7% of the API's CPU on POST
+ * /v1/emails, its busiest request (docs/benchmarks.md). A compressed body
  * (Content-Encoding) or one in another UTF charset still goes through body-parser, so those rare
  * requests are decoded exactly as before.
  */
