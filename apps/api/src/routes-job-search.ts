@@ -47,6 +47,7 @@ export function jobSearchRoutes(deps: JobSearchRoutesDeps): Router {
       throw problems.validation([{ field: 'cursor', message: error.message }], 'invalid query');
     }
     // Payloads (up to 16 KiB each) stay on the job's own page: a page of 50 would carry 800 KiB.
+    // The stores leave them out (searchJobs); dropped here too for a store that would not.
     const jobs = page.jobs.map(({ payload: _payload, payloadTruncated: _truncated, ...job }) => job);
     res.set('Cache-Control', 'no-store').json({ ...page, jobs });
   });

@@ -91,7 +91,7 @@ export class MemoryStateStore extends MemoryIdempotencyStore implements StateSto
       .sort(newerFirst)
       .slice(0, limit + 1);
     return jobSearchPage(
-      rows.map((j) => structuredClone(j)),
+      rows.map(({ payload: _payload, payloadTruncated: _truncated, ...j }) => structuredClone(j)),
       limit,
     );
   }

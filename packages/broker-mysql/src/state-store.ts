@@ -32,6 +32,7 @@ import {
   decodeJobCursor,
   jobFromColumns,
   jobSearchPage,
+  LISTED_JOB_COLUMNS,
   payloadText,
 } from '@polyqueue/core';
 import { quoteIdentifier } from './config';
@@ -207,7 +208,7 @@ class MysqlStateStore implements StateStore {
     }
     values.push(limit + 1);
     const rows = (await this.#query(
-      `SELECT * FROM ${this.jobs} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+      `SELECT ${LISTED_JOB_COLUMNS} FROM ${this.jobs} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY created_at DESC, id DESC LIMIT ?`,
       values,
     )) as JobRow[];

@@ -100,10 +100,14 @@ interface Position {
   id: string;
 }
 
-/** searchJobs over the index; `read` turns a record's hash into the record. */
+/**
+ * searchJobs over the index; `read` turns a record's hash into the record. Only `fields` are
+ * read from each hash (HMGET): the store names all but the payload, which a list leaves out.
+ */
 export async function searchJobIndex(
   redis: RedisClient,
   names: JobIndexNames,
+  fields: readonly string[],
   read: (hash: Record<string, string>) => JobRecord,
   filter: JobSearchFilter,
   limit: number,
@@ -124,17 +128,19 @@ export async function searchJobIndex(
     const chunk = await entriesAfter(redis, set, last, Math.min(CHUNK, MAX_SCAN - examined));
     if (chunk.length === 0) break;
     const pipeline = redis.pipeline();
-    for (const entry of chunk) pipeline.hgetall(`${names.recordPrefix}${entry.id}`);
-    const hashes = (await pipeline.exec()) ?? [];
+    for (const entry of chunk) pipeline.hmget(`${names.recordPrefix}${entry.id}`, ...fields);
+    const replies = (await pipeline.exec()) ?? [];
     for (const [i, entry] of chunk.entries()) {
       examined += 1;
       last = entry;
-      const [error, hash] = hashes[i] ?? [];
+      const [error, values] = replies[i] ?? [];
       if (error) throw error;
-      const fields = hash as Record<string, string> | undefined;
-      // An empty hash: the record expired and the next write's prune takes its entries.
-      if (!fields || Object.keys(fields).length === 0) continue;
-      const record = read(fields);
+      const hash: Record<string, string> = {};
+      for (const [j, value] of ((values ?? []) as (string | null)[]).entries())
+        if (value !== null) hash[fields[j]!] = value;
+      // No field at all: the record expired and the next write's prune takes its entries.
+      if (Object.keys(hash).length === 0) continue;
+      const record = read(hash);
       if (matches(record, filter)) found.push(record);
       if (found.length > limit) break;
     }

@@ -250,7 +250,15 @@ class RedisStateStore implements StateStore {
 
   /** Newest first over the index (job-index.ts), filtered as it reads; MAX_SCAN bounds a page. */
   searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage> {
-    return searchJobIndex(this.redis, jobIndexNames(this.jobs), fromHash, filter, limit, cursor);
+    return searchJobIndex(
+      this.redis,
+      jobIndexNames(this.jobs),
+      RECORD_FIELDS,
+      fromHash,
+      filter,
+      limit,
+      cursor,
+    );
   }
 
   async createJob(record: JobRecord): Promise<CreateJobResult> {

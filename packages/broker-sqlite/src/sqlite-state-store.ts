@@ -21,6 +21,7 @@ import {
   type JobStatus,
   jobFromColumns,
   jobSearchPage,
+  LISTED_JOB_COLUMNS,
   payloadText,
   type StateStore,
 } from '@polyqueue/core';
@@ -120,7 +121,7 @@ export class SqliteStateStore implements StateStore {
     );
     // Every filter is optional (NULL: any); the index gives the order, so a page stops early.
     this.#searchJobs = this.#db.prepare<[SearchParams], JobRow>(
-      `SELECT * FROM polyqueue_jobs
+      `SELECT ${LISTED_JOB_COLUMNS} FROM polyqueue_jobs
        WHERE (@status IS NULL OR status = @status) AND (@type IS NULL OR type = @type)
          AND (@queue IS NULL OR queue = @queue)
          AND (@q IS NULL OR id = @q OR idempotency_key = @q OR instr(last_error, @q) > 0)

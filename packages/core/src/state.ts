@@ -103,6 +103,10 @@ export interface JobColumns<Time = string> {
   updated_at: Time;
 }
 
+/** The columns of a job row that searchJobs reads: all of them but the payload. */
+export const LISTED_JOB_COLUMNS =
+  'id, type, queue, status, attempts, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at';
+
 /** The record a SQL store's row holds (the inverse of what the stores write). */
 export function jobFromColumns(row: JobColumns<string | Date>): JobRecord {
   const iso = (t: string | Date) => (typeof t === 'string' ? t : t.toISOString());
@@ -145,7 +149,9 @@ export interface JobStateStore {
   /**
    * Jobs matching every given field of the filter, newest first (createdAt, then id, both
    * descending), at most `limit`; `cursor` is a page's nextCursor. A store may answer fewer than
-   * `limit` jobs with a nextCursor when it bounds the records one call reads (Redis).
+   * `limit` jobs with a nextCursor when it bounds the records one call reads (Redis). The records
+   * come without their payload (`payload`, `payloadTruncated`): a list shows none, and a page of
+   * 50 could otherwise read and parse 800 KiB of them; getJob has it.
    */
   searchJobs(filter: JobSearchFilter, limit: number, cursor?: string): Promise<JobSearchPage>;
   /** The job's attempt history (job-attempts.ts): every store of polyqueue keeps one. */

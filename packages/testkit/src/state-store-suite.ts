@@ -208,6 +208,22 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
       await expect(store.searchJobs({ type }, 2, 'not-a-cursor')).rejects.toThrow(TypeError);
     });
 
+    it('lists jobs without their payloads (getJob has them)', async () => {
+      const type = `search-${randomUUID()}`;
+      const payload = { to: 'a@example.com', body: 'x'.repeat(1000) };
+      const kept = record({ type, payload });
+      const tooLarge = record({ type, payloadTruncated: true });
+      for (const j of [kept, tooLarge]) await store.createJob(j);
+      const listed = (await store.searchJobs({ type }, 10)).jobs;
+      expect(listed.map((j) => j.id).sort()).toEqual([kept.id, tooLarge.id].sort());
+      for (const j of listed) {
+        expect(j).not.toHaveProperty('payload');
+        expect(j).not.toHaveProperty('payloadTruncated');
+      }
+      expect(await store.getJob(kept.id)).toMatchObject({ payload });
+      expect(await store.getJob(tooLarge.id)).toMatchObject({ payloadTruncated: true });
+    });
+
     runIdempotencyBatchCases(() => store);
     runJobAttemptCases(() => store);
   });
