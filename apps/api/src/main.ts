@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { type AppRuntime, openRuntime, runMain } from '@polyqueue/app-runtime';
 import { createMetricsHistory, createScheduleStore, createWorkerRegistry } from '@polyqueue/brokers';
-import { errorMessage, type Logger, shutdownSignal } from '@polyqueue/core';
+import { errorMessage, type Logger, newJobId, shutdownSignal } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { loadApiConfig } from './config';
 import { loadSchedulesFile, startScheduler } from './scheduling';
@@ -26,7 +25,7 @@ async function main(): Promise<void> {
     enqueue: {
       broker: runtime.broker,
       jobs: runtime.state,
-      newId: randomUUID,
+      newId: newJobId,
       now: () => new Date(),
       logger,
     },

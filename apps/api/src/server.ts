@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type {
   Broker,
   BrokerAdmin,
@@ -10,7 +9,7 @@ import type {
   ScheduleStore,
   WorkerRegistry,
 } from '@polyqueue/core';
-import { registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
+import { newJobId, registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram, Registry } from 'prom-client';
@@ -89,7 +88,7 @@ export function createServer(deps: ApiDeps): Express {
     state: deps.state,
     logger,
     now: deps.now ?? (() => new Date()),
-    newId: deps.newId ?? randomUUID,
+    newId: deps.newId ?? newJobId,
     storageRoot: deps.storageRoot,
     apiToken: deps.apiToken,
     limits: {

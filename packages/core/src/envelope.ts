@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { newJobId } from './job-id';
 
 /**
  * The wire format every broker carries as its message body (docs/wire-format.md).
@@ -37,7 +37,7 @@ export interface NewEnvelopeOptions {
 
 export function createEnvelope(type: string, payload: unknown, options: NewEnvelopeOptions = {}): Envelope {
   const envelope: Envelope = {
-    id: options.id ?? randomUUID(),
+    id: options.id ?? newJobId(),
     type,
     payload,
     attempt: 1,

@@ -9,6 +9,7 @@ export * from './envelope';
 export * from './errors';
 export * from './idempotency';
 export * from './job-handler';
+export * from './job-id';
 export * from './logger';
 export * from './metrics';
 export * from './metrics-history';
