@@ -2,8 +2,9 @@
  * What the route modules share: the context createServer builds once, and the helpers more than
  * one resource answers with. Route modules import this, never server.ts or each other.
  */
+
+import type { ServerResponse } from 'node:http';
 import type { JobAttempt, JobRecord, JobStateStore } from '@polyqueue/core';
-import type { Response } from 'express';
 import type { Counter } from 'prom-client';
 import type { EnqueueDeps } from './enqueue';
 import { problems } from './problem';
@@ -22,7 +23,7 @@ export interface ApiContext extends EnqueueDeps {
 export const JOB_ID_PATTERN = /^[\w.:-]{1,200}$/;
 
 /** 202 with the job id and where to poll it. */
-export function sendAccepted(res: Response, job: JobRecord, replayed: boolean): void {
+export function sendAccepted(res: ServerResponse, job: JobRecord, replayed: boolean): void {
   const location = `/v1/jobs/${encodeURIComponent(job.id)}`;
   // Written directly, not through res.json: express's send would also hash the body for an ETag,
   // which no client of a 202 to a POST uses, on the API's busiest answer.

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HttpProblem, problems } from './problem';
 
@@ -13,8 +14,13 @@ export function sessionValue(token: string): string {
   return createHmac('sha256', token).update('polyqueue dashboard session v1').digest('base64url');
 }
 
+/** What the header helpers read: an Express request, or node's own (direct-routes.ts). */
+export interface WithHeaders {
+  headers: IncomingHttpHeaders;
+}
+
 /** The named cookie of a request (no cookie parser: this one cookie is all the API reads). */
-export function cookieOf(req: Request, name: string): string | undefined {
+export function cookieOf(req: WithHeaders, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
@@ -33,13 +39,13 @@ export function sameSecret(given: string, expected: string): boolean {
  * SameSite=Strict: a page of another site cannot make the browser send it, so it stands in for
  * the Bearer header on the same routes without opening them to cross-site requests.
  */
-export function hasSession(req: Request, token: string): boolean {
+export function hasSession(req: WithHeaders, token: string): boolean {
   const cookie = cookieOf(req, SESSION_COOKIE);
   return cookie !== undefined && sameSecret(cookie, sessionValue(token));
 }
 
 /** Whether a request would pass bearerAuth: every request when no token is configured. */
-export function isAuthorized(req: Request, token: string | undefined): boolean {
+export function isAuthorized(req: WithHeaders, token: string | undefined): boolean {
   if (!token) return true;
   const header = req.headers.authorization;
   if (header === undefined) return hasSession(req, token);
@@ -54,21 +60,23 @@ export function isAuthorized(req: Request, token: string | undefined): boolean {
  */
 export function bearerAuth(token: string | undefined): RequestHandler {
   if (!token) return (_req, _res, next) => next();
-  return (req, _res, next) => {
-    const header = req.headers.authorization;
-    if (header === undefined && hasSession(req, token)) return next();
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-    if (!match)
-      return next(
-        problems.unauthorized('this endpoint requires an Authorization: Bearer <API_TOKEN> header'),
-      );
-    if (!sameSecret(match[1]!, token)) return next(problems.unauthorized('the bearer token is not valid'));
-    next();
-  };
+  return (req, _res, next) => next(authProblem(req, token));
+}
+
+/** bearerAuth's verdict: the 401 to answer, or undefined when the request may pass. */
+export function authProblem(req: WithHeaders, token: string | undefined): HttpProblem | undefined {
+  if (!token) return undefined;
+  const header = req.headers.authorization;
+  if (header === undefined && hasSession(req, token)) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!match)
+    return problems.unauthorized('this endpoint requires an Authorization: Bearer <API_TOKEN> header');
+  if (!sameSecret(match[1]!, token)) return problems.unauthorized('the bearer token is not valid');
+  return undefined;
 }
 
 /** The Idempotency-Key header (IETF draft-ietf-httpapi-idempotency-key-header), if any. */
-export function idempotencyKeyOf(req: Request): string | undefined {
+export function idempotencyKeyOf(req: WithHeaders): string | undefined {
   const key = req.headers['idempotency-key'];
   if (key === undefined) return undefined;
   if (typeof key !== 'string' || !/^[\x21-\x7e][\x20-\x7e]{0,199}$/.test(key)) {
@@ -82,7 +90,7 @@ export function idempotencyKeyOf(req: Request): string | undefined {
 }
 
 /** A W3C traceparent header worth carrying into the envelope. */
-export function traceparentOf(req: Request): string | undefined {
+export function traceparentOf(req: WithHeaders): string | undefined {
   const value = req.headers.traceparent;
   return typeof value === 'string' && /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/.test(value)
     ? value

@@ -1,5 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import express, { type Request, type RequestHandler } from 'express';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Request, type RequestHandler, type Response } from 'express';
 import { problems } from './problem';
 
 /**
@@ -14,33 +14,51 @@ import { problems } from './problem';
  * requests are decoded exactly as before.
  */
 export function jsonBody(limitBytes: number): RequestHandler {
-  const decoding = express.json({ limit: limitBytes, type: JSON_TYPES, strict: false });
+  const read = jsonBodyReader(limitBytes);
   return (req, res, next) => {
+    read(req, res).then((body) => {
+      req.body = body;
+      next();
+    }, next);
+  };
+}
+
+/**
+ * jsonBody's reading and parsing on node's own request and response, for the routes served
+ * before Express (direct-routes.ts): resolves with the parsed body, rejects with the problem.
+ */
+export function jsonBodyReader(
+  limitBytes: number,
+): (req: IncomingMessage, res: ServerResponse) => Promise<unknown> {
+  const decoding = express.json({ limit: limitBytes, type: JSON_TYPES, strict: false });
+  return async (req, res) => {
     const media = mediaTypeOf(req.headers['content-type']);
     if (!hasBody(req.headers) || media === undefined || !isJsonType(media.type)) {
       const got = req.headers['content-type'] ?? 'no Content-Type';
-      return next(
-        problems.unsupportedMediaType(
-          `send a JSON body with Content-Type: application/json (got ${JSON.stringify(got)})`,
-        ),
+      throw problems.unsupportedMediaType(
+        `send a JSON body with Content-Type: application/json (got ${JSON.stringify(got)})`,
       );
     }
     const encoding = req.headers['content-encoding'];
     const compressed = encoding !== undefined && encoding.toLowerCase() !== 'identity';
-    if (compressed || (media.charset !== undefined && media.charset !== 'utf-8'))
-      return decoding(req, res, next);
-    readUtf8(req, limitBytes).then((text) => {
-      // As body-parser: an empty body is {} (a common client mistake), a BOM is not JSON.
-      if (text.length === 0) req.body = {};
-      else {
-        try {
-          req.body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-        } catch (error) {
-          return next(problems.malformedJson((error as Error).message));
-        }
-      }
-      next();
-    }, next);
+    if (compressed || (media.charset !== undefined && media.charset !== 'utf-8')) {
+      // body-parser is connect middleware: it reads node's request and leaves the body on it.
+      const parsing = req as IncomingMessage & { body?: unknown };
+      await new Promise<void>((resolve, reject) =>
+        decoding(parsing as Request, res as Response, (error?: unknown) =>
+          error ? reject(error) : resolve(),
+        ),
+      );
+      return parsing.body;
+    }
+    const text = await readUtf8(req, limitBytes);
+    // As body-parser: an empty body is {} (a common client mistake), a BOM is not JSON.
+    if (text.length === 0) return {};
+    try {
+      return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    } catch (error) {
+      throw problems.malformedJson((error as Error).message);
+    }
   };
 }
 
@@ -71,7 +89,7 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
 }
 
 /** The body as UTF-8 text; rejects with a 413 past limitBytes (at once when Content-Length says so). */
-function readUtf8(req: Request, limitBytes: number): Promise<string> {
+function readUtf8(req: IncomingMessage, limitBytes: number): Promise<string> {
   if (Number(req.headers['content-length']) > limitBytes)
     return Promise.reject(problems.tooLarge(limitBytes, 'the JSON body'));
   return new Promise((resolve, reject) => {

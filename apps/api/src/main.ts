@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type AppRuntime, openRuntime, runMain } from '@polyqueue/app-runtime';
 import { createMetricsHistory, createScheduleStore, createWorkerRegistry } from '@polyqueue/brokers';
@@ -52,7 +53,9 @@ async function main(): Promise<void> {
     logger,
   });
   // Without HOST, node listens on :: where IPv6 exists and on 0.0.0.0 otherwise.
-  const server = config.HOST ? app.listen(config.PORT, config.HOST) : app.listen(config.PORT);
+  const server = createHttpServer(app);
+  if (config.HOST) server.listen(config.PORT, config.HOST);
+  else server.listen(config.PORT);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

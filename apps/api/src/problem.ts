@@ -1,5 +1,4 @@
-import { STATUS_CODES } from 'node:http';
-import type { Request, Response } from 'express';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { z } from 'zod';
 
 /**
@@ -82,21 +81,26 @@ export function fieldErrors(error: z.ZodError, base: readonly (string | number)[
   });
 }
 
-export function sendProblem(req: Request, res: Response, problem: HttpProblem): void {
+/** Writes the problem on node's response: Express' routes and the direct ones (direct-routes.ts) alike. */
+export function sendProblem(
+  req: { originalUrl?: string; url?: string },
+  res: ServerResponse,
+  problem: HttpProblem,
+): void {
   const { errors, headers, ...extensions } = problem.extra;
   for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
-  res
-    .status(problem.status)
-    .type('application/problem+json')
-    .send(
-      JSON.stringify({
-        type: `urn:polyqueue:problem:${problem.kind}`,
-        title: STATUS_CODES[problem.status] ?? 'Error',
-        status: problem.status,
-        detail: problem.message,
-        instance: req.originalUrl,
-        ...(errors ? { errors } : {}),
-        ...extensions,
-      }),
-    );
+  const body = JSON.stringify({
+    type: `urn:polyqueue:problem:${problem.kind}`,
+    title: STATUS_CODES[problem.status] ?? 'Error',
+    status: problem.status,
+    detail: problem.message,
+    // Express' originalUrl; node's url on the routes served before Express (the same text).
+    instance: req.originalUrl ?? req.url,
+    ...(errors ? { errors } : {}),
+    ...extensions,
+  });
+  res.statusCode = problem.status;
+  res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }

@@ -1,16 +1,50 @@
+import type { ServerResponse } from 'node:http';
 import { resolveExistingInStorage } from '@polyqueue/app-runtime';
 import { isJobType, type JobType, jobSchemas } from '@polyqueue/jobs';
-import { type Response, Router } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { cancelJob } from './cancel';
 import { type ApiContext, attemptsOf, findJob, jobView, payloadView, sendAccepted } from './context';
 import { enqueueJob, hashJson } from './enqueue';
 import { flowFromBody, type RequestedFlow, takeFlowFields } from './flow-control';
-import { bearerAuth, idempotencyKeyOf, isAuthorized, traceparentOf } from './http';
+import { bearerAuth, idempotencyKeyOf, isAuthorized, traceparentOf, type WithHeaders } from './http';
 import { jsonBody } from './json-body';
 import { fieldErrors, problems } from './problem';
 
 const jobRequestSchema = z.object({ type: z.string().min(1), payload: z.unknown() });
+
+/**
+ * A job POST's work once the request is authorized and its JSON body parsed: validate, enqueue,
+ * answer 202. Express' router (below) and the direct path (direct-routes.ts) both run these.
+ */
+export type JobPost = (body: unknown, req: WithHeaders, res: ServerResponse) => Promise<void>;
+
+/** POST /v1/emails and POST /v1/jobs, by path. */
+export function jobPosts(ctx: ApiContext): Record<'/v1/emails' | '/v1/jobs', JobPost> {
+  return {
+    '/v1/emails': async (body, req, res) => {
+      // delayMs, runAt, priority and key sit beside the email's fields (no field of send_email has those names).
+      const { raw, rest } = takeFlowFields(body);
+      const flow = flowFromBody(raw, ctx.now());
+      const payload = parse(jobSchemas.send_email, rest, []);
+      await accept(ctx, res, 'send_email', payload, idempotencyKeyOf(req), traceparentOf(req), flow);
+    },
+    '/v1/jobs': async (body, req, res) => {
+      const { raw } = takeFlowFields(body);
+      const flow = flowFromBody(raw, ctx.now());
+      const request = parse(jobRequestSchema, body, []);
+      if (!isJobType(request.type)) {
+        const valid = Object.keys(jobSchemas).join(', ');
+        throw problems.validation([
+          { field: 'type', pointer: '/type', message: `unknown job type "${request.type}"; valid: ${valid}` },
+        ]);
+      }
+      const payload = parse(jobSchemas[request.type] as z.ZodType, request.payload, ['payload']);
+      if (request.type === 'process_image') await assertStoredFile(ctx, (payload as { path: string }).path);
+      await accept(ctx, res, request.type, payload, idempotencyKeyOf(req), traceparentOf(req), flow);
+    },
+  };
+}
 
 /** POST /v1/emails, POST /v1/jobs, GET /v1/jobs/:id, DELETE /v1/jobs/:id. */
 export function jobRoutes(ctx: ApiContext): Router {
@@ -18,28 +52,11 @@ export function jobRoutes(ctx: ApiContext): Router {
   const auth = bearerAuth(ctx.apiToken);
   const json = jsonBody(ctx.limits.jsonBytes);
 
-  router.post('/v1/emails', auth, json, async (req, res) => {
-    // delayMs, runAt, priority and key sit beside the email's fields (no field of send_email has those names).
-    const { raw, rest } = takeFlowFields(req.body);
-    const flow = flowFromBody(raw, ctx.now());
-    const payload = parse(jobSchemas.send_email, rest, []);
-    await accept(ctx, res, 'send_email', payload, idempotencyKeyOf(req), traceparentOf(req), flow);
-  });
-
-  router.post('/v1/jobs', auth, json, async (req, res) => {
-    const { raw } = takeFlowFields(req.body);
-    const flow = flowFromBody(raw, ctx.now());
-    const body = parse(jobRequestSchema, req.body, []);
-    if (!isJobType(body.type)) {
-      const valid = Object.keys(jobSchemas).join(', ');
-      throw problems.validation([
-        { field: 'type', pointer: '/type', message: `unknown job type "${body.type}"; valid: ${valid}` },
-      ]);
-    }
-    const payload = parse(jobSchemas[body.type] as z.ZodType, body.payload, ['payload']);
-    if (body.type === 'process_image') await assertStoredFile(ctx, (payload as { path: string }).path);
-    await accept(ctx, res, body.type, payload, idempotencyKeyOf(req), traceparentOf(req), flow);
-  });
+  // Served before Express by direct-routes.ts; here for the paths Express also matches
+  // (a trailing slash, another letter case).
+  for (const [path, post] of Object.entries(jobPosts(ctx))) {
+    router.post(path, auth, json, (req, res) => post(req.body, req, res));
+  }
 
   router.get('/v1/jobs/:id', async (req, res) => {
     const job = await findJob(ctx, req.params.id);
@@ -66,7 +83,7 @@ export function jobRoutes(ctx: ApiContext): Router {
 
 async function accept(
   ctx: ApiContext,
-  res: Response,
+  res: ServerResponse,
   type: JobType,
   payload: unknown,
   idempotencyKey: string | undefined,

@@ -1,3 +1,4 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type {
   Broker,
   BrokerAdmin,
@@ -11,9 +12,10 @@ import type {
 } from '@polyqueue/core';
 import { newJobId, registerQueueDepthGauge, silentLogger } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { ApiContext } from './context';
+import { directJobRoutes } from './direct-routes';
 import { toProblem } from './http';
 import { HttpProblem, problems, sendProblem } from './problem';
 import { adminRoutes } from './routes-admin';
@@ -58,7 +60,8 @@ export interface ApiDeps {
 }
 
 /**
- * The HTTP API as an express app, without listening (main.ts listens; tests use supertest).
+ * The HTTP API as one request listener, without listening (main.ts listens; tests use
+ * supertest): the job POSTs first (direct-routes.ts), then the Express app for every route.
  *
  *   POST /v1/emails               send_email payload           -> 202 + Location
  *   POST /v1/images               raw image/* body or multipart -> 202 + Location
@@ -79,7 +82,7 @@ export interface ApiDeps {
  *
  * Errors are application/problem+json (RFC 9457).
  */
-export function createServer(deps: ApiDeps): Express {
+export function createServer(deps: ApiDeps): RequestListener {
   const registry = deps.registry ?? new Registry();
   const logger = deps.logger ?? silentLogger();
   const context: ApiContext = {
@@ -118,15 +121,40 @@ export function createServer(deps: ApiDeps): Express {
   });
   registerQueueDepthGauge(registry, deps.broker, jobQueues);
 
+  // The request metrics, for Express' routes and the direct ones alike.
+  const observe = (req: IncomingMessage, res: ServerResponse, route: () => string) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const labels = { method: req.method ?? '', route: route() };
+      requests.inc({ ...labels, status: String(res.statusCode) });
+      latency.observe(labels, (performance.now() - started) / 1000);
+    });
+  };
+  /** The answer to a request that failed: its problem, or a 500 that the log explains. */
+  const answerError = async (error: unknown, req: IncomingMessage, res: ServerResponse) => {
+    let problem = toProblem(error, context.limits);
+    if (!problem) {
+      const path = (req.url ?? '').split('?')[0];
+      logger.error({ err: error, method: req.method, path }, 'request failed');
+      problem = new HttpProblem(
+        500,
+        'internal-error',
+        'the server could not handle the request; see its logs',
+      );
+    }
+    // Read the rest of an unread body first: answering mid-upload makes clients see a reset.
+    if (!req.readableEnded) {
+      res.setHeader('Connection', 'close');
+      await drain(req);
+    }
+    if (res.headersSent) return;
+    sendProblem(req, res, problem);
+  };
+
   const app = express();
   app.disable('x-powered-by');
   app.use((req, res, next) => {
-    const started = performance.now();
-    res.on('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
-      requests.inc({ method: req.method, route, status: String(res.statusCode) });
-      latency.observe({ method: req.method, route }, (performance.now() - started) / 1000);
-    });
+    observe(req, res, () => (req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched'));
     next();
   });
 
@@ -169,23 +197,13 @@ export function createServer(deps: ApiDeps): Express {
   app.use((req, _res, next) => {
     next(problems.notFound(`no route for ${req.method} ${req.path}`));
   });
-  app.use(async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    let problem = toProblem(error, context.limits);
-    if (!problem) {
-      logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
-      problem = new HttpProblem(
-        500,
-        'internal-error',
-        'the server could not handle the request; see its logs',
-      );
-    }
-    // Read the rest of an unread body first: answering mid-upload makes clients see a reset.
-    if (!req.readableEnded) {
-      res.setHeader('Connection', 'close');
-      await drain(req);
-    }
-    if (res.headersSent) return;
-    sendProblem(req, res, problem);
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => answerError(error, req, res));
+
+  const direct = directJobRoutes(context, {
+    observe: (req, res, route) => observe(req, res, () => route),
+    answerError,
   });
-  return app;
+  return (req, res) => {
+    if (!direct(req, res)) app(req, res);
+  };
 }

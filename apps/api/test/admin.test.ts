@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { RequestListener } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
@@ -19,7 +20,6 @@ import {
 } from '@polyqueue/core';
 import { jobQueues } from '@polyqueue/jobs';
 import { eventually } from '@polyqueue/testkit';
-import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,7 +65,7 @@ describe.each(backends)('admin API on $name', ({ env: envFor, cleanup }) => {
   let broker: CompleteBroker;
   let state: StateStore;
   let controls: QueueControls;
-  let app: Express;
+  let app: RequestListener;
   let stop: AbortController;
   let running: Promise<void>;
   /** While true the handler fails for good; the test heals it before redriving. */

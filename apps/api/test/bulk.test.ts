@@ -8,12 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { RequestListener } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBrokerFromEnv, createStateStore } from '@polyqueue/brokers';
 import type { CompleteBroker, JobStatus, StateStore } from '@polyqueue/core';
 import { eventually } from '@polyqueue/testkit';
-import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../src/server';
@@ -26,7 +26,7 @@ describe('bulk actions by filter on sqlite', () => {
   let dir: string;
   let broker: CompleteBroker;
   let state: StateStore;
-  let app: Express;
+  let app: RequestListener;
   const stop = new AbortController();
   let running: Promise<void>;
   let failing = true;

@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
@@ -40,7 +40,7 @@ async function postBytes(
   headers: Record<string, string>,
   pieces = 1,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
-  const server = app().listen(0, '127.0.0.1');
+  const server = createHttpServer(app()).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   try {
     const { port } = server.address() as AddressInfo;

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStateStore } from '@polyqueue/app-runtime';
+import { silentLogger } from '@polyqueue/core';
 import sharp from 'sharp';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -408,6 +409,39 @@ describe('GET /v1/jobs/:id payload', () => {
     const job = await request(app()).get(`/v1/jobs/${posted.body.id as string}`);
     expect(job.body.payloadTruncated).toBe(true);
     expect(job.body).not.toHaveProperty('payload');
+  });
+});
+
+describe('the job POSTs, served before Express (direct-routes.ts)', () => {
+  it('answers the same on the paths only Express matches, and counts them under one route', async () => {
+    const server = app();
+    for (const path of ['/v1/emails', '/v1/emails?from=bench', '/v1/emails/', '/V1/Emails']) {
+      const res = await request(server).post(path).send(email);
+      expect(res.status, path).toBe(202);
+      expect(res.headers.location).toBe(`/v1/jobs/${res.body.id}`);
+    }
+    expect(broker.published).toHaveLength(4);
+    const metrics = await request(server).get('/metrics');
+    expect(metrics.text).toMatch(
+      /polyqueue_http_requests_total\{method="POST",route="\/v1\/emails",status="202"\} 4/,
+    );
+    expect(metrics.text).toMatch(
+      /polyqueue_http_request_duration_seconds_count\{method="POST",route="\/v1\/emails"\} 4/,
+    );
+  });
+
+  it('answers a store that throws with a 500 problem naming the request, and logs it', async () => {
+    const logged: unknown[] = [];
+    const logger = { ...silentLogger(), error: (fields: unknown) => logged.push(fields) };
+    const server = createServer({ broker, state, storageRoot: root, logger });
+    state.failWith = new Error('disk I/O error');
+    const res = await request(server).post('/v1/jobs?x=1').send({ type: 'send_email', payload: email });
+    expectProblem(res, 500, 'internal-error');
+    expect(res.body.instance).toBe('/v1/jobs?x=1');
+    expect(logged).toEqual([
+      expect.objectContaining({ method: 'POST', path: '/v1/jobs', err: state.failWith }),
+    ]);
+    expect(broker.published).toHaveLength(0);
   });
 });
 
