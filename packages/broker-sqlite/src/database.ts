@@ -36,6 +36,13 @@ export function assertSafeName(kind: string, name: string): void {
 /** How soon a scheduled commit tries the write lock again while another connection holds it. */
 const LOCK_RETRY_MS = 1;
 
+/**
+ * How many microtask hops after a scheduled commit its writers' continuations have to ask for a
+ * write that joins the follow-up commit of the same turn. The API's enqueue takes about 5 from
+ * its record's commit to its publish; the rest is room for a deeper await chain.
+ */
+const FOLLOW_UP_HOPS = 32;
+
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 interface PendingWrite {
@@ -51,7 +58,10 @@ interface PendingWrite {
  * A lone write waits for no timer, only for the end of the current macrotask (setImmediate);
  * under load there is one transaction per turn, holding every write asked for meanwhile. A write
  * is committed then, or earlier, inside the consumer's next claim (flushWith), whichever comes
- * first. A write that throws (a constraint) fails only its own caller, the others still commit:
+ * first. A write that the writers of a scheduled commit ask for as they continue (within
+ * FOLLOW_UP_HOPS microtasks of it: the API publishing a job once its record is committed) is
+ * committed once those microtasks have run, in the same turn, with the others asked for there:
+ * one follow-up commit per batcher, after the commit it follows, instead of one in the next turn. A write that throws (a constraint) fails only its own caller, the others still commit:
  * the batch is then run again with a savepoint per write (so a write's `run` may run twice and
  * must do nothing but its SQL); a savepoint per write for every batch would cost more than the
  * rest of the commit's statements.
@@ -117,7 +127,33 @@ export class WriteBatcher {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#flushWhenFree(Date.now() + this.#busyTimeoutMs));
+    if (WriteBatcher.#followUps) WriteBatcher.#followUps.add(this);
+    else setImmediate(() => this.#flushWhenFree(Date.now() + this.#busyTimeoutMs, true));
+  }
+
+  /** While open, the batchers asked for a write in the microtasks after a scheduled commit. */
+  static #followUps: Set<WriteBatcher> | undefined;
+
+  /**
+   * Opens the follow-up window after a scheduled commit: for FOLLOW_UP_HOPS microtasks, a write
+   * to an idle batcher waits for the window to close instead of for the next turn; then each such
+   * batcher commits once. A follow-up commit opens no window of its own, so a chain of writes
+   * (a job's message, then its `queued` mark) still ends at the next turn's batch.
+   */
+  static #openFollowUpWindow(): void {
+    if (WriteBatcher.#followUps) return;
+    const batchers = new Set<WriteBatcher>();
+    WriteBatcher.#followUps = batchers;
+    let hops = FOLLOW_UP_HOPS;
+    const hop = () => {
+      if (--hops > 0) {
+        queueMicrotask(hop);
+        return;
+      }
+      WriteBatcher.#followUps = undefined;
+      for (const batcher of batchers) batcher.#flushWhenFree(Date.now() + batcher.#busyTimeoutMs, false);
+    };
+    queueMicrotask(hop);
   }
 
   /**
@@ -127,12 +163,14 @@ export class WriteBatcher {
    * millisecond later, the event loop meanwhile free to answer requests and gather their writes
    * into this batch. Past busy_timeout it waits in the busy handler as a lone write would.
    */
-  #flushWhenFree(deadline: number): void {
-    if (this.#pending.length > 0 && !this.#flush(undefined, Date.now() >= deadline)) {
-      setTimeout(() => this.#flushWhenFree(deadline), LOCK_RETRY_MS);
+  #flushWhenFree(deadline: number, opensWindow: boolean): void {
+    const committed = this.#pending.length > 0;
+    if (committed && !this.#flush(undefined, Date.now() >= deadline)) {
+      setTimeout(() => this.#flushWhenFree(deadline, opensWindow), LOCK_RETRY_MS);
       return;
     }
     this.#scheduled = false;
+    if (committed && opensWindow) WriteBatcher.#openFollowUpWindow();
   }
 
   /**

@@ -115,4 +115,57 @@ describe('WriteBatcher (group commit)', () => {
       close();
     }
   });
+
+  it('commits a write asked for as a committed write continues in the same turn, after it; the next one in the next turn', async () => {
+    // The API's enqueue: the record commits (state file), then its message is published (queue
+    // file). The message's commit follows the record's before the turn ends, not a turn later;
+    // the write after that (the `queued` mark) joins the next turn's batch.
+    const records = setUp('follow-up-records');
+    const queue = setUp('follow-up-queue');
+    try {
+      const events: string[] = [];
+      const marker = (name: string) => setImmediate(() => events.push(name));
+      await records.writes.write(() => records.insert.run('record'));
+      marker('turn after the record');
+      expect(queue.keys()).toEqual([]);
+      await queue.writes.write(() => queue.insert.run('message'));
+      events.push('message committed');
+      expect(records.keys()).toEqual(['record']); // the record was durable first
+      expect(queue.keys()).toEqual(['message']);
+      await records.writes.write(() => records.insert.run('mark'));
+      events.push('mark committed');
+      expect(events).toEqual(['message committed', 'turn after the record', 'mark committed']);
+    } finally {
+      records.close();
+      queue.close();
+    }
+  });
+
+  it('gathers the follow-ups of one commit into one more commit per batcher', async () => {
+    const { insert, writes, keys, close } = setUp('follow-up-batch');
+    try {
+      // What each follow-up sees from another connection while it runs: one commit for the
+      // three shows the first commit's rows and none of theirs.
+      const seen: string[][] = [];
+      const followUps = ['a', 'b', 'c'].map((k) =>
+        writes
+          .write(() => insert.run(k))
+          .then(() =>
+            writes.write(() => {
+              insert.run(`${k}2`);
+              seen.push(keys());
+            }),
+          ),
+      );
+      await Promise.all(followUps);
+      expect(seen).toEqual([
+        ['a', 'b', 'c'],
+        ['a', 'b', 'c'],
+        ['a', 'b', 'c'],
+      ]);
+      expect(keys()).toEqual(['a', 'a2', 'b', 'b2', 'c', 'c2']);
+    } finally {
+      close();
+    }
+  });
 });
