@@ -160,6 +160,8 @@ export interface ScheduleSummary {
   skippedInFaults: number;
   /** Unfired ticks with no fault near: a scheduler pass that stalled past a tick. */
   skippedOtherwise: number;
+  /** When those were due, on the report's clock (ms). */
+  skippedOtherwiseAt: number[];
 }
 
 export function summarizeSchedule(schedule: ScheduleFacts, faults: FaultRecord[]): ScheduleSummary {
@@ -175,13 +177,14 @@ export function summarizeSchedule(schedule: ScheduleFacts, faults: FaultRecord[]
     lost: fired.filter((t) => t.emails === 0).length,
     skippedInFaults: unfired.filter((t) => inFault(t.at)).length,
     skippedOtherwise: unfired.filter((t) => !inFault(t.at)).length,
+    skippedOtherwiseAt: unfired.filter((t) => !inFault(t.at)).map((t) => t.at),
   };
 }
 
 /** The report's line for the schedule. */
 export function scheduleLine(schedule: ScheduleFacts, summary: ScheduleSummary): string {
   const s = (ms: number) => (ms / 1000).toFixed(1);
-  return `schedule: every ${s(schedule.everyMs)} s from t=${s(schedule.createdAt)} to t=${s(schedule.deletedAt)}: ${summary.ticks} ticks, ${summary.fired} fired, ${summary.once} delivered exactly once, ${summary.resent} resent, ${summary.lost} lost; not fired: ${summary.skippedInFaults} while the API or the broker was down (one catch-up fire by design), ${summary.skippedOtherwise} otherwise`;
+  return `schedule: every ${s(schedule.everyMs)} s from t=${s(schedule.createdAt)} to t=${s(schedule.deletedAt)}: ${summary.ticks} ticks, ${summary.fired} fired, ${summary.once} delivered exactly once, ${summary.resent} resent, ${summary.lost} lost; not fired: ${summary.skippedInFaults} while the API or the broker was down (one catch-up fire by design), ${summary.skippedOtherwise} otherwise${summary.skippedOtherwise > 0 ? ` (due at ${summary.skippedOtherwiseAt.map((at) => `t=${s(at)}`).join(', ')})` : ''}`;
 }
 
 /** The docs table's note for the schedule. */

@@ -11,7 +11,7 @@ import {
   withJobIds,
 } from '../src/report';
 import { formatReport, tableRow } from '../src/report-text';
-import type { ScheduleFacts, TickFact } from '../src/schedule-probe';
+import { type ScheduleFacts, scheduleLine, type TickFact } from '../src/schedule-probe';
 import type { SinkDelivery } from '../src/smtp-sink';
 
 const job = (index: number, acceptedAt?: number, extra: Partial<PostedJob> = {}): PostedJob => ({
@@ -197,9 +197,11 @@ describe('the schedule active during the run', () => {
       lost: 0,
       skippedInFaults: 2,
       skippedOtherwise: 1,
+      skippedOtherwiseAt: [8_000],
     });
     expect(summary.verdict).toBe('pass');
     expect(summary.reasons).toContain('1 schedule tick(s) not fired with no fault near');
+    expect(scheduleLine(f.schedule!, summary.schedule!)).toContain('1 otherwise (due at t=8.0)');
     expect(tableRow(f, summary)).toContain(
       'schedule 3/6 ticks fired, 0 lost, 1 resent, 1 skipped outside faults',
     );
