@@ -61,10 +61,11 @@ interface PendingWrite {
  * first. A write that the writers of a scheduled commit ask for as they continue (within
  * FOLLOW_UP_HOPS microtasks of it: the API publishing a job once its record is committed) is
  * committed once those microtasks have run, in the same turn, with the others asked for there:
- * one follow-up commit per batcher, after the commit it follows, instead of one in the next turn. A write that throws (a constraint) fails only its own caller, the others still commit:
- * the batch is then run again with a savepoint per write (so a write's `run` may run twice and
- * must do nothing but its SQL); a savepoint per write for every batch would cost more than the
- * rest of the commit's statements.
+ * one follow-up commit per batcher, after the commit it follows, instead of one in the next turn.
+ * A write that throws (a constraint) fails only its own caller, the others still commit: the
+ * batch is then run again with a savepoint per write (so a write's `run` may run twice and must
+ * do nothing but its SQL); a savepoint per write for every batch would cost more than the rest
+ * of the commit's statements.
  */
 export class WriteBatcher {
   #pending: PendingWrite[] = [];
