@@ -156,7 +156,10 @@ export interface ScheduleSummary {
   resent: number;
   /** Fired ticks with no email by the end. */
   lost: number;
-  /** Unfired ticks while a fault (or its recovery) was under way: one catch-up fire by design. */
+  /**
+   * Unfired ticks while a fault (or its recovery) was under way, or due within a scheduler pass
+   * before it: one catch-up fire by design.
+   */
   skippedInFaults: number;
   /** Unfired ticks with no fault near: a scheduler pass that stalled past a tick. */
   skippedOtherwise: number;
@@ -165,8 +168,12 @@ export interface ScheduleSummary {
 }
 
 export function summarizeSchedule(schedule: ScheduleFacts, faults: FaultRecord[]): ScheduleSummary {
+  // A tick due just before a kill may not have come round to a pass yet (PASS_SLACK_MS), and
+  // the API that comes back fires only the latest tick: it is lost to the fault too.
   const inFault = (at: number) =>
-    faults.some((f) => f.kind !== 'kill-worker' && at >= f.at && at <= f.backAt + FAULT_SHADOW_MS);
+    faults.some(
+      (f) => f.kind !== 'kill-worker' && at >= f.at - PASS_SLACK_MS && at <= f.backAt + FAULT_SHADOW_MS,
+    );
   const fired = schedule.ticks.filter((t) => t.fired);
   const unfired = schedule.ticks.filter((t) => !t.fired);
   return {

@@ -173,6 +173,21 @@ describe('the schedule active during the run', () => {
     ticks,
   });
 
+  it('counts a tick due within a scheduler pass before an API kill as skipped in the fault', () => {
+    const f = facts({
+      jobs: [job(0, 100)],
+      deliveries: [email('job-0', 1_000)],
+      faults: [fault('kill-api', 3_200, 0)],
+      schedule: schedule([
+        tick(1_000, true, 1),
+        tick(2_000, true, 1),
+        tick(3_000, false, 0),
+        tick(4_000, true, 1),
+      ]),
+    });
+    expect(summarize(f).schedule).toMatchObject({ skippedInFaults: 1, skippedOtherwise: 0 });
+  });
+
   it('counts each fired tick once, resent or lost, and tells ticks skipped in a fault from others', () => {
     const f = facts({
       jobs: [job(0, 100)],
