@@ -176,15 +176,16 @@ export function summarizeSchedule(schedule: ScheduleFacts, faults: FaultRecord[]
     );
   const fired = schedule.ticks.filter((t) => t.fired);
   const unfired = schedule.ticks.filter((t) => !t.fired);
+  const otherwise = unfired.filter((t) => !inFault(t.at));
   return {
     ticks: schedule.ticks.length,
     fired: fired.length,
     once: fired.filter((t) => t.emails === 1).length,
     resent: fired.reduce((sum, t) => sum + Math.max(0, t.emails - 1), 0),
     lost: fired.filter((t) => t.emails === 0).length,
-    skippedInFaults: unfired.filter((t) => inFault(t.at)).length,
-    skippedOtherwise: unfired.filter((t) => !inFault(t.at)).length,
-    skippedOtherwiseAt: unfired.filter((t) => !inFault(t.at)).map((t) => t.at),
+    skippedInFaults: unfired.length - otherwise.length,
+    skippedOtherwise: otherwise.length,
+    skippedOtherwiseAt: otherwise.map((t) => t.at),
   };
 }
 
