@@ -25,8 +25,19 @@ import {
   payloadText,
   type StateStore,
 } from '@polyqueue/core';
-import { type Db, openDatabase, WriteBatcher } from './database';
+import { type Db, openDatabase, WriteBatcher, type WriteOptions } from './database';
 import { SqliteJobAttempts } from './sqlite-job-attempts';
+
+/**
+ * The writes that commit without a WAL sync (WriteOptions.sync): their loss on a power cut is
+ * undone by what the power cut causes anyway. A claim, its renewal, a `processing` mark, an
+ * attempt's start and a progress note all belong to a job that has not finished: with every
+ * worker of the machine gone, its delivery comes back and is run again, whether or not they
+ * survived (a surviving claim only makes the rerun wait for its lease). What a job's end writes
+ * (its done mark, its final record, the attempt's end) stays synced, and syncs these with it;
+ * so does everything the API writes before answering. A process crash loses none of them.
+ */
+const UNSYNCED: WriteOptions = { sync: false };
 
 /** better-sqlite3 returns the ISO text the store wrote. */
 type JobRow = JobColumns<string>;
@@ -62,6 +73,11 @@ export class SqliteStateStore implements StateStore {
   readonly #complete;
   readonly #release;
   readonly #attempts: SqliteJobAttempts;
+
+  /** This store's commits so far, synced and not (tests; a profile of a worker). */
+  get commits(): Readonly<{ synced: number; unsynced: number }> {
+    return this.#jobWrites.commits;
+  }
 
   constructor(path: string) {
     this.#db = openDatabase(path);
@@ -189,12 +205,21 @@ export class SqliteStateStore implements StateStore {
       progress: patch.progress === undefined ? null : JSON.stringify(patch.progress),
       updated_at: new Date().toISOString(),
     };
-    return this.#jobWrites.write(() => this.#updateJob.run(params).changes === 1);
+    // A job's start and its progress are not synced; its end, a cancel and the API's marks are.
+    const sync = patch.status !== undefined && patch.status !== 'processing';
+    return this.#jobWrites.write(
+      () => this.#updateJob.run(params).changes === 1,
+      sync ? undefined : UNSYNCED,
+    );
   }
 
   /** Shares the commit of this event-loop turn with the job record's own write. */
   async recordAttempt(jobId: string, attempt: JobAttempt): Promise<void> {
-    await this.#jobWrites.write(() => this.#attempts.write(jobId, attempt));
+    // An attempt's start is not synced, its end is (UNSYNCED).
+    await this.#jobWrites.write(
+      () => this.#attempts.write(jobId, attempt),
+      attempt.endedAt === undefined ? UNSYNCED : undefined,
+    );
   }
 
   async listAttempts(jobId: string): Promise<JobAttempt[]> {
@@ -218,16 +243,20 @@ export class SqliteStateStore implements StateStore {
   /**
    * Claims, renewals, done marks and releases share the group commit of the job records
    * (#jobWrites): every write a worker asks for in one event-loop turn (its jobs' claims, their
-   * `processing` and `succeeded` records, their done marks) is one transaction and one sync, and
-   * each answer comes after that commit, as a lone commit's would.
+   * `processing` and `succeeded` records, their done marks) is one transaction, and each answer
+   * comes after that commit, as a lone commit's would. The commit syncs the WAL when one of its
+   * writes must survive a power cut (UNSYNCED says which need not: claims and renewals do not).
    */
   async claim(key: string, owner: string, leaseMs: number): Promise<ClaimResult> {
-    return this.#jobWrites.write(() => this.#claimNow(key, owner, leaseMs));
+    return this.#jobWrites.write(() => this.#claimNow(key, owner, leaseMs), UNSYNCED);
   }
 
-  /** A batch's claims in one transaction: one commit, so one sync of the WAL, for all of them. */
+  /** A batch's claims in one transaction: one commit for all of them. */
   async claimMany(entries: readonly ClaimEntry[]): Promise<ClaimResult[]> {
-    return this.#jobWrites.write(() => entries.map((e) => this.#claimNow(e.key, e.owner, e.leaseMs)));
+    return this.#jobWrites.write(
+      () => entries.map((e) => this.#claimNow(e.key, e.owner, e.leaseMs)),
+      UNSYNCED,
+    );
   }
 
   #claimNow(key: string, owner: string, leaseMs: number): ClaimResult {
@@ -242,6 +271,7 @@ export class SqliteStateStore implements StateStore {
   async renew(key: string, owner: string, leaseMs: number): Promise<boolean> {
     return this.#jobWrites.write(
       () => this.#renew.run({ key, owner, expires: Date.now() + leaseMs }).changes === 1,
+      UNSYNCED,
     );
   }
 

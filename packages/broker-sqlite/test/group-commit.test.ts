@@ -168,4 +168,56 @@ describe('WriteBatcher (group commit)', () => {
       close();
     }
   });
+  it('syncs the WAL for a batch only when one of its writes asks for it, and counts both kinds of commit', async () => {
+    const { db, insert, writes, keys, close } = setUp('sync-levels');
+    // The level each write's transaction will commit at (PRAGMA synchronous: 1 NORMAL, 2 FULL).
+    const level = () => Number(db.pragma('synchronous', { simple: true }));
+    try {
+      const unsynced = await Promise.all(
+        ['a', 'b'].map((k) =>
+          writes.write(
+            () => {
+              insert.run(k);
+              return level();
+            },
+            { sync: false },
+          ),
+        ),
+      );
+      expect(unsynced).toEqual([1, 1]);
+      expect(level()).toBe(2);
+      // One write that must be on disk makes its whole batch synced.
+      const mixed = await Promise.all([
+        writes.write(
+          () => {
+            insert.run('c');
+            return level();
+          },
+          { sync: false },
+        ),
+        writes.write(() => {
+          insert.run('d');
+          return level();
+        }),
+      ]);
+      expect(mixed).toEqual([2, 2]);
+      expect(keys()).toEqual(['a', 'b', 'c', 'd']);
+      expect(writes.commits).toEqual({ synced: 1, unsynced: 1 });
+    } finally {
+      close();
+    }
+  });
+
+  it('leaves a connection opened with synchronous=NORMAL at NORMAL', async () => {
+    const path = join(dir, 'normal.db');
+    const db = openDatabase(path, 'NORMAL');
+    const writes = new WriteBatcher(db, () => {});
+    try {
+      const level = await writes.write(() => Number(db.pragma('synchronous', { simple: true })));
+      expect(level).toBe(1);
+      expect(writes.commits).toEqual({ synced: 0, unsynced: 1 });
+    } finally {
+      db.close();
+    }
+  });
 });
