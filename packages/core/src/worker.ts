@@ -274,6 +274,13 @@ export function createWorker(options: WorkerOptions): Worker {
     if (!failed) {
       // Mark done before the ack: a crash between them redelivers a job that is then skipped.
       const completing = idempotency.complete(key, owner, result ?? null);
+      // The hook is told in the same turn as the done mark, not after the ack: a store that
+      // commits a turn's writes together (SQLite) then makes the done mark and the `succeeded`
+      // record durable in one commit. A crash before the ack reruns nothing either way (the
+      // done mark skips the redelivery), and the lifecycle event carries a deterministic id.
+      const notified = options.onOutcome
+        ? notify({ envelope, messageId: delivery.messageId, queue, outcome: 'succeeded', attempt, result })
+        : undefined;
       const completed = isPromise(completing) ? await completing : completing;
       if (!completed)
         logger.warn(
@@ -282,17 +289,7 @@ export function createWorker(options: WorkerOptions): Worker {
         );
       await delivery.ack();
       count(envelope.type, 'succeeded');
-      if (options.onOutcome) {
-        const notified = notify({
-          envelope,
-          messageId: delivery.messageId,
-          queue,
-          outcome: 'succeeded',
-          attempt,
-          result,
-        });
-        if (notified) await notified;
-      }
+      if (notified) await notified;
       return;
     }
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Broker, ConsumeOptions, Delivery, DeliveryHandler } from '../src/broker';
 import { createEnvelope, encodeEnvelope } from '../src/envelope';
 import { NonRetryableError, RetryableError } from '../src/errors';
-import { MemoryIdempotencyStore } from '../src/idempotency';
+import { type IdempotencyStore, MemoryIdempotencyStore } from '../src/idempotency';
 import { defineJob } from '../src/job-handler';
 import { createRuntimeMetrics } from '../src/metrics';
 import { createWorker, type OutcomeEvent, type WorkerOptions } from '../src/worker';
@@ -186,6 +186,47 @@ describe('worker runtime', () => {
       },
     });
     expect(later).toEqual({ kind: 'retry', delayMs: 30_000 });
+  });
+
+  it("tells the hook a job succeeded in the done mark's turn, and acks only once the mark is written", async () => {
+    // A done mark that the test lets land: a store that commits a turn's writes together
+    // (SQLite) writes the mark and the `succeeded` record in one commit only if the hook is told
+    // before the mark is answered.
+    const order: string[] = [];
+    let landMark!: () => void;
+    const memory = new MemoryIdempotencyStore();
+    const store: IdempotencyStore = {
+      claim: (key, owner, leaseMs) => memory.claim(key, owner, leaseMs),
+      renew: (key, owner, leaseMs) => memory.renew(key, owner, leaseMs),
+      release: (key, owner) => memory.release(key, owner),
+      complete: (key, owner, result, ttlMs) => {
+        order.push('done mark asked');
+        return new Promise<boolean>((resolve) => {
+          landMark = () => {
+            order.push('done mark written');
+            resolve(memory.complete(key, owner, result, ttlMs));
+          };
+        });
+      },
+    };
+    const d = delivery(encodeEnvelope(createEnvelope('notify', notice)));
+    const ack = d.ack;
+    d.ack = async () => {
+      order.push('ack');
+      await ack();
+    };
+    const running = runOne(d, {
+      idempotency: store,
+      handlers: { notify: defineJob(noticeSchema, async () => 'sent') },
+      onOutcome: (e) => {
+        if (e.outcome === 'succeeded') {
+          order.push('hook: succeeded');
+          landMark();
+        }
+      },
+    });
+    expect(await running).toEqual({ kind: 'ack' });
+    expect(order).toEqual(['done mark asked', 'hook: succeeded', 'done mark written', 'ack']);
   });
 
   it('acks a redelivered job whose side effect is already done, without running it', async () => {
