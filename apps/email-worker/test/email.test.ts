@@ -165,6 +165,16 @@ describe('file outbox', () => {
     await transport.close();
   });
 
+  it('makes its folder again when it is removed while the worker runs', async () => {
+    const folder = join(dir, 'removed');
+    const handler = createEmailHandler(createOutboxTransport(folder), options);
+    const payload = { to: 'a@example.com', subject: 'Again', body: 'Hello' };
+    await handler.handle(payload, context('job-r1'));
+    await rm(folder, { recursive: true });
+    await handler.handle(payload, context('job-r2'));
+    expect(await readdir(folder)).toEqual(['job-r2.eml']);
+  });
+
   it('dead-letters an unknown template', async () => {
     const handler = createEmailHandler(createOutboxTransport(dir), options);
     const error = await handler
