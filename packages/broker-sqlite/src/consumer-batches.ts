@@ -1,7 +1,7 @@
 /**
  * What one SQLite consumer keeps between its claim transactions, so that a busy consumer pays
- * one commit (one WAL sync) per claim batch of up to claimBatch (100) jobs, as the best raw
- * loop does, instead of one per claim of its free slots plus one per turn of acks:
+ * one commit per claim batch of up to claimBatch (100) jobs, as the best raw loop does, instead
+ * of one per claim of its free slots plus one per turn of acks:
  *
  * - Acks wait here and are deleted by one statement in the next claim transaction, or
  *   ACK_MAX_WAIT_MS after the first of them (a commit of their own, shared with any other

@@ -2,8 +2,8 @@
  * The consumer of one SQLite queue table: core's pull loop with this broker's commands. A fetch
  * hands out rows leased ahead (consumer-batches.ts) or, when none are left, runs one transaction
  * that deletes the acks waiting since the last one, puts back rows that waited too long, and
- * claims the free slots plus a measured prefetch (claimSql); so a busy consumer pays one sync
- * per claim batch, acks included.
+ * claims the free slots plus a measured prefetch (claimSql); so a busy consumer pays one commit
+ * per claim batch, acks included, and no WAL sync for it (UNSYNCED).
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -15,7 +15,7 @@ import {
   type Wakeups,
 } from '@polyqueue/core';
 import { ConsumerBatches } from './consumer-batches';
-import type { WriteBatcher } from './database';
+import type { WriteBatcher, WriteOptions } from './database';
 import { SqliteDelivery } from './delivery';
 import type { QueueTable } from './queue-table';
 import type { Row } from './schema';
@@ -26,6 +26,15 @@ import type { Row } from './schema';
  * locked or full file nor waits long once it is writable again.
  */
 const CLAIM_BACKOFF: BackoffOptions = { baseMs: 100, maxMs: 5_000 };
+
+/**
+ * Leases, acks and rows put back commit without a WAL sync (WriteOptions.sync): a power cut
+ * that loses them also ended every worker, and the rows come back. A lost lease is a redelivery,
+ * as the crash makes anyway (its attempt count may read one lower); a lost ack redelivers a job
+ * whose done mark, synced in the state store before the ack was asked for, skips it. A process
+ * crash loses none of them. Retries and dead letters stay synced.
+ */
+const UNSYNCED: WriteOptions = { sync: false };
 
 export interface ConsumerContext {
   writes: WriteBatcher;
@@ -61,7 +70,7 @@ export async function runConsumer(
     () => {
       // Taken now, not when the write runs: a batch that fails is run again, write by write.
       const ids = batches.takeAcks();
-      writes.defer(() => deleteAcks(ids));
+      writes.defer(() => deleteAcks(ids), UNSYNCED);
     },
   );
   const handOut = (rows: readonly Row[]) => {
@@ -93,7 +102,7 @@ export async function runConsumer(
       const stale: Row[] = [];
       const ready = batches.take(max, leaseMs, stale);
       if (ready.length > 0) {
-        if (stale.length > 0) writes.defer(() => giveBack(stale));
+        if (stale.length > 0) writes.defer(() => giveBack(stale), UNSYNCED);
         return handOut(ready);
       }
       const now = Date.now();
@@ -105,7 +114,7 @@ export async function runConsumer(
           deleteAcks(acked);
           giveBack(stale);
           return table.claim.all({ owner, expires: now + leaseMs, now, limit: batches.claimLimit(max) });
-        });
+        }, UNSYNCED);
       } catch (error) {
         batches.restoreAcks(acked);
         throw error;
@@ -121,5 +130,5 @@ export async function runConsumer(
   writes.flushWith(() => {
     deleteAcks(acked);
     giveBack(unstarted);
-  });
+  }, UNSYNCED);
 }

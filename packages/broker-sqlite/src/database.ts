@@ -133,14 +133,17 @@ export class WriteBatcher {
    * dies first, the row is still leased and comes back after its lease, as for any crash
    * before an ack; a failure is reported to onDeferredError.
    */
-  defer(run: () => unknown): void {
-    this.#pending.push({ run, sync: true });
+  defer(run: () => unknown, options?: WriteOptions): void {
+    this.#pending.push({ run, sync: options?.sync ?? true });
     this.#schedule();
   }
 
-  /** Commits the queued writes now, then runs `then` in the same transaction. */
-  flushWith<T>(then: () => T): T {
-    return this.#flush(then, true)!.value as T;
+  /**
+   * Commits the queued writes now, then runs `then` in the same transaction; synced unless
+   * options.sync is false and no queued write asks for it.
+   */
+  flushWith<T>(then: () => T, options?: WriteOptions): T {
+    return this.#flush(then, true, options?.sync ?? true)!.value as T;
   }
 
   flush(): void {
@@ -200,12 +203,15 @@ export class WriteBatcher {
    * Runs the queued writes, then `then`, in one transaction. Undefined, with nothing done, when
    * `wait` is false and another connection holds the write lock.
    */
-  #flush<T>(then: (() => T) | undefined, wait: boolean): { value: T | undefined } | undefined {
+  #flush<T>(
+    then: (() => T) | undefined,
+    wait: boolean,
+    thenSyncs = false,
+  ): { value: T | undefined } | undefined {
     const batch = this.#pending.splice(0);
     const results: Outcome[] = [];
     let value: T | undefined;
-    // A claim run inside (then) is synced, as every commit was before writes could opt out.
-    const sync = this.#syncs && (then !== undefined || batch.some((w) => w.sync));
+    const sync = this.#syncs && (thenSyncs || batch.some((w) => w.sync));
     // Set outside the transaction, with exec (the pragma acts when compiled): issued inside
     // one, it was measured to leave later FULL commits unsynced too.
     const skipsSync = this.#syncs && !sync;

@@ -208,6 +208,23 @@ describe('WriteBatcher (group commit)', () => {
     }
   });
 
+  it('commits a flushWith of sync false unsynced, unless a queued write asks for the sync', async () => {
+    const { db, insert, writes, keys, close } = setUp('flush-with-sync');
+    const level = () => Number(db.pragma('synchronous', { simple: true }));
+    try {
+      writes.defer(() => insert.run('a'), { sync: false });
+      expect(writes.flushWith(level, { sync: false })).toBe(1);
+      const synced = writes.write(() => insert.run('b'));
+      expect(writes.flushWith(level, { sync: false })).toBe(2);
+      await synced;
+      expect(writes.flushWith(level)).toBe(2);
+      expect(keys()).toEqual(['a', 'b']);
+      expect(writes.commits).toEqual({ synced: 2, unsynced: 1 });
+    } finally {
+      close();
+    }
+  });
+
   it('leaves a connection opened with synchronous=NORMAL at NORMAL', async () => {
     const path = join(dir, 'normal.db');
     const db = openDatabase(path, 'NORMAL');
