@@ -11,8 +11,7 @@
  * per file here, docs/benchmarks.md), so the figure is taken in the same run as what it bounds.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,11 +20,20 @@ const TICKS_PER_SECOND = 100;
 
 /** User + system CPU a process has used so far, in ms; undefined once it has exited. */
 export function processCpuMs(pid: number): number | undefined {
+  const split = processCpuSplitMs(pid);
+  return split && split.user + split.system;
+}
+
+/** A process's user and system (kernel) CPU so far, in ms; undefined once it has exited. */
+function processCpuSplitMs(pid: number): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    return {
+      user: (Number(fields[11]) * 1000) / TICKS_PER_SECOND,
+      system: (Number(fields[12]) * 1000) / TICKS_PER_SECOND,
+    };
   } catch {
     return undefined;
   }
@@ -41,8 +49,8 @@ function machineCpuMs(): { busy: number; total: number } {
 }
 
 export interface CpuBudget {
-  /** CPU ms per email for each named process, this process last. */
-  perEmailMs: { name: string; ms: number }[];
+  /** CPU ms per email for each named process, this process last; systemMs the kernel's part of ms. */
+  perEmailMs: { name: string; ms: number; systemMs: number }[];
   totalPerEmailMs: number;
   cores: number;
   /** cores × 1000 ÷ total: the emails/s this CPU cost allows on this machine. */
@@ -53,19 +61,22 @@ export interface CpuBudget {
 
 /** Reads every process's CPU now; `finish(emails)` reads again and divides. */
 export function startCpuBudget(processes: { name: string; pid: number }[]) {
-  const before = processes.map((p) => processCpuMs(p.pid) ?? 0);
+  const before = processes.map((p) => processCpuSplitMs(p.pid) ?? { user: 0, system: 0 });
   const self = process.cpuUsage();
   const machine = machineCpuMs();
   return {
     finish(emails: number): CpuBudget {
-      const perEmailMs = processes.map((p, i) => ({
-        name: p.name,
-        ms: ((processCpuMs(p.pid) ?? before[i]!) - before[i]!) / emails,
-      }));
+      const perEmailMs = processes.map((p, i) => {
+        const now = processCpuSplitMs(p.pid) ?? before[i]!;
+        const user = now.user - before[i]!.user;
+        const system = now.system - before[i]!.system;
+        return { name: p.name, ms: (user + system) / emails, systemMs: system / emails };
+      });
       const own = process.cpuUsage(self);
       perEmailMs.push({
         name: 'bench process (HTTP clients, outbox polling)',
         ms: (own.user + own.system) / 1000 / emails,
+        systemMs: own.system / 1000 / emails,
       });
       const totalPerEmailMs = perEmailMs.reduce((sum, p) => sum + p.ms, 0);
       const cores = availableParallelism();
@@ -83,37 +94,29 @@ export function startCpuBudget(processes: { name: string; pid: number }[]) {
 
 export interface OutboxCeiling {
   filesPerSec: number;
-  /** This process's user + system CPU (its thread pool's file calls included) per file. */
+  /** This process's user + system CPU per file. */
   cpuMsPerFile: number;
 }
 
 /**
  * `count` files of `bytes` each written as the outbox writes them (a temporary name, then
- * renamed), `inFlight` at once (the thread pool's 4 by default), into a new folder under `dir`.
+ * renamed, with synchronous calls one after another: apps/email-worker's transport.ts), into a
+ * new folder under `dir`.
  */
-export async function outboxCeiling(
-  dir: string,
-  count: number,
-  bytes: number,
-  inFlight = 4,
-): Promise<OutboxCeiling> {
+export function outboxCeiling(dir: string, count: number, bytes: number): OutboxCeiling {
   const folder = join(dir, `raw-outbox-${randomUUID()}`);
-  await mkdir(folder);
+  mkdirSync(folder);
   const content = Buffer.alloc(bytes, 'x');
-  let next = 0;
   const started = performance.now();
   const cpu = process.cpuUsage();
-  const lane = async () => {
-    while (next < count) {
-      const file = join(folder, `${next++}.eml`);
-      const temp = `${file}.${randomUUID()}.tmp`;
-      await writeFile(temp, content);
-      await rename(temp, file);
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, lane));
+  for (let i = 0; i < count; i++) {
+    const file = join(folder, `${i}.eml`);
+    const temp = `${file}.${randomUUID()}.tmp`;
+    writeFileSync(temp, content);
+    renameSync(temp, file);
+  }
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
-  await rm(folder, { recursive: true, force: true });
+  rmSync(folder, { recursive: true, force: true });
   return { filesPerSec: (count / ms) * 1000, cpuMsPerFile: (used.user + used.system) / 1000 / count };
 }
