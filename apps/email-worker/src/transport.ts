@@ -83,7 +83,7 @@ export function createSmtpTransport(url: string, poolSize: number): MailTranspor
  * The file calls are synchronous, on purpose: a 400-byte write and a rename took 110–200 µs of
  * the event loop here, where the same calls through libuv's thread pool (fs/promises) cost
  * 330–570 µs of CPU per file, most of it the kernel's, waking pool threads across cores (bench:
- * docs/benchmarks.md, "the outbox's file calls"). A worker's other jobs wait that long, far
+ * docs/benchmarks.md, "an outbox without the thread pool"). A worker's other jobs wait that long, far
  * below any lease or heartbeat.
  */
 export function createOutboxTransport(dir: string): MailTransport {

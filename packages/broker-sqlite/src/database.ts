@@ -47,8 +47,8 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export interface WriteOptions {
   /**
-   * false: the write need not survive a power cut, only a process crash. A batch of such writes
-   * only commits without syncing the WAL (synchronous=NORMAL for that commit): its frames are in
+   * false: the write need not survive a power cut, only a process crash. A batch of only such
+   * writes commits without syncing the WAL (synchronous=NORMAL for that commit): its frames are in
    * the WAL file, which a process crash leaves intact, and the next synced commit of any
    * connection on the file makes them durable with its own. One write with sync in a batch makes
    * the whole batch synced. For the writes whose loss on a power cut is repaired by what the
@@ -94,7 +94,9 @@ export class WriteBatcher {
   readonly #undo;
   readonly #release;
   readonly #entry;
-  /** Whether the connection syncs at commit (opened with synchronous=FULL). */
+  /** The connection's own synchronous level (PRAGMA synchronous: 1 NORMAL, 2 FULL, 3 EXTRA). */
+  readonly #level: number;
+  /** Whether the connection syncs at commit (FULL or EXTRA). */
   readonly #syncs: boolean;
   /** Commits so far by kind: what the tests and a profile of a worker read. */
   readonly commits = { synced: 0, unsynced: 0 };
@@ -105,8 +107,9 @@ export class WriteBatcher {
   ) {
     this.#db = db;
     this.#busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
-    // 2 is FULL (3 EXTRA syncs too); 0 OFF and 1 NORMAL do not sync at commit in WAL mode.
-    this.#syncs = Number(db.pragma('synchronous', { simple: true })) >= 2;
+    // 0 OFF and 1 NORMAL do not sync at commit in WAL mode.
+    this.#level = Number(db.pragma('synchronous', { simple: true }));
+    this.#syncs = this.#level >= 2;
     // IMMEDIATE takes the write lock up front: two processes never deadlock upgrading a read.
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
@@ -235,7 +238,7 @@ export class WriteBatcher {
       if (then) throw error;
       return { value: undefined };
     } finally {
-      if (skipsSync) this.#db.exec('PRAGMA synchronous = FULL');
+      if (skipsSync) this.#db.exec(`PRAGMA synchronous = ${this.#level}`);
     }
     for (const [i, item] of batch.entries()) {
       const outcome = results[i]!;

@@ -237,4 +237,19 @@ describe('WriteBatcher (group commit)', () => {
       db.close();
     }
   });
+
+  it('puts a connection at synchronous=EXTRA back at EXTRA after an unsynced commit', async () => {
+    const db = openDatabase(join(dir, 'extra.db'));
+    db.pragma('synchronous = EXTRA');
+    const writes = new WriteBatcher(db, () => {});
+    try {
+      const during = await writes.write(() => Number(db.pragma('synchronous', { simple: true })), {
+        sync: false,
+      });
+      expect(during).toBe(1);
+      expect(Number(db.pragma('synchronous', { simple: true }))).toBe(3);
+    } finally {
+      db.close();
+    }
+  });
 });
