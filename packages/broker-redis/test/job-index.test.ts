@@ -1,26 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createRedisStateStore } from '@polyqueue/broker-redis';
-import type { JobRecord, StateStore } from '@polyqueue/core';
+import type { StateStore } from '@polyqueue/core';
+import { queuedJobRecord } from '@polyqueue/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, SERVER_HINT } from './redis-server';
 
 // A prefix of its own: the assertions count every member of the index sets.
 const PREFIX = `pqtest-index-${randomUUID().slice(0, 8)}`;
-
-function record(overrides: Partial<JobRecord> = {}): JobRecord {
-  const now = new Date().toISOString();
-  return {
-    id: randomUUID(),
-    type: 'send_email',
-    queue: 'email',
-    status: 'queued',
-    attempts: 0,
-    createdAt: now,
-    updatedAt: now,
-    ...overrides,
-  };
-}
 
 describe('redis state store: the search index follows the records', () => {
   let store: StateStore;
@@ -41,7 +28,7 @@ describe('redis state store: the search index follows the records', () => {
   });
 
   it('moves a job between the status sets in the update that changes its status', async () => {
-    const job = record();
+    const job = queuedJobRecord();
     await store.createJob(job);
     await store.updateJob(job.id, { status: 'dead', lastError: 'boom' });
     expect(await raw.zscore(`${PREFIX}:jobs-by-time:status:queued`, job.id)).toBeNull();
@@ -53,8 +40,8 @@ describe('redis state store: the search index follows the records', () => {
   });
 
   it('drops an expired record from every set on a later write, and keeps one whose record still lives', async () => {
-    const gone = record({ type: 'process_image', queue: 'image' });
-    const kept = record();
+    const gone = queuedJobRecord({ type: 'process_image', queue: 'image' });
+    const kept = queuedJobRecord();
     await store.createJob(gone);
     await store.createJob(kept);
     // The record expires (as its TTL would make it); both expiry entries fall due now.
@@ -66,7 +53,7 @@ describe('redis state store: the search index follows the records', () => {
       0,
       `email\nsend_email\n${kept.id}`,
     );
-    await store.createJob(record()); // any write prunes
+    await store.createJob(queuedJobRecord()); // any write prunes
     for (const set of ['', ':status:queued', ':type:process_image', ':queue:image'])
       expect(await raw.zscore(`${PREFIX}:jobs-by-time${set}`, gone.id)).toBeNull();
     expect(await raw.zscore(`${PREFIX}:jobs-expiry`, `image\nprocess_image\n${gone.id}`)).toBeNull();
@@ -77,7 +64,7 @@ describe('redis state store: the search index follows the records', () => {
   });
 
   it('finds only what still exists when the index names a record that expired before a prune', async () => {
-    const job = record({ type: `lonely-${randomUUID()}` });
+    const job = queuedJobRecord({ type: `lonely-${randomUUID()}` });
     await store.createJob(job);
     await raw.del(`${PREFIX}:job:${job.id}`);
     expect(await store.searchJobs({ type: job.type }, 10)).toEqual({ jobs: [] });

@@ -1,25 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { JobRecord } from '@polyqueue/core';
+import { queuedJobRecord } from '@polyqueue/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStateStore } from '../src/sqlite-state-store';
 
 const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-sync-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function record(id: string): JobRecord {
-  const at = new Date().toISOString();
-  return {
-    id,
-    type: 'send_email',
-    queue: 'email',
-    status: 'queued',
-    attempts: 0,
-    createdAt: at,
-    updatedAt: at,
-  };
-}
 
 describe('sqlite state store: which writes sync the WAL', () => {
   it("syncs a job's acceptance and its end, not its claim, start or progress", async () => {
@@ -34,7 +21,7 @@ describe('sqlite state store: which writes sync the WAL', () => {
     };
     try {
       const startedAt = new Date().toISOString();
-      await step('createJob', () => store.createJob(record('j1')));
+      await step('createJob', () => store.createJob(queuedJobRecord({ id: 'j1' })));
       await step('claim', () => store.claim('j1', 'w:1', 10_000));
       await step('claimMany', () => store.claimMany([{ key: 'j2', owner: 'w:2', leaseMs: 10_000 }]));
       await step('processing', () => store.updateJob('j1', { status: 'processing', attempts: 1 }, 'queued'));

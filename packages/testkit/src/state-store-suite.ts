@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIdempotencyBatchCases } from './idempotency-batch-suite';
 import { runJobAttemptCases } from './job-attempts-suite';
 
-function record(overrides: Partial<JobRecord> = {}): JobRecord {
+/** A job record as the API writes it on accept (`queued`, a fresh id); `overrides` replace fields. */
+export function queuedJobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
   const now = new Date().toISOString();
   return {
     id: randomUUID(),
@@ -31,7 +32,7 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
     });
 
     it('creates, reads and updates a job record', async () => {
-      const r = record();
+      const r = queuedJobRecord();
       expect(await store.createJob(r)).toEqual({ created: true });
       expect(await store.getJob(r.id)).toEqual(r);
       await store.updateJob(r.id, { status: 'succeeded', attempts: 1, result: { variants: ['a'] } });
@@ -43,7 +44,7 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
     });
 
     it('changes a record only from the expected status when asked to (no status going backwards)', async () => {
-      const r = record({ status: 'pending' });
+      const r = queuedJobRecord({ status: 'pending' });
       await store.createJob(r);
       expect(await store.updateJob(r.id, { status: 'queued' }, 'pending')).toBe(true);
       expect(await store.updateJob(r.id, { status: 'succeeded', attempts: 1 })).toBe(true);
@@ -54,17 +55,17 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
 
     it('keeps the payload a job was created with (or the mark that it was too large) through status changes', async () => {
       const payload = { to: 'a@example.com', subject: 'こんにちは', nested: { n: [1, 2.5, null, true] } };
-      const kept = record({ status: 'pending', payload });
+      const kept = queuedJobRecord({ status: 'pending', payload });
       await store.createJob(kept);
       expect(await store.getJob(kept.id)).toEqual(kept);
       await store.updateJob(kept.id, { status: 'succeeded', attempts: 1, result: { ok: true } });
       expect(await store.getJob(kept.id)).toMatchObject({ status: 'succeeded', payload });
-      const tooLarge = record({ payloadTruncated: true });
+      const tooLarge = queuedJobRecord({ payloadTruncated: true });
       await store.createJob(tooLarge);
       const read = await store.getJob(tooLarge.id);
       expect(read).toMatchObject({ payloadTruncated: true });
       expect(read).not.toHaveProperty('payload');
-      const plain = record();
+      const plain = queuedJobRecord();
       await store.createJob(plain);
       const none = await store.getJob(plain.id);
       expect(none).not.toHaveProperty('payload');
@@ -72,7 +73,7 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
     });
 
     it('records a job progress beside its status, and keeps it through later status changes', async () => {
-      const r = record({ status: 'processing' });
+      const r = queuedJobRecord({ status: 'processing' });
       await store.createJob(r);
       expect((await store.getJob(r.id))!.progress).toBeUndefined();
       const first = { percent: 33.5, message: 'done 1 of 3 variants', at: new Date().toISOString() };
@@ -88,7 +89,9 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
 
     it('returns the existing job for a reused idempotency key, atomically', async () => {
       const key = `key-${randomUUID()}`;
-      const attempts = Array.from({ length: 10 }, () => record({ idempotencyKey: key, requestHash: 'h1' }));
+      const attempts = Array.from({ length: 10 }, () =>
+        queuedJobRecord({ idempotencyKey: key, requestHash: 'h1' }),
+      );
       const results = await Promise.all(attempts.map((r) => store.createJob(r)));
       const created = results.filter((r) => r.created);
       expect(created).toHaveLength(1);
@@ -165,12 +168,12 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
       const base = Date.parse('2026-01-01T00:00:00.000Z');
       const at = (i: number) => new Date(base + i * 1000).toISOString();
       const jobs = [
-        record({ type, createdAt: at(0), updatedAt: at(0), status: 'succeeded' }),
-        record({ type, createdAt: at(1), updatedAt: at(1), queue: 'images', status: 'dead' }),
-        record({ type, createdAt: at(2), updatedAt: at(2), idempotencyKey: `key-${randomUUID()}` }),
+        queuedJobRecord({ type, createdAt: at(0), updatedAt: at(0), status: 'succeeded' }),
+        queuedJobRecord({ type, createdAt: at(1), updatedAt: at(1), queue: 'images', status: 'dead' }),
+        queuedJobRecord({ type, createdAt: at(2), updatedAt: at(2), idempotencyKey: `key-${randomUUID()}` }),
         // Two jobs of one millisecond: the id decides their order, and a page may end between them.
-        record({ type, createdAt: at(3), updatedAt: at(3), id: `b-${randomUUID()}` }),
-        record({ type, createdAt: at(3), updatedAt: at(3), id: `a-${randomUUID()}` }),
+        queuedJobRecord({ type, createdAt: at(3), updatedAt: at(3), id: `b-${randomUUID()}` }),
+        queuedJobRecord({ type, createdAt: at(3), updatedAt: at(3), id: `a-${randomUUID()}` }),
       ];
       for (const j of jobs) await store.createJob(j);
       const failed = `SMTP 550 mailbox ${randomUUID()} unavailable`;
@@ -211,8 +214,8 @@ export function runStateStoreSuite(name: string, create: () => Promise<StateStor
     it('lists jobs without their payloads (getJob has them)', async () => {
       const type = `search-${randomUUID()}`;
       const payload = { to: 'a@example.com', body: 'x'.repeat(1000) };
-      const kept = record({ type, payload });
-      const tooLarge = record({ type, payloadTruncated: true });
+      const kept = queuedJobRecord({ type, payload });
+      const tooLarge = queuedJobRecord({ type, payloadTruncated: true });
       for (const j of [kept, tooLarge]) await store.createJob(j);
       const listed = (await store.searchJobs({ type }, 10)).jobs;
       expect(listed.map((j) => j.id).sort()).toEqual([kept.id, tooLarge.id].sort());
