@@ -94,10 +94,11 @@ export class WriteBatcher {
   readonly #undo;
   readonly #release;
   readonly #entry;
-  /** The connection's own synchronous level (PRAGMA synchronous: 1 NORMAL, 2 FULL, 3 EXTRA). */
+  /**
+   * The connection's own synchronous level (PRAGMA synchronous: 1 NORMAL, 2 FULL, 3 EXTRA); from
+   * 2 up it syncs at commit (0 OFF and 1 NORMAL do not, in WAL mode).
+   */
   readonly #level: number;
-  /** Whether the connection syncs at commit (FULL or EXTRA). */
-  readonly #syncs: boolean;
   /** Commits so far by kind: what the tests and a profile of a worker read. */
   readonly commits = { synced: 0, unsynced: 0 };
 
@@ -107,9 +108,7 @@ export class WriteBatcher {
   ) {
     this.#db = db;
     this.#busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
-    // 0 OFF and 1 NORMAL do not sync at commit in WAL mode.
     this.#level = Number(db.pragma('synchronous', { simple: true }));
-    this.#syncs = this.#level >= 2;
     // IMMEDIATE takes the write lock up front: two processes never deadlock upgrading a read.
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
@@ -214,10 +213,11 @@ export class WriteBatcher {
     const batch = this.#pending.splice(0);
     const results: Outcome[] = [];
     let value: T | undefined;
-    const sync = this.#syncs && (thenSyncs || batch.some((w) => w.sync));
+    const syncs = this.#level >= 2;
+    const sync = syncs && (thenSyncs || batch.some((w) => w.sync));
     // Set outside the transaction, with exec (the pragma acts when compiled): issued inside
     // one, it was measured to leave later FULL commits unsynced too.
-    const skipsSync = this.#syncs && !sync;
+    const skipsSync = syncs && !sync;
     if (skipsSync) this.#db.exec('PRAGMA synchronous = NORMAL');
     try {
       if (!this.#lock(wait)) {

@@ -4,10 +4,15 @@ import { join } from 'node:path';
 import { deferred } from '@polyqueue/testkit';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openDatabase, WriteBatcher } from '../src/database';
+import { type Db, openDatabase, WriteBatcher } from '../src/database';
 
 const dir = mkdtempSync(join(tmpdir(), 'polyqueue-sqlite-group-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The level a commit of this connection runs at now (PRAGMA synchronous: 1 NORMAL, 2 FULL, 3 EXTRA). */
+function syncLevel(db: Db): number {
+  return Number(db.pragma('synchronous', { simple: true }));
+}
 
 function setUp(name: string) {
   const path = join(dir, `${name}.db`);
@@ -168,10 +173,11 @@ describe('WriteBatcher (group commit)', () => {
       close();
     }
   });
+
   it('syncs the WAL for a batch only when one of its writes asks for it, and counts both kinds of commit', async () => {
     const { db, insert, writes, keys, close } = setUp('sync-levels');
-    // The level each write's transaction will commit at (PRAGMA synchronous: 1 NORMAL, 2 FULL).
-    const level = () => Number(db.pragma('synchronous', { simple: true }));
+    // The level each write's transaction will commit at.
+    const level = () => syncLevel(db);
     try {
       const unsynced = await Promise.all(
         ['a', 'b'].map((k) =>
@@ -210,7 +216,7 @@ describe('WriteBatcher (group commit)', () => {
 
   it('commits a flushWith of sync false unsynced, unless a queued write asks for the sync', async () => {
     const { db, insert, writes, keys, close } = setUp('flush-with-sync');
-    const level = () => Number(db.pragma('synchronous', { simple: true }));
+    const level = () => syncLevel(db);
     try {
       writes.defer(() => insert.run('a'), { sync: false });
       expect(writes.flushWith(level, { sync: false })).toBe(1);
@@ -230,7 +236,7 @@ describe('WriteBatcher (group commit)', () => {
     const db = openDatabase(path, 'NORMAL');
     const writes = new WriteBatcher(db, () => {});
     try {
-      const level = await writes.write(() => Number(db.pragma('synchronous', { simple: true })));
+      const level = await writes.write(() => syncLevel(db));
       expect(level).toBe(1);
       expect(writes.commits).toEqual({ synced: 0, unsynced: 1 });
     } finally {
@@ -243,11 +249,9 @@ describe('WriteBatcher (group commit)', () => {
     db.pragma('synchronous = EXTRA');
     const writes = new WriteBatcher(db, () => {});
     try {
-      const during = await writes.write(() => Number(db.pragma('synchronous', { simple: true })), {
-        sync: false,
-      });
+      const during = await writes.write(() => syncLevel(db), { sync: false });
       expect(during).toBe(1);
-      expect(Number(db.pragma('synchronous', { simple: true }))).toBe(3);
+      expect(syncLevel(db)).toBe(3);
     } finally {
       db.close();
     }
