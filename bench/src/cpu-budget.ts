@@ -7,8 +7,9 @@
  *
  * Also the outbox's own ceiling on this disk: the email worker's file calls (write a temporary
  * file, rename it to <job id>.eml) in a bare loop, with what that costs in CPU per file. Creating
- * files costs the kernel far more CPU on some machines and minutes than on others (0.25–1.75 ms
- * per file here, docs/benchmarks.md), so the figure is taken in the same run as what it bounds.
+ * a file costs the kernel about 0.05 ms on a quiet disk here and up to 0.9 ms for a few minutes
+ * after many files were deleted (outboxCeiling), so the figure is taken in the same run as what
+ * it bounds.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -104,10 +105,11 @@ export interface OutboxCeiling {
  * new folder under `dir`.
  *
  * The files stay until the caller removes `dir`, after everything it times. On ext4 without a
- * journal (this project's CI machines), creating a file scans past every inode of its group
- * deleted in the last 60 s (360 s while the inode's block is dirty): deleting these files here
- * made every .eml the worker then wrote cost 0.6–0.9 ms of kernel time instead of about 0.05
- * (docs/benchmarks.md, "A bench that slowed what it measured").
+ * journal (this project's CI machines), creating a file walks past every inode deleted in the
+ * last 60 s (360 s while the inode's block is dirty) that comes before the first free one the
+ * allocator may take: deleting these files here made the .eml files the worker then wrote cost
+ * up to 0.9 ms of kernel time each instead of about 0.05 (docs/benchmarks.md, "A bench that
+ * slowed what it measured").
  */
 export function outboxCeiling(dir: string, count: number, bytes: number): OutboxCeiling {
   const folder = join(dir, `raw-outbox-${randomUUID()}`);
