@@ -108,9 +108,15 @@ export interface OutboxCeiling {
  * journal (this project's CI machines), creating a file walks past every inode deleted in the
  * last 60 s (360 s while the inode's block is dirty) that comes before the first free one the
  * allocator may take: deleting these files here made the .eml files the worker then wrote cost
- * up to 0.9 ms of kernel time each instead of about 0.05 (docs/benchmarks.md, "A bench that
- * slowed what it measured").
+ * up to 0.9 ms of kernel time each instead of about 0.05 (docs/benchmarks.md, "Issue 15: a
+ * bench that slowed what it measured").
  */
+/**
+ * CPU per file of the raw outbox loop above which the disk is not quiet: about 0.05 ms is what a
+ * create costs here with nothing deleted in the last minutes, 0.3-0.9 ms what it costs after.
+ */
+export const NOT_QUIET_MS_PER_FILE = 0.2;
+
 export function outboxCeiling(dir: string, count: number, bytes: number): OutboxCeiling {
   const folder = join(dir, `raw-outbox-${randomUUID()}`);
   mkdirSync(folder);

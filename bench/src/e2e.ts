@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '@polyqueue/testkit/net';
-import { outboxCeiling, startCpuBudget } from './cpu-budget';
+import { NOT_QUIET_MS_PER_FILE, outboxCeiling, startCpuBudget } from './cpu-budget';
 import { keepAlivePoster } from './http-client';
 import { fmt, percentile } from './measure';
 
@@ -137,6 +137,13 @@ export async function e2eScenario(options: E2eOptions): Promise<void> {
     METRICS_PORT: String(await freePort()),
   };
   const before = outboxCeiling(dir, options.jobs, OUTBOX_FILE_BYTES);
+  if (before.cpuMsPerFile > NOT_QUIET_MS_PER_FILE)
+    console.warn(
+      `warning: a bare file create costs ${fmt(before.cpuMsPerFile, 3)} ms of CPU now, against about 0.05 on a quiet disk: ` +
+        'files deleted in the last minutes (an earlier bench or test run) slow the outbox too, so this run ' +
+        'measures the disk more than the code. For figures to compare, wait until nothing has deleted ' +
+        'files for about 6 minutes (docs/benchmarks.md, "Issue 15: a bench that slowed what it measured").',
+    );
   const services: Service[] = [];
   const sampler = setInterval(() => sampleRss(services), 100);
   try {
