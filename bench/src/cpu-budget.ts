@@ -100,6 +100,12 @@ export interface OutboxCeiling {
 }
 
 /**
+ * CPU per file of the raw outbox loop above which the disk is not quiet: about 0.05 ms is what a
+ * create costs here with nothing deleted in the last minutes, 0.3-0.9 ms what it costs after.
+ */
+export const NOT_QUIET_MS_PER_FILE = 0.2;
+
+/**
  * `count` files of `bytes` each written as the outbox writes them (a temporary name, then
  * renamed, with synchronous calls one after another: apps/email-worker's transport.ts), into a
  * new folder under `dir`.
@@ -111,12 +117,6 @@ export interface OutboxCeiling {
  * up to 0.9 ms of kernel time each instead of about 0.05 (docs/benchmarks.md, "Issue 15: a
  * bench that slowed what it measured").
  */
-/**
- * CPU per file of the raw outbox loop above which the disk is not quiet: about 0.05 ms is what a
- * create costs here with nothing deleted in the last minutes, 0.3-0.9 ms what it costs after.
- */
-export const NOT_QUIET_MS_PER_FILE = 0.2;
-
 export function outboxCeiling(dir: string, count: number, bytes: number): OutboxCeiling {
   const folder = join(dir, `raw-outbox-${randomUUID()}`);
   mkdirSync(folder);

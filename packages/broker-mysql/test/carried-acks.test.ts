@@ -6,12 +6,13 @@ describe('CarriedAcks', () => {
     vi.useRealTimers();
   });
 
-  // A timer counts whole milliseconds of the event loop's clock, so it can fire up to 1 ms before
-  // ACK_MAX_WAIT_MS have passed by performance.now() (2-25 % of 20 ms timers here). The claim
-  // loop then saw nothing overdue and slept until the next event. When every slot of both workers
-  // held a job waiting for the concurrency slot that this unsent ack's job held, none came: the
-  // mysql concurrency-limit conformance scenario stalled in CI. Only setTimeout is faked here, so
-  // the timer fires while performance.now() has not moved: the early wake-up, every time.
+  // A timer counts whole milliseconds of the event loop's clock, so it can fire up to 1 ms
+  // before ACK_MAX_WAIT_MS have passed by performance.now() (2-23 % of 20 ms timers in a probe
+  // here). The claim loop then saw nothing overdue and slept until the next event. When every
+  // slot of both workers held a job waiting for the concurrency slot that this unsent ack's job
+  // held, none came: the mysql concurrency-limit conformance scenario stalled in CI. Only
+  // setTimeout is faked here, so the timer fires while performance.now() has not moved: the
+  // early wake-up, every time.
   it('finds its acks overdue at the wake-up ACK_MAX_WAIT_MS after the first, whatever the clock reads', () => {
     vi.useFakeTimers({ toFake: ['setTimeout'] });
     const seen: boolean[] = [];
