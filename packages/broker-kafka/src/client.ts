@@ -49,6 +49,45 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
   });
 }
 
+/**
+ * One kafkajs admin client, connected on first use (a failed connect is tried again by the next
+ * caller).
+ *
+ * The driver keeps two, one per kind of read, because kafkajs keeps one metadata cache per client
+ * and admin.fetchTopicMetadata({ topics }) (describeCluster too, once the cache is 5 minutes
+ * old) replaces that cache with the named topics alone. fetchTopicOffsets reads the cache once
+ * per request it sends; a replacement landing between its two requests left it no partitions
+ * for its own topic, and it threw "Cannot destructure property 'partitions' of 'low.pop(...)'"
+ * (kafkajs#461). A stats() read failed that way while another queue was being created.
+ * - a topics admin creates topics and reads their metadata (fetchTopicMetadata,
+ *   describeCluster); those calls ask the broker and do not read the cache;
+ * - an offsets admin reads watermarks and committed offsets and deletes records and groups;
+ *   kafkajs refreshes its cache for every topic it has read, never for a few.
+ */
+export class AdminClient {
+  private connecting: Promise<Admin> | undefined;
+
+  constructor(private readonly kafka: Kafka) {}
+
+  get(): Promise<Admin> {
+    if (!this.connecting) {
+      const admin = this.kafka.admin({ retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 } });
+      const connecting = admin.connect().then(() => admin);
+      connecting.catch(() => {
+        if (this.connecting === connecting) this.connecting = undefined;
+      });
+      this.connecting = connecting;
+    }
+    return this.connecting;
+  }
+
+  async disconnect(): Promise<void> {
+    const connecting = this.connecting;
+    this.connecting = undefined;
+    await connecting?.then((admin) => admin.disconnect());
+  }
+}
+
 export function headerText(message: Pick<KafkaMessage, 'headers'>, name: string): string | undefined {
   const value = message.headers?.[name];
   if (value === undefined || value === null) return undefined;
@@ -83,6 +122,7 @@ export interface TopicSpec {
 export class TopicRegistry {
   private readonly created = new Map<string, Promise<void>>();
 
+  /** `admin` must be a topics admin (see AdminClient): this reads topic metadata. */
   constructor(
     private readonly admin: () => Promise<Admin>,
     private readonly replicationFactor: number,
@@ -126,7 +166,7 @@ export class TopicRegistry {
         if (!LEADER_ERRORS.has((error as { type?: string }).type ?? '')) throw error;
       });
     const topics = specs.map((spec) => spec.topic);
-    await retryLeaderless(admin, topics, async () => {
+    await retryAdminRead(async () => {
       const metadata = await admin.fetchTopicMetadata({ topics });
       const leaderless = metadata.topics.some(
         (t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0),
@@ -144,14 +184,13 @@ const LEADER_ERRORS = new Set([
 ]);
 
 /**
- * Runs an admin read again while a just-created topic's partitions have no leader or the
- * client's metadata is stale; kafkajs gives up at once on NOT_LEADER_FOR_PARTITION.
+ * Runs an admin read again while a just-created topic's partitions have no leader, the client's
+ * metadata is stale, or the group coordinator moves or loads: kafkajs gives up at once on
+ * NOT_LEADER_FOR_PARTITION, and admin.fetchOffsets has no retry at all. Nothing is refreshed in
+ * between: fetchTopicOffsets and fetchOffsets refresh the metadata of a topic their admin lacks,
+ * and a topic-metadata read on an offsets admin would do harm (see AdminClient).
  */
-export async function retryLeaderless<T>(
-  admin: Admin,
-  topics: readonly string[],
-  read: () => Promise<T>,
-): Promise<T> {
+export async function retryAdminRead<T>(read: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
@@ -159,7 +198,6 @@ export async function retryLeaderless<T>(
       const { type, retriable } = error as { type?: string; retriable?: boolean };
       if (attempt >= 20 || !(retriable || (type !== undefined && LEADER_ERRORS.has(type)))) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1_000)));
-      await admin.fetchTopicMetadata({ topics: [...topics] }).catch(() => {});
     }
   }
 }
@@ -170,11 +208,26 @@ export interface PartitionOffsets {
   high: number;
 }
 
+/** `admin` must be an offsets admin (see AdminClient). */
 export async function watermarks(admin: Admin, topic: string): Promise<PartitionOffsets[]> {
-  const offsets = await retryLeaderless(admin, [topic], () => admin.fetchTopicOffsets(topic));
+  const offsets = await retryAdminRead(() => admin.fetchTopicOffsets(topic));
   return offsets
     .map((p) => ({ partition: p.partition, low: Number(p.low), high: Number(p.high) }))
     .sort((a, b) => a.partition - b.partition);
+}
+
+/** The group's committed offset per partition of the topic (-1 where it has none). */
+export async function committedOffsets(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+): Promise<Map<number, number>> {
+  const answer = await retryAdminRead(() => admin.fetchOffsets({ groupId, topics: [topic] }));
+  const byPartition = new Map<number, number>();
+  for (const entry of answer.find((t) => t.topic === topic)?.partitions ?? []) {
+    byPartition.set(entry.partition, Number(entry.offset));
+  }
+  return byPartition;
 }
 
 /**
@@ -190,15 +243,11 @@ export async function groupLag(
 ): Promise<number> {
   const [marks, committed] = await Promise.all([
     watermarks(admin, topic),
-    admin.fetchOffsets({ groupId, topics: [topic] }),
+    committedOffsets(admin, groupId, topic),
   ]);
-  const byPartition = new Map<number, number>();
-  for (const entry of committed.find((t) => t.topic === topic)?.partitions ?? []) {
-    byPartition.set(entry.partition, Number(entry.offset));
-  }
   let lag = 0;
   for (const mark of marks) {
-    const offset = byPartition.get(mark.partition) ?? -1;
+    const offset = committed.get(mark.partition) ?? -1;
     const start = Math.max(offset, mark.low, handedOut.get(mark.partition) ?? -1);
     lag += Math.max(0, mark.high - start);
   }

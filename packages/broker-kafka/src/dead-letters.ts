@@ -31,6 +31,7 @@ interface Stored {
 
 export interface DeadLetterDeps {
   kafka: Kafka;
+  /** An offsets admin (client.ts, AdminClient): purge reads its cache for the partitions' leaders. */
   admin: () => Promise<Admin>;
   producer: () => Promise<Producer>;
   ensureTopics: () => Promise<void>;

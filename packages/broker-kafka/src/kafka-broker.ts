@@ -39,7 +39,6 @@ import {
   type QueueStats,
 } from '@polyqueue/core';
 import kafkajs, {
-  type Admin,
   type Kafka,
   type Message,
   type PartitionMetadata,
@@ -47,10 +46,12 @@ import kafkajs, {
   type TopicMessages,
 } from 'kafkajs';
 import {
+  AdminClient,
+  committedOffsets,
   createKafka,
   groupLag,
   HEADER,
-  retryLeaderless,
+  retryAdminRead,
   sendPerPartition,
   TopicRegistry,
   type TopicSpec,
@@ -88,7 +89,9 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
   private readonly topics: TopicRegistry;
   private readonly session: SessionSettings;
   private producerPromise: Promise<Producer> | undefined;
-  private adminPromise: Promise<Admin> | undefined;
+  /** Two admin clients, so that topic-metadata reads never empty the offset reads' cache. */
+  private readonly topicsAdmin: AdminClient;
+  private readonly offsetsAdmin: AdminClient;
   /** Running workers per queue, for QueueStats.inFlight. */
   private readonly workers = new Map<string, Set<PartitionWorker>>();
   private readonly partitionLists = new Map<string, Promise<PartitionMetadata[]>>();
@@ -101,7 +104,9 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
     private readonly logger: Logger,
   ) {
     this.kafka = createKafka(config, logger);
-    this.topics = new TopicRegistry(() => this.admin(), config.KAFKA_REPLICATION_FACTOR);
+    this.topicsAdmin = new AdminClient(this.kafka);
+    this.offsetsAdmin = new AdminClient(this.kafka);
+    this.topics = new TopicRegistry(() => this.topicsAdmin.get(), config.KAFKA_REPLICATION_FACTOR);
     this.session = {
       sessionTimeout: config.KAFKA_SESSION_TIMEOUT_MS,
       heartbeatInterval: config.KAFKA_HEARTBEAT_INTERVAL_MS,
@@ -135,10 +140,8 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
   private partitionsOf(topic: string): Promise<PartitionMetadata[]> {
     let known = this.partitionLists.get(topic);
     if (!known) {
-      known = this.admin().then(async (admin) => {
-        const { topics } = await retryLeaderless(admin, [topic], () =>
-          admin.fetchTopicMetadata({ topics: [topic] }),
-        );
+      known = this.topicsAdmin.get().then(async (admin) => {
+        const { topics } = await retryAdminRead(() => admin.fetchTopicMetadata({ topics: [topic] }));
         const partitions = topics[0]?.partitions ?? [];
         if (partitions.length === 0) throw new Error(`kafka: no partitions known for ${topic}`);
         return partitions;
@@ -247,7 +250,7 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
 
   async stats(queue: string): Promise<QueueStats> {
     const names = await this.ensureQueue(queue);
-    const admin = await this.admin();
+    const admin = await this.offsetsAdmin.get();
     // In flight as seen by this process: other processes' running jobs count as ready here.
     let inFlight = 0;
     const handedOut = new Map<number, number>();
@@ -269,7 +272,7 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
     const names = queueTopics(this.config.POLYQUEUE_PREFIX, queue);
     return createDeadLetterStore({
       kafka: this.kafka,
-      admin: () => this.admin(),
+      admin: () => this.offsetsAdmin.get(),
       producer: () => this.producer(),
       ensureTopics: async () => {
         await this.ensureQueue(queue);
@@ -281,7 +284,7 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
   }
 
   async ping(): Promise<void> {
-    const admin = await this.admin();
+    const admin = await this.topicsAdmin.get();
     await admin.describeCluster();
   }
 
@@ -289,10 +292,12 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
     this.closing.abort(new Error('broker closed'));
     await Promise.allSettled([...this.active]);
     const producer = this.producerPromise;
-    const admin = this.adminPromise;
     this.producerPromise = undefined;
-    this.adminPromise = undefined;
-    await Promise.allSettled([producer?.then((p) => p.disconnect()), admin?.then((a) => a.disconnect())]);
+    await Promise.allSettled([
+      producer?.then((p) => p.disconnect()),
+      this.topicsAdmin.disconnect(),
+      this.offsetsAdmin.disconnect(),
+    ]);
   }
 
   /**
@@ -301,15 +306,13 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
    * be skipped. (admin.setOffsets would do it too, but it joins the group itself: ~5 s.)
    */
   private async endsWithoutCommit(groupId: string, topic: string): Promise<Map<number, number>> {
-    const admin = await this.admin();
+    const admin = await this.offsetsAdmin.get();
     const [committed, ends] = await Promise.all([
-      admin.fetchOffsets({ groupId, topics: [topic] }),
+      committedOffsets(admin, groupId, topic),
       watermarks(admin, topic),
     ]);
     const hasCommit = new Set(
-      (committed.find((t) => t.topic === topic)?.partitions ?? [])
-        .filter((p) => Number(p.offset) >= 0)
-        .map((p) => p.partition),
+      [...committed].filter(([, offset]) => offset >= 0).map(([partition]) => partition),
     );
     return new Map(
       ends.filter((end) => !hasCommit.has(end.partition)).map((end) => [end.partition, end.high]),
@@ -373,17 +376,5 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
       this.producerPromise = connecting;
     }
     return this.producerPromise;
-  }
-
-  private admin(): Promise<Admin> {
-    if (!this.adminPromise) {
-      const admin = this.kafka.admin({ retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 } });
-      const connecting = admin.connect().then(() => admin);
-      connecting.catch(() => {
-        if (this.adminPromise === connecting) this.adminPromise = undefined;
-      });
-      this.adminPromise = connecting;
-    }
-    return this.adminPromise;
   }
 }

@@ -289,6 +289,37 @@ describe('kafka driver against a real broker', () => {
     await c.stop();
   });
 
+  it('answers stats of one queue while another queue is being created on the same broker', async () => {
+    // kafkajs keeps one metadata cache per admin client; a topic-metadata read of a topic it does
+    // not know yet replaced it with that topic alone, and an offset read of another topic that
+    // was between its two requests threw "Cannot destructure property 'partitions' of
+    // 'low.pop(...)'" (kafkajs#461): 16 of 897 reads did while 20 queues were created.
+    const queue = uniqueQueueName('statsbusy');
+    await broker.publish(queue, [{ envelope: job({}) }]);
+    const failures: string[] = [];
+    const answers: number[] = [];
+    let creating = true;
+    const reader = async () => {
+      while (creating) {
+        await broker.stats(queue).then(
+          (s) => answers.push(s.ready),
+          (error: Error) => failures.push(error.message),
+        );
+      }
+    };
+    const readers = [reader(), reader()];
+    try {
+      for (let i = 0; i < 12; i++)
+        await broker.publish(uniqueQueueName('statsnew'), [{ envelope: job({ i }) }]);
+    } finally {
+      creating = false;
+      await Promise.all(readers);
+    }
+    expect(failures).toEqual([]);
+    expect(answers.length).toBeGreaterThan(0);
+    expect(new Set(answers)).toEqual(new Set([1]));
+  });
+
   it('redrives all dead letters and purges nothing afterwards', async () => {
     const queue = uniqueQueueName('redriveall');
     const envelopes = [job({ n: 1 }), job({ n: 2 }), job({ n: 3 })];
