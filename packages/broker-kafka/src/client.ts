@@ -49,30 +49,16 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
   });
 }
 
-/**
- * One kafkajs admin client, connected on first use (a failed connect is tried again by the next
- * caller).
- *
- * The driver keeps two, one per kind of read, because kafkajs keeps one metadata cache per client
- * and admin.fetchTopicMetadata({ topics }) (describeCluster too, once the cache is 5 minutes
- * old) replaces that cache with the named topics alone. fetchTopicOffsets reads the cache once
- * per request it sends; a replacement landing between its two requests left it no partitions
- * for its own topic, and it threw "Cannot destructure property 'partitions' of 'low.pop(...)'"
- * (kafkajs#461). A stats() read failed that way while another queue was being created.
- * - a topics admin creates topics and reads their metadata (fetchTopicMetadata,
- *   describeCluster); those calls ask the broker and do not read the cache;
- * - an offsets admin reads watermarks and committed offsets and deletes records and groups;
- *   kafkajs refreshes its cache for every topic it has read, never for a few.
- */
-export class AdminClient {
-  private connecting: Promise<Admin> | undefined;
+/** A kafkajs client (producer or admin) connected on first use; a failed connect is tried again. */
+export class LazyClient<T extends { connect(): Promise<void>; disconnect(): Promise<void> }> {
+  private connecting: Promise<T> | undefined;
 
-  constructor(private readonly kafka: Kafka) {}
+  constructor(private readonly create: () => T) {}
 
-  get(): Promise<Admin> {
+  get(): Promise<T> {
     if (!this.connecting) {
-      const admin = this.kafka.admin({ retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 } });
-      const connecting = admin.connect().then(() => admin);
+      const client = this.create();
+      const connecting = client.connect().then(() => client);
       connecting.catch(() => {
         if (this.connecting === connecting) this.connecting = undefined;
       });
@@ -84,7 +70,25 @@ export class AdminClient {
   async disconnect(): Promise<void> {
     const connecting = this.connecting;
     this.connecting = undefined;
-    await connecting?.then((admin) => admin.disconnect());
+    await connecting?.then((client) => client.disconnect());
+  }
+}
+
+/**
+ * One kafkajs admin client. The driver keeps two, one per kind of read, because kafkajs keeps one metadata cache per client
+ * and admin.fetchTopicMetadata({ topics }) (describeCluster too, once the cache is 5 minutes
+ * old) replaces that cache with the named topics alone. fetchTopicOffsets reads the cache once
+ * per request it sends; a replacement landing between its two requests left it no partitions
+ * for its own topic, and it threw "Cannot destructure property 'partitions' of 'low.pop(...)'"
+ * (kafkajs#461). A stats() read failed that way while another queue was being created.
+ * - a topics admin creates topics and reads their metadata (fetchTopicMetadata,
+ *   describeCluster); those calls ask the broker and do not read the cache;
+ * - an offsets admin reads watermarks and committed offsets and deletes records and groups;
+ *   kafkajs refreshes its cache for every topic it has read, never for a few.
+ */
+export class AdminClient extends LazyClient<Admin> {
+  constructor(kafka: Kafka) {
+    super(() => kafka.admin({ retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 8 } }));
   }
 }
 

@@ -51,6 +51,7 @@ import {
   createKafka,
   groupLag,
   HEADER,
+  LazyClient,
   retryAdminRead,
   sendPerPartition,
   TopicRegistry,
@@ -88,7 +89,7 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
   private readonly kafka: Kafka;
   private readonly topics: TopicRegistry;
   private readonly session: SessionSettings;
-  private producerPromise: Promise<Producer> | undefined;
+  private readonly producerClient: LazyClient<Producer>;
   /** Two admin clients, so that topic-metadata reads never empty the offset reads' cache. */
   private readonly topicsAdmin: AdminClient;
   private readonly offsetsAdmin: AdminClient;
@@ -104,6 +105,13 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
     private readonly logger: Logger,
   ) {
     this.kafka = createKafka(config, logger);
+    this.producerClient = new LazyClient(() =>
+      this.kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 10 },
+      }),
+    );
     this.topicsAdmin = new AdminClient(this.kafka);
     this.offsetsAdmin = new AdminClient(this.kafka);
     this.topics = new TopicRegistry(() => this.topicsAdmin.get(), config.KAFKA_REPLICATION_FACTOR);
@@ -291,10 +299,8 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
   async close(): Promise<void> {
     this.closing.abort(new Error('broker closed'));
     await Promise.allSettled([...this.active]);
-    const producer = this.producerPromise;
-    this.producerPromise = undefined;
     await Promise.allSettled([
-      producer?.then((p) => p.disconnect()),
+      this.producerClient.disconnect(),
       this.topicsAdmin.disconnect(),
       this.offsetsAdmin.disconnect(),
     ]);
@@ -363,18 +369,6 @@ export class KafkaBroker implements Broker, BrokerEvents, BrokerAdmin {
   }
 
   private producer(): Promise<Producer> {
-    if (!this.producerPromise) {
-      const producer = this.kafka.producer({
-        createPartitioner: Partitioners.DefaultPartitioner,
-        allowAutoTopicCreation: false,
-        retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 10 },
-      });
-      const connecting = producer.connect().then(() => producer);
-      connecting.catch(() => {
-        if (this.producerPromise === connecting) this.producerPromise = undefined;
-      });
-      this.producerPromise = connecting;
-    }
-    return this.producerPromise;
+    return this.producerClient.get();
   }
 }
