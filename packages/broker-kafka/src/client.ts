@@ -75,9 +75,9 @@ export class LazyClient<T extends { connect(): Promise<void>; disconnect(): Prom
 }
 
 /**
- * One kafkajs admin client. The driver keeps two, one per kind of read, because kafkajs keeps one metadata cache per client
- * and admin.fetchTopicMetadata({ topics }) (describeCluster too, once the cache is 5 minutes
- * old) replaces that cache with the named topics alone. fetchTopicOffsets reads the cache once
+ * One kafkajs admin client. The driver keeps two, one per kind of read, because kafkajs keeps
+ * one metadata cache per client and admin.fetchTopicMetadata({ topics }) (describeCluster too,
+ * once the cache is 5 minutes old) replaces that cache with the named topics alone. fetchTopicOffsets reads the cache once
  * per request it sends; a replacement landing between its two requests left it no partitions
  * for its own topic, and it threw "Cannot destructure property 'partitions' of 'low.pop(...)'"
  * (kafkajs#461). A stats() read failed that way while another queue was being created.
